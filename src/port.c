@@ -1,0 +1,250 @@
+#include "port.h"
+#include "alloc.h"
+#include "pool.h"
+#include "task.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
+{
+    struct wpool_port *port = wp_alloc(sizeof(*port));
+    if (!port)
+        return -ENOMEM;
+    port->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (port->efd < 0) {
+        int err = -errno;
+        wp_free(port);
+        return err;
+    }
+    atomic_init(&port->head, NULL);
+    atomic_init(&port->pending, 0);
+    atomic_init(&port->in_dispatch, 0);
+    atomic_init(&port->inflight, 0);
+    port->is_default = is_default;
+    port->owner = pthread_self();
+    port->pool = pool;
+    *portp = port;
+    return 0;
+}
+
+void wp_port_free(struct wpool_port *port)
+{
+    if (!port)
+        return;
+    close(port->efd);
+    wp_free(port);
+}
+
+static void wp_port_signal(struct wpool_port *port)
+{
+    /* Cheap test first so that a busy stream of completions does not bounce
+     * the line with RMWs; the CAS makes exactly one producer write. */
+    int quiet = WP_PORT_QUIET;
+    if (atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET &&
+        atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_SIGNALLING,
+                                                memory_order_seq_cst, memory_order_relaxed)) {
+        uint64_t one = 1;
+        /* Cannot fail: one write per quiet -> signalling transition, and the
+         * owner reads the counter back to 0 before it returns to quiet. */
+        ssize_t rc = write(port->efd, &one, sizeof(one));
+        (void)rc;
+        /* Release: the owner reads the counter only after seeing this. */
+        atomic_store_explicit(&port->pending, WP_PORT_SIGNALLED, memory_order_release);
+    }
+}
+
+void wp_port_post(struct wpool_port *port, struct wpool_task *task)
+{
+    struct wpool_task *head = atomic_load_explicit(&port->head, memory_order_relaxed);
+    do {
+        task->wp_next = head;
+        /* seq_cst RMW: releases the task (status, next) to the owner's
+         * exchange, and orders our following load of pending (Dekker). */
+    } while (!atomic_compare_exchange_weak_explicit(&port->head, &head, task, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    wp_port_signal(port);
+}
+
+bool wp_port_has_work(struct wpool_port *port)
+{
+    return port->ready || atomic_load_explicit(&port->head, memory_order_seq_cst);
+}
+
+/* Moves everything posted so far to the owner's FIFO, oldest first. */
+static void wp_port_collect(struct wpool_port *port)
+{
+    /* Acquire: pairs with the producers' CAS, making each task's fields ours. */
+    struct wpool_task *t = atomic_exchange_explicit(&port->head, NULL, memory_order_acquire);
+    struct wpool_task *fifo = NULL, *last = t;
+    while (t) {
+        struct wpool_task *next = t->wp_next;
+        t->wp_next = fifo;
+        fifo = t;
+        t = next;
+    }
+    if (!fifo)
+        return;
+    if (port->ready)
+        port->ready_tail->wp_next = fifo;
+    else
+        port->ready = fifo;
+    port->ready_tail = last;
+}
+
+/* Called when the owner has run everything: consume the eventfd, clear
+ * pending, and re-arm if a producer pushed meanwhile and saw pending == 1. */
+static void wp_port_go_idle(struct wpool_port *port)
+{
+    /* QUIET: the counter is 0, nothing to consume (no system call).
+     * SIGNALLING: a producer's write is under way; it will make the fd
+     * readable and bring us back here, so leave everything as it is.
+     * SIGNALLED: the write has landed; consume it, then go quiet. Reading only
+     * after the write means no late write can leave the fd readable with
+     * nothing to run. Acquire pairs with the release in wp_port_signal. */
+    if (atomic_load_explicit(&port->pending, memory_order_acquire) != WP_PORT_SIGNALLED)
+        return;
+    uint64_t value;
+    ssize_t rc = read(port->efd, &value, sizeof(value));
+    (void)rc; /* cannot be EAGAIN: the write is done and only we read */
+    atomic_exchange_explicit(&port->pending, WP_PORT_QUIET, memory_order_seq_cst);
+    if (atomic_load_explicit(&port->head, memory_order_seq_cst))
+        wp_port_signal(port);
+}
+
+static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
+{
+    wpool_done_fn done = t->wp_done;
+    int status = t->wp_status;
+    /* Release: the task is idle before the callback, which may resubmit,
+     * re-initialise or free it; nothing below touches it. */
+    __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+    done(t, status);
+    /* After the callback, so that drain returns only once every callback has
+     * returned, and port_destroy from the last callback sees it busy. */
+    atomic_fetch_sub_explicit(&port->inflight, 1, memory_order_release);
+}
+
+int wp_port_run(struct wpool_port *port, unsigned int max)
+{
+    int ran = 0;
+    atomic_fetch_add_explicit(&port->in_dispatch, 1, memory_order_relaxed);
+    while ((unsigned int)ran < max && ran < INT32_MAX) {
+        if (!port->ready) {
+            wp_port_collect(port);
+            if (!port->ready)
+                break;
+        }
+        struct wpool_task *t = port->ready;
+        port->ready = t->wp_next;
+        wp_port_complete(port, t);
+        ran++;
+    }
+    if (!port->ready && !atomic_load_explicit(&port->head, memory_order_relaxed))
+        wp_port_go_idle(port);
+    atomic_fetch_sub_explicit(&port->in_dispatch, 1, memory_order_relaxed);
+    return ran;
+}
+
+/* ---- public calls --------------------------------------------------------- */
+
+static bool wp_port_owned(const struct wpool_port *port)
+{
+    return pthread_equal(port->owner, pthread_self());
+}
+
+int wpool_port_fd(const wpool_port_t *port)
+{
+    return port ? port->efd : -EINVAL;
+}
+
+int wpool_fd(const wpool_t *pool)
+{
+    return pool ? pool->default_port->efd : -EINVAL;
+}
+
+int wpool_port_dispatch(wpool_port_t *port, unsigned int max)
+{
+    if (!port || max == 0)
+        return -EINVAL;
+    if (!wp_port_owned(port))
+        return -EPERM;
+    return wp_port_run(port, max);
+}
+
+int wpool_dispatch(wpool_t *pool, unsigned int max)
+{
+    if (!pool)
+        return -EINVAL;
+    return wpool_port_dispatch(pool->default_port, max);
+}
+
+static int64_t wp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for completions with a deadline (-1: none); no argument checks. */
+static int wp_port_wait_until(struct wpool_port *port, int64_t deadline)
+{
+    for (;;) {
+        if (wp_port_has_work(port))
+            return 0;
+        int timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - wp_now_ms();
+            timeout = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+        }
+        struct pollfd pfd = {.fd = port->efd, .events = POLLIN};
+        int rc = poll(&pfd, 1, timeout);
+        if (rc < 0 && errno != EINTR)
+            return -errno;
+        if (rc == 0 && !wp_port_has_work(port))
+            return -ETIMEDOUT;
+        /* Readable with nothing posted: the protocol rules this out (see
+         * wp_port_go_idle), but if it ever happened, consuming the signal
+         * keeps us from spinning. */
+        if (rc > 0 && !wp_port_has_work(port))
+            wp_port_go_idle(port);
+    }
+}
+
+static int64_t wp_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : wp_now_ms() + timeout_ms;
+}
+
+int wpool_port_wait(wpool_port_t *port, int timeout_ms)
+{
+    if (!port || timeout_ms < -1)
+        return -EINVAL;
+    if (!wp_port_owned(port))
+        return -EPERM;
+    return wp_port_wait_until(port, wp_deadline(timeout_ms));
+}
+
+int wpool_port_drain(wpool_port_t *port, int timeout_ms)
+{
+    if (!port || timeout_ms < -1)
+        return -EINVAL;
+    if (!wp_port_owned(port))
+        return -EPERM;
+    int64_t deadline = wp_deadline(timeout_ms);
+    int total = 0;
+    for (;;) {
+        int ran = wp_port_run(port, UINT_MAX);
+        total = ran > INT_MAX - total ? INT_MAX : total + ran;
+        /* Acquire: pairs with the release decrement after each callback. */
+        if (atomic_load_explicit(&port->inflight, memory_order_acquire) == 0)
+            return total;
+        int rc = wp_port_wait_until(port, deadline);
+        if (rc)
+            return rc;
+    }
+}

@@ -1,0 +1,61 @@
+/*
+ * Completion port: a multi-producer single-consumer channel from workers (and
+ * cancellers) to the thread that owns an event loop.
+ *
+ * Producers push finished tasks on a lock-free stack (`head`, linked through
+ * wp_next). The owner takes the whole stack with one exchange, reverses it into
+ * a private FIFO (`ready`) and runs callbacks from there.
+ *
+ * Coalescing: `pending` is QUIET (counter 0), SIGNALLING (one producer is
+ * writing the eventfd) or SIGNALLED (written; the owner has not yet gone
+ * idle). A producer writes only when it moves QUIET -> SIGNALLING, so a burst
+ * of completions costs one write and one wakeup. The owner, having run
+ * everything, consumes the counter (only once SIGNALLED), sets QUIET and
+ * re-checks head (Dekker: producer pushes then loads pending; owner clears
+ * pending then loads head; all seq_cst), re-signalling if a completion slipped
+ * in. The eventfd is therefore readable exactly while pending != QUIET.
+ */
+#ifndef WP_PORT_H
+#define WP_PORT_H
+
+#include "common.h"
+#include "wpool.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum wp_port_signal_state {
+    WP_PORT_QUIET = 0,
+    WP_PORT_SIGNALLING = 1,
+    WP_PORT_SIGNALLED = 2,
+};
+
+struct wpool_port {
+    /* Written by producers. */
+    WP_ALIGNED struct wpool_task *_Atomic head;
+    _Atomic int pending;
+    /* Owner's. */
+    WP_ALIGNED struct wpool_task *ready;
+    struct wpool_task *ready_tail;
+    _Atomic int in_dispatch; /* nesting depth of dispatch on the owner */
+    int efd;
+    bool is_default;
+    pthread_t owner;
+    struct wpool *pool;
+    struct wpool_port *next; /* pool's list of ports, under the pool lock */
+    /* Submitters and owner: tasks submitted to this port and not yet past
+     * their completion callback. */
+    WP_ALIGNED _Atomic int64_t inflight;
+};
+
+/* 0, -ENOMEM or the eventfd's -errno. The calling thread becomes the owner. */
+int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp);
+void wp_port_free(struct wpool_port *port);
+/* Hands a finished task (wp_status set) to the port's owner. Any thread. */
+void wp_port_post(struct wpool_port *port, struct wpool_task *task);
+/* Runs up to max callbacks; no owner check. Returns how many ran. */
+int wp_port_run(struct wpool_port *port, unsigned int max);
+/* Anything posted and not yet run? */
+bool wp_port_has_work(struct wpool_port *port);
+
+#endif

@@ -1,0 +1,18 @@
+/* Which cores the pool may use, from hwloc. The only file that includes hwloc. */
+#ifndef WP_TOPOLOGY_H
+#define WP_TOPOLOGY_H
+
+#include <sched.h>
+
+struct wp_topology {
+    unsigned int ncores; /* cores with at least one PU the caller may run on */
+    cpu_set_t *cores;    /* per core: its allowed PUs */
+};
+
+/* Reads the machine and the calling thread's allowed cpuset (taskset,
+ * sched_setaffinity, cgroup cpusets). 0, -ENOMEM, or -ENODEV when hwloc fails
+ * or no allowed core is found. */
+int wp_topology_load(struct wp_topology *topo);
+void wp_topology_free(struct wp_topology *topo);
+
+#endif

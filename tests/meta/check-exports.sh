@@ -1,0 +1,25 @@
+#!/bin/sh
+# Only wpool_* symbols may be exported from the shared library, and every
+# function declared in the public header must be.
+# usage: check-exports.sh libwpool.so include/wpool.h
+set -eu
+lib=$1
+hdr=$2
+exported=$(nm -D --defined-only "$lib" | awk '$2 != "A" {print $3}' | sed 's/@.*//' | sort -u)
+bad=$(printf '%s\n' "$exported" | grep -v '^wpool_' || true)
+if [ -n "$bad" ]; then
+    echo "FAIL: symbols outside the wpool_ namespace are exported:"
+    printf '  %s\n' $bad
+    exit 1
+fi
+declared=$(grep -o '^WPOOL_API [^(]*(' "$hdr" | sed 's/($//' | awk '{print $NF}' | tr -d '*' | sort -u)
+missing=$(printf '%s\n' "$declared" | while read -r f; do
+    printf '%s\n' "$exported" | grep -qx "$f" || echo "$f"
+done)
+if [ -n "$missing" ]; then
+    echo "FAIL: declared but not exported:"
+    printf '  %s\n' $missing
+    exit 1
+fi
+n=$(printf '%s\n' "$exported" | wc -l)
+echo "ok: $n symbols exported, all wpool_*, all declared in the header"

@@ -1,0 +1,140 @@
+/*
+ * unit suite (cmocka): no allocation per task. The library is linked
+ * statically with -Wl,--wrap for every allocator entry point, so each call the
+ * library makes is counted. After a warm-up, 100k tasks go through submit ->
+ * run -> complete -> dispatch on both policies with zero allocations and zero
+ * frees; destroy then frees exactly what create allocated.
+ */
+#include <wpool.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t a, size_t b);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t al, size_t n);
+int __real_posix_memalign(void **p, size_t al, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t a, size_t b);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t al, size_t n);
+int __wrap_posix_memalign(void **p, size_t al, size_t n);
+void __wrap_free(void *p);
+
+static atomic_long g_allocs, g_frees;
+
+void *__wrap_malloc(size_t n)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t a, size_t b)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_calloc(a, b);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_realloc(p, n);
+}
+void *__wrap_aligned_alloc(size_t al, size_t n)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_aligned_alloc(al, n);
+}
+int __wrap_posix_memalign(void **p, size_t al, size_t n)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_posix_memalign(p, al, n);
+}
+void __wrap_free(void *p)
+{
+    if (p)
+        atomic_fetch_add(&g_frees, 1);
+    __real_free(p);
+}
+
+static long g_done;
+
+static int nop_work(struct wpool_task *t)
+{
+    return 0;
+}
+
+static void count_done(struct wpool_task *t, int status)
+{
+    g_done++;
+}
+
+static void run_tasks(wpool_t *pool, struct wpool_task *tasks, int window, long total)
+{
+    long submitted = 0;
+    g_done = 0;
+    while (g_done < total) {
+        /* Resubmit every idle record in the window. */
+        for (int i = 0; i < window && submitted < total; i++) {
+            int rc = wpool_submit(pool, &tasks[i]);
+            if (rc == 0)
+                submitted++;
+            else
+                assert_true(rc == -EBUSY || rc == -EAGAIN);
+        }
+        int rc = wpool_port_wait(wpool_default_port(pool), -1);
+        assert_int_equal(rc, 0);
+        assert_true(wpool_dispatch(pool, 4096) >= 0);
+    }
+    assert_int_equal(wpool_port_drain(wpool_default_port(pool), -1), 0);
+}
+
+static void zero_allocs_per_task(int dispatch)
+{
+    enum { WINDOW = 512 };
+    static struct wpool_task tasks[WINDOW];
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 2;
+    o.dispatch = dispatch;
+    o.queue_capacity = 1024;
+    long a0 = atomic_load(&g_allocs), f0 = atomic_load(&g_frees);
+    wpool_t *pool;
+    assert_int_equal(wpool_create(&pool, &o), 0);
+    long create_allocs = atomic_load(&g_allocs) - a0;
+    assert_true(create_allocs > 0); /* the wrap is really counting */
+    for (int i = 0; i < WINDOW; i++)
+        assert_int_equal(wpool_task_init(&tasks[i], nop_work, count_done), 0);
+    run_tasks(pool, tasks, WINDOW, 1000); /* warm-up */
+    long a1 = atomic_load(&g_allocs), f1 = atomic_load(&g_frees);
+    run_tasks(pool, tasks, WINDOW, 100000);
+    assert_int_equal(atomic_load(&g_allocs) - a1, 0);
+    assert_int_equal(atomic_load(&g_frees) - f1, 0);
+    assert_int_equal(wpool_destroy(pool), 0);
+    /* Everything create allocated is freed by destroy. */
+    assert_int_equal(atomic_load(&g_frees) - f0, atomic_load(&g_allocs) - a0);
+}
+
+static void test_zero_allocs_first_free(void **state)
+{
+    zero_allocs_per_task(WPOOL_FIRST_FREE);
+}
+
+static void test_zero_allocs_round_robin(void **state)
+{
+    zero_allocs_per_task(WPOOL_ROUND_ROBIN);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zero_allocs_first_free),
+        cmocka_unit_test(test_zero_allocs_round_robin),
+    };
+    return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
+}

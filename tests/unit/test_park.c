@@ -1,0 +1,147 @@
+/* unit suite (cmocka): the eventcount. syscall() is wrapped (-Wl,--wrap) to
+ * count FUTEX_WAKE calls made by the library's own code. */
+#include "../common/helpers.h"
+#include "park.h"
+
+#include <linux/futex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <cmocka.h>
+
+long __real_syscall(long number, ...);
+long __wrap_syscall(long number, ...);
+static atomic_long g_futex_wakes;
+
+long __wrap_syscall(long number, ...)
+{
+    va_list ap;
+    long a[6];
+    va_start(ap, number);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE)
+        atomic_fetch_add(&g_futex_wakes, 1);
+    return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static void test_notify_without_waiter_no_syscall(void **state)
+{
+    struct wp_park p;
+    wp_park_init(&p);
+    atomic_store(&g_futex_wakes, 0);
+    for (int i = 0; i < 100000; i++)
+        wp_park_notify(&p, 1);
+    assert_int_equal(atomic_load(&g_futex_wakes), 0);
+    /* prepare + cancel leaves no waiter behind */
+    uint32_t key = wp_park_prepare(&p);
+    (void)key;
+    assert_int_equal(wp_park_waiters(&p), 1);
+    wp_park_cancel(&p);
+    assert_int_equal(wp_park_waiters(&p), 0);
+    wp_park_notify(&p, 1);
+    assert_int_equal(atomic_load(&g_futex_wakes), 0);
+}
+
+/* Ping-pong: each side waits for the other's counter through its own park.
+ * A lost wakeup hangs, which the meson timeout turns into a failure. */
+struct pingpong {
+    struct wp_park park[2];
+    _Atomic long turn[2];
+    long rounds;
+};
+
+static void wait_for(struct wp_park *p, _Atomic long *v, long want)
+{
+    while (atomic_load(v) < want) {
+        uint32_t key = wp_park_prepare(p);
+        if (atomic_load(v) >= want) {
+            wp_park_cancel(p);
+            break;
+        }
+        wp_park_wait(p, key);
+    }
+}
+
+static void *ponger(void *arg)
+{
+    struct pingpong *pp = arg;
+    for (long i = 1; i <= pp->rounds; i++) {
+        wait_for(&pp->park[1], &pp->turn[1], i);
+        atomic_store(&pp->turn[0], i);
+        wp_park_notify(&pp->park[0], 1);
+    }
+    return NULL;
+}
+
+static void test_pingpong_no_lost_wakeup(void **state)
+{
+    struct pingpong pp = {.rounds = 100000};
+    wp_park_init(&pp.park[0]);
+    wp_park_init(&pp.park[1]);
+    atomic_init(&pp.turn[0], 0);
+    atomic_init(&pp.turn[1], 0);
+    pthread_t th;
+    pthread_create(&th, NULL, ponger, &pp);
+    for (long i = 1; i <= pp.rounds; i++) {
+        atomic_store(&pp.turn[1], i);
+        wp_park_notify(&pp.park[1], 1);
+        wait_for(&pp.park[0], &pp.turn[0], i);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&pp.turn[0]), pp.rounds);
+    assert_int_equal(wp_park_waiters(&pp.park[0]), 0);
+    assert_int_equal(wp_park_waiters(&pp.park[1]), 0);
+}
+
+struct sleeper {
+    struct wp_park *park;
+    _Atomic int *flag;
+    _Atomic int *asleep;
+};
+
+static void *sleeper_main(void *arg)
+{
+    struct sleeper *s = arg;
+    while (!atomic_load(s->flag)) {
+        uint32_t key = wp_park_prepare(s->park);
+        atomic_fetch_add(s->asleep, 1);
+        if (atomic_load(s->flag)) {
+            wp_park_cancel(s->park);
+            break;
+        }
+        wp_park_wait(s->park, key);
+    }
+    return NULL;
+}
+
+static void test_notify_all_wakes_everyone(void **state)
+{
+    struct wp_park p;
+    _Atomic int flag = 0, asleep = 0;
+    wp_park_init(&p);
+    pthread_t th[4];
+    struct sleeper s = {&p, &flag, &asleep};
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, sleeper_main, &s);
+    while (atomic_load(&asleep) < 4)
+        sched_yield();
+    atomic_store(&flag, 1);
+    wp_park_notify_all(&p);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(wp_park_waiters(&p), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_notify_without_waiter_no_syscall),
+        cmocka_unit_test(test_pingpong_no_lost_wakeup),
+        cmocka_unit_test(test_notify_all_wakes_everyone),
+    };
+    return cmocka_run_group_tests_name("park", tests, NULL, NULL);
+}
