@@ -497,6 +497,7 @@ int wpool_port_destroy(wpool_port_t *port)
         link = &(*link)->next;
     *link = port->next;
     pthread_mutex_unlock(&pool->lock);
+    wp_port_quiesce(port);
     wp_port_free(port);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -22,7 +23,8 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
         return err;
     }
     atomic_init(&port->head, NULL);
-    atomic_init(&port->pending, 0);
+    atomic_init(&port->pending, WP_PORT_QUIET);
+    atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->inflight, 0);
     port->is_default = is_default;
@@ -60,6 +62,9 @@ static void wp_port_signal(struct wpool_port *port)
 
 void wp_port_post(struct wpool_port *port, struct wpool_task *task)
 {
+    /* Relaxed: published by the seq_cst CAS below to the owner, whose acquire
+     * exchange of head comes before any decision to free the port. */
+    atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
     struct wpool_task *head = atomic_load_explicit(&port->head, memory_order_relaxed);
     do {
         task->wp_next = head;
@@ -67,7 +72,19 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task)
          * exchange, and orders our following load of pending (Dekker). */
     } while (!atomic_compare_exchange_weak_explicit(&port->head, &head, task, memory_order_seq_cst,
                                                     memory_order_relaxed));
+    /* From here the task may be dispatched and the port's last completion
+     * run; only `posting` keeps the port (and its eventfd) alive. */
     wp_port_signal(port);
+    /* Release: pairs with the acquire load in wp_port_quiesce. */
+    atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release);
+}
+
+void wp_port_quiesce(struct wpool_port *port)
+{
+    /* Bounded: with nothing in flight no new post can start, and a post in
+     * progress is a few instructions and at most one eventfd write away. */
+    while (atomic_load_explicit(&port->posting, memory_order_acquire))
+        sched_yield();
 }
 
 bool wp_port_has_work(struct wpool_port *port)
@@ -241,8 +258,14 @@ int wpool_port_drain(wpool_port_t *port, int timeout_ms)
         int ran = wp_port_run(port, UINT_MAX);
         total = ran > INT_MAX - total ? INT_MAX : total + ran;
         /* Acquire: pairs with the release decrement after each callback. */
-        if (atomic_load_explicit(&port->inflight, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&port->inflight, memory_order_acquire) == 0) {
+            /* A worker may still be signalling a completion we already ran;
+             * let it finish and consume its signal, so the fd is not left
+             * readable with nothing to dispatch. */
+            wp_port_quiesce(port);
+            wp_port_go_idle(port);
             return total;
+        }
         int rc = wp_port_wait_until(port, deadline);
         if (rc)
             return rc;

@@ -34,6 +34,10 @@ struct wpool_port {
     /* Written by producers. */
     WP_ALIGNED struct wpool_task *_Atomic head;
     _Atomic int pending;
+    /* Producers between the start of wp_port_post and the end of their
+     * signal: the task they posted may already be dispatched, so the port
+     * must outlive them (wp_port_quiesce). */
+    _Atomic int posting;
     /* Owner's. */
     WP_ALIGNED struct wpool_task *ready;
     struct wpool_task *ready_tail;
@@ -53,6 +57,9 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp);
 void wp_port_free(struct wpool_port *port);
 /* Hands a finished task (wp_status set) to the port's owner. Any thread. */
 void wp_port_post(struct wpool_port *port, struct wpool_task *task);
+/* Waits until no producer is still inside wp_port_post. Call before freeing a
+ * port that has no task in flight. */
+void wp_port_quiesce(struct wpool_port *port);
 /* Runs up to max callbacks; no owner check. Returns how many ran. */
 int wp_port_run(struct wpool_port *port, unsigned int max);
 /* Anything posted and not yet run? */
