@@ -145,7 +145,9 @@ WPOOL_API int wpool_close(wpool_t *pool);
  * running tasks to finish, joins the workers, then runs on the calling thread
  * every completion that no one has dispatched yet (on all of the pool's ports),
  * destroys the remaining ports and frees the pool. No other thread may use the
- * pool or its ports during or after the call. NULL is accepted (returns 0).
+ * pool or its ports during or after the call, and every other thread's calls
+ * on it must have returned (join producer threads first: receiving a
+ * completion does not mean its submit call has returned). NULL is accepted.
  * Errors: -EDEADLK (called from a task of this pool), -EBUSY (called from a
  * completion callback of this pool; nothing is changed). */
 WPOOL_API int wpool_destroy(wpool_t *pool);

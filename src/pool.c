@@ -71,17 +71,33 @@ static void wp_run(struct wpool *pool, struct wpool_task *t)
 }
 
 /* Next task, or NULL once the pool is closed and drained. */
+static bool wp_backlog(struct wpool *pool)
+{
+    for (unsigned int i = 0; i < pool->nqueues; i++)
+        if (wp_queue_size(&pool->queues[i]))
+            return true;
+    return false;
+}
+
+/* Next task, or NULL once the pool is closed and drained. */
 static struct wpool_task *wp_next_task(struct wp_worker *w)
 {
     struct wpool *pool = w->pool;
+    bool woken = false;
     for (;;) {
         struct wpool_task *t = wp_take(w);
         for (int i = 0; !t && i < WP_SPIN_ROUNDS; i++) {
             wp_cpu_relax();
             t = wp_take(w);
         }
-        if (t)
+        if (t) {
+            /* Woken into a backlog (e.g. tasks that sat behind a producer
+             * stalled before publishing, whose wakeups found nothing): pass
+             * the wakeup on so that no task waits while a worker sleeps. */
+            if (woken && wp_park_waiters(&pool->park) && wp_backlog(pool))
+                wp_park_notify(&pool->park, 1);
             return t;
+        }
         if (wp_drained(pool))
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
@@ -93,6 +109,7 @@ static struct wpool_task *wp_next_task(struct wp_worker *w)
             return t;
         }
         wp_park_wait(&pool->park, key);
+        woken = true;
     }
 }
 
@@ -106,6 +123,10 @@ static void *wp_worker_main(void *arg)
     struct wpool_task *t;
     while ((t = wp_next_task(w)))
         wp_run(w->pool, t);
+    /* The queues are drained. Other workers may have gone to sleep while the
+     * last task was still being published (not drained yet, nothing to take);
+     * nothing else would wake them, and close would wait for them forever. */
+    wp_park_notify_all(&w->pool->park);
     wp_self = NULL;
     return NULL;
 }
@@ -174,6 +195,7 @@ static void wp_pool_free(struct wpool *pool)
     wp_free(pool->queues);
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
+    pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
     wp_free(pool);
 }
@@ -260,12 +282,13 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
     pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->life_changed, NULL);
     pool->life = WP_OPEN;
     rc = wp_pool_alloc(pool, opts);
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
-        if (pool->queues)
+        if (pool->queues && pool->workers)
             wp_stop_workers(pool, true);
         wp_pool_free(pool);
         return rc;
@@ -287,9 +310,15 @@ int wpool_close(wpool_t *pool)
         return -EDEADLK;
     pthread_mutex_lock(&pool->lock);
     if (pool->life == WP_OPEN) {
-        wp_stop_workers(pool, false);
+        pool->life = WP_CLOSING;
+        pthread_mutex_unlock(&pool->lock);
+        wp_stop_workers(pool, false); /* lock released: tasks may take it */
+        pthread_mutex_lock(&pool->lock);
         pool->life = WP_CLOSED;
+        pthread_cond_broadcast(&pool->life_changed);
     }
+    while (pool->life == WP_CLOSING) /* another thread is closing: wait for it */
+        pthread_cond_wait(&pool->life_changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
@@ -328,14 +357,17 @@ int wpool_destroy(wpool_t *pool)
     if (wp_on_own_worker(pool))
         return -EDEADLK;
     pthread_mutex_lock(&pool->lock);
+    while (pool->life == WP_CLOSING)
+        pthread_cond_wait(&pool->life_changed, &pool->lock);
     if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool)) {
         pthread_mutex_unlock(&pool->lock);
         return -EBUSY;
     }
-    if (pool->life == WP_OPEN)
-        wp_stop_workers(pool, true);
+    bool was_open = pool->life == WP_OPEN;
     pool->life = WP_DESTROYING;
     pthread_mutex_unlock(&pool->lock);
+    if (was_open)
+        wp_stop_workers(pool, true); /* lock released: tasks may take it */
     wp_deliver_leftovers(pool);
     wp_pool_free(pool);
     return 0;

@@ -14,8 +14,9 @@
 
 enum wp_life {
     WP_OPEN,       /* accepting tasks */
+    WP_CLOSING,    /* a close is joining the workers (without the lock) */
     WP_CLOSED,     /* workers joined, ports still usable */
-    WP_DESTROYING, /* wpool_destroy is delivering what is left */
+    WP_DESTROYING, /* wpool_destroy is stopping workers or delivering leftovers */
 };
 
 struct wp_worker {
@@ -36,9 +37,11 @@ struct wpool {
     struct wpool_port *default_port;
     struct wp_topology topo;
     bool pin;
-    /* Lifecycle and the port list. Never taken on the task path. Lock order:
-     * the pool lock is the only lock; nothing else is held with it. */
+    /* Lifecycle and the port list. Never taken on the task path, and never
+     * held while waiting for workers (a task may call port_create). The pool
+     * lock is the only lock; nothing else is held with it. */
     pthread_mutex_t lock;
+    pthread_cond_t life_changed; /* signalled when a close finishes */
     enum wp_life life;
     struct wpool_port *ports; /* every port, the default one included */
 };

@@ -137,13 +137,14 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
 {
     wpool_done_fn done = t->wp_done;
     int status = t->wp_status;
+    /* Before the callback: a drain nested in it must not wait for the very
+     * task whose callback is running. port_destroy from the callback is still
+     * refused (in_dispatch). Release: pairs with drain's acquire load. */
+    atomic_fetch_sub_explicit(&port->inflight, 1, memory_order_release);
     /* Release: the task is idle before the callback, which may resubmit,
      * re-initialise or free it; nothing below touches it. */
     __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
     done(t, status);
-    /* After the callback, so that drain returns only once every callback has
-     * returned, and port_destroy from the last callback sees it busy. */
-    atomic_fetch_sub_explicit(&port->inflight, 1, memory_order_release);
 }
 
 int wp_port_run(struct wpool_port *port, unsigned int max)
@@ -224,11 +225,14 @@ static int wp_port_wait_until(struct wpool_port *port, int64_t deadline)
             return -errno;
         if (rc == 0 && !wp_port_has_work(port))
             return -ETIMEDOUT;
-        /* Readable with nothing posted: the protocol rules this out (see
-         * wp_port_go_idle), but if it ever happened, consuming the signal
-         * keeps us from spinning. */
-        if (rc > 0 && !wp_port_has_work(port))
+        /* Readable with nothing posted: a worker's signal for a completion
+         * already run (see wp_port_go_idle). Consume it once it is complete;
+         * while the writer is between its write and SIGNALLED, yield. */
+        if (rc > 0 && !wp_port_has_work(port)) {
+            if (atomic_load_explicit(&port->pending, memory_order_relaxed) == WP_PORT_SIGNALLING)
+                sched_yield();
             wp_port_go_idle(port);
+        }
     }
 }
 

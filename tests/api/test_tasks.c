@@ -616,6 +616,66 @@ START_TEST(test_wait_and_drain_timeouts)
 }
 END_TEST
 
+/* A completion callback that submits a follow-up and drains its own port must
+ * not wait for itself (regression: it counted its own task as in flight). */
+static struct wpool_task g_follow;
+static int g_nested_drain_rc = 1;
+
+static void drain_inside_done(struct wpool_task *t, int status)
+{
+    ck_assert_int_eq(wpool_submit(g_pool, &g_follow), 0);
+    g_nested_drain_rc = wpool_port_drain(wpool_default_port(g_pool), 10000);
+}
+
+START_TEST(test_drain_nested_in_callback)
+{
+    g_pool = make_pool(2, policy(_i), 16);
+    struct wpool_task first = {0};
+    wpool_task_init(&first, nop_work, drain_inside_done);
+    wpool_task_init(&g_follow, nop_work, count_done);
+    g_counted = 0;
+    ck_assert_int_eq(wpool_submit(g_pool, &first), 0);
+    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), 10000), 1);
+    ck_assert_int_eq(g_nested_drain_rc, 1); /* ran the follow-up, no timeout */
+    ck_assert_int_eq(g_counted, 1);
+    wpool_destroy(g_pool);
+}
+END_TEST
+
+/* A task that calls wpool_port_create while another thread closes the pool:
+ * close must not hold the pool lock while it waits for the workers
+ * (regression: deadlock). */
+static atomic_int g_task_started;
+static int g_port_create_rc = 1;
+static struct wpool_task g_probe; /* outlives the task: its completion may be pending */
+
+static int work_port_create_during_close(struct wpool_task *t)
+{
+    atomic_store(&g_task_started, 1);
+    int rc;
+    while ((rc = wpool_submit(g_pool, &g_probe)) != -ESHUTDOWN) /* until close began */
+        sched_yield();
+    wpool_port_t *port = NULL;
+    g_port_create_rc = wpool_port_create(g_pool, &port);
+    return 0;
+}
+
+START_TEST(test_port_create_from_task_during_close)
+{
+    g_pool = make_pool(2, policy(_i), 16);
+    struct wpool_task t = {0};
+    wpool_task_init(&t, work_port_create_during_close, count_done);
+    wpool_task_init(&g_probe, nop_work, count_done);
+    atomic_store(&g_task_started, 0);
+    ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
+    while (!atomic_load(&g_task_started))
+        sched_yield();
+    ck_assert_int_eq(wpool_close(g_pool), 0);
+    ck_assert_int_eq(g_port_create_rc, -ESHUTDOWN);
+    ck_assert_int_eq(wpool_destroy(g_pool), 0);
+}
+END_TEST
+
 static Suite *tasks_suite(void)
 {
     Suite *s = suite_create("tasks");
@@ -635,6 +695,8 @@ static Suite *tasks_suite(void)
     tcase_add_loop_test(tc, test_port_ownership, 0, 2);
     tcase_add_loop_test(tc, test_port_of_other_pool, 0, 2);
     tcase_add_loop_test(tc, test_wait_and_drain_timeouts, 0, 2);
+    tcase_add_loop_test(tc, test_drain_nested_in_callback, 0, 2);
+    tcase_add_loop_test(tc, test_port_create_from_task_during_close, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 
-namespace {
+namespace
+{
 
 struct Square {
     wpool_task task; // first member: the record is embedded

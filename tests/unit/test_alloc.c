@@ -30,14 +30,26 @@ int __wrap_posix_memalign(void **p, size_t al, size_t n);
 void __wrap_free(void *p);
 
 static atomic_long g_allocs, g_frees;
+/* When > 0: the fail_at-th allocation from now fails (returns NULL). */
+static atomic_long g_fail_at;
+
+static int should_fail(void)
+{
+    long n = atomic_load(&g_fail_at);
+    return n > 0 && atomic_fetch_sub(&g_fail_at, 1) == 1;
+}
 
 void *__wrap_malloc(size_t n)
 {
+    if (should_fail())
+        return NULL;
     atomic_fetch_add(&g_allocs, 1);
     return __real_malloc(n);
 }
 void *__wrap_calloc(size_t a, size_t b)
 {
+    if (should_fail())
+        return NULL;
     atomic_fetch_add(&g_allocs, 1);
     return __real_calloc(a, b);
 }
@@ -48,6 +60,8 @@ void *__wrap_realloc(void *p, size_t n)
 }
 void *__wrap_aligned_alloc(size_t al, size_t n)
 {
+    if (should_fail())
+        return NULL;
     atomic_fetch_add(&g_allocs, 1);
     return __real_aligned_alloc(al, n);
 }
@@ -130,11 +144,49 @@ static void test_zero_allocs_round_robin(void **state)
     zero_allocs_per_task(WPOOL_ROUND_ROBIN);
 }
 
+/* Each allocation of wpool_create fails in turn: -ENOMEM, nothing leaked, no
+ * crash (regression: a failed worker array crashed the cleanup), and a pool
+ * created afterwards works. */
+static void test_create_fails_at_each_allocation(void **state)
+{
+    for (int policy = 0; policy < 2; policy++) {
+        int k;
+        for (k = 1; k < 64; k++) {
+            struct wpool_options o = WPOOL_OPTIONS_INIT;
+            o.threads = 3;
+            o.dispatch = policy;
+            long a0 = atomic_load(&g_allocs), f0 = atomic_load(&g_frees);
+            wpool_t *pool = NULL;
+            atomic_store(&g_fail_at, k);
+            int rc = wpool_create(&pool, &o);
+            long left = atomic_load(&g_fail_at);
+            atomic_store(&g_fail_at, 0);
+            if (rc == 0) {
+                assert_true(left > 0); /* every allocation succeeded */
+                wpool_destroy(pool);
+                break;
+            }
+            assert_int_equal(rc, -ENOMEM);
+            assert_null(pool);
+            assert_int_equal(atomic_load(&g_frees) - f0, atomic_load(&g_allocs) - a0);
+        }
+        assert_true(k > 3); /* create allocates several things, each was failed */
+        static struct wpool_task tasks[16];
+        wpool_t *pool;
+        assert_int_equal(wpool_create(&pool, NULL), 0);
+        for (int i = 0; i < 16; i++)
+            assert_int_equal(wpool_task_init(&tasks[i], nop_work, count_done), 0);
+        run_tasks(pool, tasks, 16, 100);
+        assert_int_equal(wpool_destroy(pool), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_allocs_first_free),
         cmocka_unit_test(test_zero_allocs_round_robin),
+        cmocka_unit_test(test_create_fails_at_each_allocation),
     };
     return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
 }

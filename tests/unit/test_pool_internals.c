@@ -1,0 +1,92 @@
+/*
+ * unit suite (cmocka): pool internals, white-box.
+ *
+ * Close with a producer stalled between reserve and publish. The workers,
+ * woken by close, find nothing to take and the queue not drained, so they
+ * sleep again. The stalled producer then publishes and wakes one worker,
+ * which runs the task and finds the queue drained. Regression: it exited
+ * without waking the other sleepers, and close waited for them forever (the
+ * meson timeout fails the test).
+ */
+#include "pool.h"
+#include "port.h"
+#include "task.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static int ran;
+
+static int work_mark(struct wpool_task *t)
+{
+    __atomic_store_n(&ran, 1, __ATOMIC_RELAXED);
+    return 7;
+}
+
+static void done_nop(struct wpool_task *t, int status) {}
+
+static void *closer(void *arg)
+{
+    wpool_close(arg);
+    return NULL;
+}
+
+static void wait_all_asleep(struct wpool *pool)
+{
+    while (wp_park_waiters(&pool->park) < pool->nthreads)
+        sched_yield();
+}
+
+static void test_close_with_stalled_producer(void **state)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 4;
+    o.queue_capacity = 16;
+    wpool_t *pool;
+    assert_int_equal(wpool_create(&pool, &o), 0);
+    wait_all_asleep(pool);
+
+    /* The first half of wpool_submit, then a stall. */
+    struct wpool_task t = {0};
+    wpool_task_init(&t, work_mark, done_nop);
+    struct wp_queue *q = &pool->queues[0];
+    uint64_t pos;
+    assert_int_equal(wp_queue_reserve(q, &pos), 0);
+    t.wp_state = WP_TASK_INFLIGHT;
+    t.wp_port = pool->default_port;
+    atomic_fetch_add(&pool->default_port->inflight, 1);
+    t.wp_queue = q;
+    t.wp_pos = pos;
+
+    pthread_t th;
+    pthread_create(&th, NULL, closer, pool);
+    while (!wp_queue_closed(q))
+        sched_yield();
+    /* Let close's wakeup play out: workers wake, find nothing, sleep again. */
+    for (int i = 0; i < 1000; i++)
+        sched_yield();
+    wait_all_asleep(pool);
+    assert_false(wp_queue_drained(q));
+
+    /* The producer resumes: the second half of wpool_submit. */
+    wp_queue_publish(q, pos, &t);
+    wp_park_notify(&pool->park, 1);
+
+    pthread_join(th, NULL); /* hangs without the fix */
+    assert_int_equal(__atomic_load_n(&ran, __ATOMIC_RELAXED), 1);
+    assert_int_equal(wpool_port_drain(wpool_default_port(pool), 0), 1);
+    assert_int_equal(wpool_destroy(pool), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_close_with_stalled_producer),
+    };
+    return cmocka_run_group_tests_name("pool-internals", tests, NULL, NULL);
+}
