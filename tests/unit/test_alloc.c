@@ -77,6 +77,28 @@ void __wrap_free(void *p)
     __real_free(p);
 }
 
+#ifdef WPOOL_TEST_JEMALLOC
+/* Built with -Djemalloc=enabled, the library uses jemalloc's own API. */
+void *__real_mallocx(size_t n, int flags);
+void __real_dallocx(void *p, int flags);
+void *__wrap_mallocx(size_t n, int flags);
+void __wrap_dallocx(void *p, int flags);
+
+void *__wrap_mallocx(size_t n, int flags)
+{
+    if (should_fail())
+        return NULL;
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_mallocx(n, flags);
+}
+
+void __wrap_dallocx(void *p, int flags)
+{
+    atomic_fetch_add(&g_frees, 1);
+    __real_dallocx(p, flags);
+}
+#endif
+
 static long g_done;
 
 static int nop_work(struct wpool_task *t)
