@@ -442,14 +442,14 @@ int wpool_submit(wpool_t *pool, struct wpool_task *t)
     struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
     if (port->pool != pool)
         return -EINVAL;
-    if (wp_queue_closed(&pool->queues[0]))
-        return -ESHUTDOWN;
     uint32_t idle = WP_TASK_IDLE;
     /* Acquire: pairs with the release in wp_port_complete when the previous
-     * completion of this record ran on another thread. */
+     * completion of this record ran on another thread. A closed pool wins
+     * over a busy task; checked only here, off the hot path (the reserve
+     * below reports a close by itself). */
     if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
-        return -EBUSY;
+        return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
     struct wp_queue *q;
     uint64_t pos;
     int rc = wp_reserve(pool, &q, &pos);
