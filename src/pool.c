@@ -21,7 +21,9 @@
 /* Polls of the queues before a worker registers to sleep: long enough to catch
  * a task submitted right behind the last one (a few microseconds), short
  * enough that an idle pool burns no measurable CPU. */
+#ifndef WP_SPIN_ROUNDS
 #define WP_SPIN_ROUNDS 200
+#endif
 
 /* The worker running on this thread, if any: lets close/destroy refuse to wait
  * for themselves. One pointer per thread, no global state shared between

@@ -24,6 +24,7 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     }
     atomic_init(&port->head, NULL);
     atomic_init(&port->pending, WP_PORT_QUIET);
+    port->owed = 0;
     atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->inflight, 0);
@@ -45,18 +46,19 @@ void wp_port_free(struct wpool_port *port)
 static void wp_port_signal(struct wpool_port *port)
 {
     /* Cheap test first so that a busy stream of completions does not bounce
-     * the line with RMWs; the CAS makes exactly one producer write. */
+     * the line with RMWs; the CAS makes exactly one producer write per ARMED
+     * epoch. */
     int quiet = WP_PORT_QUIET;
     if (atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET &&
-        atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_SIGNALLING,
+        atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_ARMED,
                                                 memory_order_seq_cst, memory_order_relaxed)) {
         uint64_t one = 1;
-        /* Cannot fail: one write per quiet -> signalling transition, and the
-         * owner reads the counter back to 0 before it returns to quiet. */
+        /* Cannot fail: the owner reads the counter back as it clears epochs,
+         * so it stays far below its 2^64 - 2 limit. Nothing after this write
+         * depends on it having happened: the owner copes with it landing late
+         * (see wp_port_go_idle). */
         ssize_t rc = write(port->efd, &one, sizeof(one));
         (void)rc;
-        /* Release: the owner reads the counter only after seeing this. */
-        atomic_store_explicit(&port->pending, WP_PORT_SIGNALLED, memory_order_release);
     }
 }
 
@@ -113,23 +115,42 @@ static void wp_port_collect(struct wpool_port *port)
     port->ready_tail = last;
 }
 
-/* Called when the owner has run everything: consume the eventfd, clear
- * pending, and re-arm if a producer pushed meanwhile and saw pending == 1. */
+/*
+ * Called when the owner has run everything. Each ARMED epoch owes exactly one
+ * eventfd write, which may land late (a producer preempted between winning
+ * ARMED and writing). The owner clears ARMED (the epoch's write is now owed),
+ * reads the counter while writes are owed, then re-checks head for a
+ * completion that slipped in (Dekker with wp_port_signal: we clear pending,
+ * then load head; a producer pushes, then loads pending; all seq_cst).
+ *
+ * Invariant: owed >= 0 after each pass. Then, once every write has landed,
+ * the counter is owed + (1 if ARMED), so an armed epoch always leaves the fd
+ * readable: no lost wakeup. A read that comes too early (EAGAIN) keeps the
+ * debt: the late write makes the fd readable once more and the next pass
+ * consumes it: one spurious wakeup, never a spin. A read that also takes the
+ * write of an epoch armed since (owed < 0) gives that much back.
+ */
 static void wp_port_go_idle(struct wpool_port *port)
 {
-    /* QUIET: the counter is 0, nothing to consume (no system call).
-     * SIGNALLING: a producer's write is under way; it will make the fd
-     * readable and bring us back here, so leave everything as it is.
-     * SIGNALLED: the write has landed; consume it, then go quiet. Reading only
-     * after the write means no late write can leave the fd readable with
-     * nothing to run. Acquire pairs with the release in wp_port_signal. */
-    if (atomic_load_explicit(&port->pending, memory_order_acquire) != WP_PORT_SIGNALLED)
-        return;
-    uint64_t value;
-    ssize_t rc = read(port->efd, &value, sizeof(value));
-    (void)rc; /* cannot be EAGAIN: the write is done and only we read */
-    atomic_exchange_explicit(&port->pending, WP_PORT_QUIET, memory_order_seq_cst);
-    if (atomic_load_explicit(&port->head, memory_order_seq_cst))
+    bool cleared = false;
+    if (atomic_load_explicit(&port->pending, memory_order_relaxed) == WP_PORT_ARMED) {
+        atomic_exchange_explicit(&port->pending, WP_PORT_QUIET, memory_order_seq_cst);
+        port->owed++;
+        cleared = true;
+    }
+    if (port->owed > 0) {
+        uint64_t value;
+        if (read(port->efd, &value, sizeof(value)) == (ssize_t)sizeof(value)) {
+            port->owed -= (int64_t)value;
+            if (port->owed < 0) {
+                uint64_t back = (uint64_t)-port->owed;
+                ssize_t rc = write(port->efd, &back, sizeof(back));
+                (void)rc;
+                port->owed = 0;
+            }
+        }
+    }
+    if (cleared && atomic_load_explicit(&port->head, memory_order_seq_cst))
         wp_port_signal(port);
 }
 
@@ -225,14 +246,10 @@ static int wp_port_wait_until(struct wpool_port *port, int64_t deadline)
             return -errno;
         if (rc == 0 && !wp_port_has_work(port))
             return -ETIMEDOUT;
-        /* Readable with nothing posted: a worker's signal for a completion
-         * already run (see wp_port_go_idle). Consume it once it is complete;
-         * while the writer is between its write and SIGNALLED, yield. */
-        if (rc > 0 && !wp_port_has_work(port)) {
-            if (atomic_load_explicit(&port->pending, memory_order_relaxed) == WP_PORT_SIGNALLING)
-                sched_yield();
+        /* Readable with nothing posted: a late write for a completion
+         * already run (see wp_port_go_idle). Consume it and wait again. */
+        if (rc > 0 && !wp_port_has_work(port))
             wp_port_go_idle(port);
-        }
     }
 }
 

@@ -6,14 +6,13 @@
  * wp_next). The owner takes the whole stack with one exchange, reverses it into
  * a private FIFO (`ready`) and runs callbacks from there.
  *
- * Coalescing: `pending` is QUIET (counter 0), SIGNALLING (one producer is
- * writing the eventfd) or SIGNALLED (written; the owner has not yet gone
- * idle). A producer writes only when it moves QUIET -> SIGNALLING, so a burst
- * of completions costs one write and one wakeup. The owner, having run
- * everything, consumes the counter (only once SIGNALLED), sets QUIET and
- * re-checks head (Dekker: producer pushes then loads pending; owner clears
- * pending then loads head; all seq_cst), re-signalling if a completion slipped
- * in. The eventfd is therefore readable exactly while pending != QUIET.
+ * Coalescing: `pending` is QUIET or ARMED. A producer writes the eventfd only
+ * when it moves QUIET -> ARMED, so a burst of completions costs one write and
+ * one wakeup. The owner, having run everything, clears ARMED, re-checks head
+ * (Dekker: producer pushes then loads pending; owner clears pending then loads
+ * head; all seq_cst) and re-arms if a completion slipped in. Each cleared epoch
+ * owes exactly one write; the owner reads the counter while any is owed, so a
+ * write that lands late costs one spurious wakeup, never a spin.
  */
 #ifndef WP_PORT_H
 #define WP_PORT_H
@@ -25,9 +24,8 @@
 #include <stdint.h>
 
 enum wp_port_signal_state {
-    WP_PORT_QUIET = 0,
-    WP_PORT_SIGNALLING = 1,
-    WP_PORT_SIGNALLED = 2,
+    WP_PORT_QUIET = 0, /* the owner knows of everything posted */
+    WP_PORT_ARMED = 1, /* a producer wrote (or is about to write) the eventfd */
 };
 
 struct wpool_port {
@@ -42,6 +40,7 @@ struct wpool_port {
     WP_ALIGNED struct wpool_task *ready;
     struct wpool_task *ready_tail;
     _Atomic int in_dispatch; /* nesting depth of dispatch on the owner */
+    int64_t owed;            /* eventfd writes of cleared epochs not yet read */
     int efd;
     bool is_default;
     pthread_t owner;

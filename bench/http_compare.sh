@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Drives examples/http_hash.c in its three modes (inline on the loop, libuv's
+# uv_queue_work, wpool) with wrk at a fixed connection count, one mode after
+# the other, and prints requests/s and latency p50/p99 side by side.
+#
+# usage: bench/http_compare.sh [build-dir] [seconds-per-run] [connections] [runs]
+#   defaults: build 10 16 3  -- the table shows the median of the runs.
+# Needs wrk (Debian package 'wrk'); .ci/install-deps installs it.
+set -euo pipefail
+build=${1:-build}
+secs=${2:-10}
+conns=${3:-16}
+runs=${4:-3}
+exe=$build/examples/wpool-http-hash
+[ -x "$exe" ] || { echo "build $exe first (meson compile -C $build)"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+to_us() { # wrk prints 1.23ms / 456.00us / 1.20s
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1e6; else m = 1
+        printf "%.0f", n * m }'
+}
+
+run_mode() { # mode run -> "rps p50_us p99_us"
+    local mode=$1 out=$tmp/$1-$2
+    "$exe" --mode "$mode" --port 0 >"$out.srv" &
+    local pid=$!
+    for _ in $(seq 100); do grep -q listening "$out.srv" 2>/dev/null && break; sleep 0.05; done
+    local port rounds
+    port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$out.srv")
+    rounds=$(sed -n 's/.*rounds=\([0-9]*\).*/\1/p' "$out.srv")
+    echo "$rounds" >"$tmp/rounds"
+    wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$port/hash?text=hello+wpool" \
+        >"$out.wrk" 2>&1 || true
+    kill -TERM $pid
+    wait $pid || true
+    local rps p50 p99 non2xx
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$out.wrk")
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' "$out.wrk")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' "$out.wrk")")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$out.wrk")
+    [ -z "$non2xx" ] || echo "warning: $mode run $2: $non2xx non-2xx responses" >&2
+    echo "${rps:-0} ${p50:-0} ${p99:-0}"
+}
+
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+modes=(inline uv wpool)
+for r in $(seq "$runs"); do
+    for m in "${modes[@]}"; do # interleaved, so machine drift hits all modes alike
+        run_mode "$m" "$r" >>"$tmp/$m.results"
+    done
+done
+
+echo "HTTP GET /hash: $(cat "$tmp/rounds") SHA-256 rounds per request (~1 ms CPU), wrk -t1" \
+    "-c$conns -d${secs}s, median of $runs runs, $(nproc) CPUs"
+printf '%-8s %12s %10s %10s %10s\n' mode "requests/s" "p50 ms" "p99 ms" "rps/inline"
+base=$(awk '{print $1}' "$tmp/inline.results" | median)
+for m in "${modes[@]}"; do
+    rps=$(awk '{print $1}' "$tmp/$m.results" | median)
+    p50=$(awk '{print $2}' "$tmp/$m.results" | median)
+    p99=$(awk '{print $3}' "$tmp/$m.results" | median)
+    awk -v m="$m" -v r="$rps" -v a="$p50" -v b="$p99" -v base="$base" 'BEGIN {
+        printf "%-8s %12.0f %10.2f %10.2f %9.2fx\n", m, r, a / 1000, b / 1000, (base > 0 ? r / base : 0) }'
+done

@@ -1,0 +1,460 @@
+/*
+ * An HTTP service on libuv that answers GET /hash?text=... with the SHA-256 of
+ * the text, re-hashed `rounds` times (about 1 ms of CPU per request by
+ * default), in one of three modes:
+ *
+ *   --mode inline  hash on the loop thread (the loop stalls for every request)
+ *   --mode uv      libuv's threadpool (uv_queue_work), UV_THREADPOOL_SIZE = cores
+ *   --mode wpool   a wpool pool; completions come back through a uv_poll_t
+ *
+ * Bad requests get 400 (404 for another path, 431 for a header over 8 KiB),
+ * never a crash. bench/http_compare.sh drives the three modes with wrk;
+ * examples/http_hash_test.py checks answers and error handling.
+ *
+ * Run: build/examples/wpool-http-hash --mode wpool [--port 8080] [--rounds N]
+ *      [--threads N]   (port 0: pick a free one; the first line printed says it)
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
+#include <wpool.h>
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define MAX_HEADER 8192
+#define MAX_TEXT   4096
+
+enum mode { MODE_INLINE, MODE_UV, MODE_WPOOL };
+
+struct conn;
+
+/* One request in flight per connection (HTTP/1.1 keep-alive, no pipelining:
+ * further bytes wait in the buffer until the response is written). */
+struct request {
+    struct wpool_task task; /* --mode wpool */
+    uv_work_t work;         /* --mode uv */
+    struct conn *conn;
+    char text[MAX_TEXT];
+    size_t text_len;
+    char hex[65];
+    uv_write_t write;
+    char out[512];
+};
+
+struct conn {
+    uv_tcp_t tcp; /* first member: (struct conn *)handle */
+    char buf[MAX_HEADER];
+    size_t len;
+    bool busy;    /* a request is being hashed or its response written */
+    bool closing; /* the peer is gone: free once the request is done */
+    struct request req;
+};
+
+static enum mode mode = MODE_WPOOL;
+static unsigned long rounds;
+static wpool_t *pool;
+static uv_loop_t *loop;
+static uv_tcp_t server;
+static uv_poll_t pool_watch;
+static uv_signal_t sigterm, sigint;
+static int nconns;    /* open connections */
+static bool stopping; /* SIGTERM/SIGINT: finish what is in flight, then exit */
+
+static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest
+                        * takes shared locks, and threads hashing in parallel
+                        * would mostly wait for each other */
+
+/* SHA-256 of text, then of the digest, n times in all. Any thread. */
+static void hash_text(const char *text, size_t len, unsigned long n, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex2(ctx, sha256, NULL);
+    EVP_DigestUpdate(ctx, text, len);
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    for (unsigned long i = 1; i < n; i++) {
+        EVP_DigestInit_ex2(ctx, NULL, NULL); /* same digest, no new fetch */
+        EVP_DigestUpdate(ctx, md, sizeof(md));
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+    }
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void maybe_finish(void)
+{
+    if (!stopping || nconns > 0)
+        return;
+    /* Nothing in flight any more: let uv_run return. */
+    if (mode == MODE_WPOOL)
+        uv_close((uv_handle_t *)&pool_watch, NULL);
+    uv_close((uv_handle_t *)&sigterm, NULL);
+    uv_close((uv_handle_t *)&sigint, NULL);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    free(h); /* the conn: tcp is its first member */
+    nconns--;
+    maybe_finish();
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->busy) { /* a worker still holds the request: finish first */
+        c->closing = true;
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void try_process(struct conn *c);
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct conn *c = w->data;
+    c->busy = false;
+    if (status < 0 || c->closing)
+        conn_close(c);
+    else
+        try_process(c); /* a next request may already be buffered */
+}
+
+static void respond(struct conn *c, int code, const char *reason, const char *body)
+{
+    struct request *r = &c->req;
+    int n = snprintf(r->out, sizeof(r->out),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
+                     code, reason, strlen(body), body);
+    uv_buf_t b = uv_buf_init(r->out, (unsigned int)n);
+    r->write.data = c;
+    c->busy = true;
+    if (uv_write(&r->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        c->busy = false;
+        conn_close(c);
+    }
+}
+
+static void finish_hash(struct conn *c) /* on the loop thread, hash in c->req.hex */
+{
+    c->busy = false;
+    if (c->closing) {
+        conn_close(c);
+        return;
+    }
+    char body[80];
+    snprintf(body, sizeof(body), "%s\n", c->req.hex);
+    respond(c, 200, "OK", body);
+}
+
+/* ---- the three ways to run the hash --------------------------------------- */
+
+static int wpool_hash(struct wpool_task *task) /* on a wpool worker */
+{
+    struct request *r = (struct request *)task;
+    hash_text(r->text, r->text_len, rounds, r->hex);
+    return 0;
+}
+
+static void wpool_hashed(struct wpool_task *task, int status) /* on the loop */
+{
+    finish_hash(((struct request *)task)->conn);
+}
+
+static void on_pool_readable(uv_poll_t *w, int status, int events)
+{
+    wpool_dispatch(pool, 256);
+}
+
+static void uv_hash(uv_work_t *work) /* on a libuv threadpool thread */
+{
+    struct request *r = work->data;
+    hash_text(r->text, r->text_len, rounds, r->hex);
+}
+
+static void uv_hashed(uv_work_t *work, int status) /* on the loop */
+{
+    finish_hash(((struct request *)work->data)->conn);
+}
+
+static void start_hash(struct conn *c)
+{
+    struct request *r = &c->req;
+    r->conn = c;
+    c->busy = true;
+    if (mode == MODE_INLINE) {
+        hash_text(r->text, r->text_len, rounds, r->hex);
+        finish_hash(c);
+    } else if (mode == MODE_UV) {
+        r->work.data = r;
+        uv_queue_work(loop, &r->work, uv_hash, uv_hashed);
+    } else {
+        int rc = wpool_submit(pool, &r->task);
+        if (rc) { /* -EAGAIN: the queue is full; say so instead of waiting */
+            c->busy = false;
+            respond(c, 503, "Service Unavailable", "busy\n");
+        }
+    }
+}
+
+/* ---- HTTP parsing --------------------------------------------------------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes application/x-www-form-urlencoded [s, end) into out. -1 if malformed
+ * or longer than MAX_TEXT. */
+static long url_decode(const char *s, const char *end, char *out)
+{
+    size_t n = 0;
+    while (s < end) {
+        char ch = *s++;
+        if (ch == '%') {
+            if (end - s < 2 || hexval(s[0]) < 0 || hexval(s[1]) < 0)
+                return -1;
+            ch = (char)(hexval(s[0]) * 16 + hexval(s[1]));
+            s += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (n == MAX_TEXT)
+            return -1;
+        out[n++] = ch;
+    }
+    return (long)n;
+}
+
+/* Parses the request line in [line, eol). Returns the HTTP status to send:
+ * 0 (a valid /hash request, text decoded into r), 400 or 404. */
+static int parse_request_line(const char *line, const char *eol, struct request *r)
+{
+    if (eol - line < 4 || memcmp(line, "GET ", 4) != 0)
+        return 400;
+    const char *target = line + 4;
+    const char *sp = memchr(target, ' ', (size_t)(eol - target));
+    if (!sp || eol - sp < 9 || memcmp(sp + 1, "HTTP/1.", 7) != 0)
+        return 400;
+    const char *q = memchr(target, '?', (size_t)(sp - target));
+    const char *path_end = q ? q : sp;
+    if (path_end - target != 5 || memcmp(target, "/hash", 5) != 0)
+        return 404;
+    for (const char *p = q ? q + 1 : sp; p < sp;) { /* find text= among a=b&c=d */
+        const char *amp = memchr(p, '&', (size_t)(sp - p));
+        const char *param_end = amp ? amp : sp;
+        if (param_end - p >= 5 && memcmp(p, "text=", 5) == 0) {
+            long n = url_decode(p + 5, param_end, r->text);
+            if (n < 0)
+                return 400;
+            r->text_len = (size_t)n;
+            return 0;
+        }
+        p = param_end + 1;
+    }
+    return 400; /* no text parameter */
+}
+
+static void try_process(struct conn *c)
+{
+    if (c->busy || c->closing)
+        return;
+    char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->len == sizeof(c->buf)) { /* a header that does not fit */
+            c->closing = true;
+            respond(c, 431, "Request Header Fields Too Large", "header too large\n");
+        }
+        return;
+    }
+    size_t used = (size_t)(end + 4 - c->buf);
+    char *eol = memmem(c->buf, used, "\r\n", 2);
+    int status = parse_request_line(c->buf, eol, &c->req);
+    memmove(c->buf, c->buf + used, c->len - used); /* keep what follows */
+    c->len -= used;
+    if (status == 404)
+        respond(c, 404, "Not Found", "try /hash?text=...\n");
+    else if (status)
+        respond(c, 400, "Bad Request", "expected GET /hash?text=...\n");
+    else
+        start_hash(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = (struct conn *)h;
+    *b = uv_buf_init(c->buf + c->len, (unsigned int)(sizeof(c->buf) - c->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = (struct conn *)s;
+    if (n < 0) { /* EOF or error */
+        uv_read_stop(s);
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    try_process(c);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+    if (status < 0)
+        return;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    uv_tcp_init(loop, &c->tcp);
+    nconns++;
+    if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        return;
+    }
+    wpool_task_init(&c->req.task, wpool_hash, wpool_hashed);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void close_conn(uv_handle_t *h, void *arg)
+{
+    if (h->type == UV_TCP && h != (uv_handle_t *)&server && !uv_is_closing(h)) {
+        uv_read_stop((uv_stream_t *)h);
+        conn_close((struct conn *)h); /* after its request, if one is in flight */
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (stopping)
+        return;
+    stopping = true;
+    uv_close((uv_handle_t *)&server, NULL);
+    uv_walk(loop, close_conn, NULL);
+    maybe_finish();
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Rounds that take about 1 ms on this machine: warm up (the first digest
+ * pays for OpenSSL's setup), then time at least 20 ms of hashing. */
+static unsigned long calibrate(void)
+{
+    char hex[65];
+    hash_text("warm up", 7, 100, hex);
+    unsigned long n = 100;
+    for (;;) {
+        double t0 = now_s();
+        hash_text("calibrate", 9, n, hex);
+        double dt = now_s() - t0;
+        if (dt >= 0.02) {
+            unsigned long r = (unsigned long)(0.001 * (double)n / dt);
+            return r ? r : 1;
+        }
+        n *= 2;
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: wpool-http-hash [--mode inline|uv|wpool] [--port N] [--rounds N] "
+                    "[--threads N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int port = 8080;
+    unsigned threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(argv[i], "--mode"))
+            mode = !strcmp(v, "inline") ? MODE_INLINE : !strcmp(v, "uv") ? MODE_UV : MODE_WPOOL;
+        else if (!strcmp(argv[i], "--port"))
+            port = atoi(v);
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = strtoul(v, NULL, 10);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = (unsigned)atoi(v);
+        else
+            usage();
+        i++;
+    }
+    sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    if (!sha256) {
+        fprintf(stderr, "OpenSSL has no SHA2-256\n");
+        return 1;
+    }
+    if (rounds == 0)
+        rounds = calibrate();
+
+    /* Same number of threads for both pools: one per allowed core. */
+    struct wpool_options opts = WPOOL_OPTIONS_INIT;
+    opts.threads = threads;
+    int rc = wpool_create(&pool, &opts);
+    if (rc) {
+        fprintf(stderr, "wpool_create: %d\n", rc);
+        return 1;
+    }
+    char nthreads[16];
+    snprintf(nthreads, sizeof(nthreads), "%u", wpool_threads(pool));
+    setenv("UV_THREADPOOL_SIZE", nthreads, 1); /* before libuv's pool starts */
+
+    loop = uv_default_loop();
+    if (mode == MODE_WPOOL) {
+        uv_poll_init(loop, &pool_watch, wpool_fd(pool));
+        uv_poll_start(&pool_watch, UV_READABLE, on_pool_readable);
+    }
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", port, &addr);
+    uv_tcp_init(loop, &server);
+    if ((rc = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&server, 1024, on_connection)) < 0) {
+        fprintf(stderr, "listen on 127.0.0.1:%d: %s\n", port, uv_strerror(rc));
+        return 1;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
+    uv_signal_init(loop, &sigterm);
+    uv_signal_start_oneshot(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigint);
+    uv_signal_start_oneshot(&sigint, on_signal, SIGINT);
+    static const char *names[] = {"inline", "uv", "wpool"};
+    printf("listening on 127.0.0.1:%d mode=%s rounds=%lu threads=%s\n",
+           ntohs(((struct sockaddr_in *)&bound)->sin_port), names[mode], rounds, nthreads);
+    fflush(stdout);
+
+    uv_run(loop, UV_RUN_DEFAULT); /* returns once stopping and every conn closed */
+    wpool_destroy(pool);
+    uv_loop_close(loop);
+    EVP_MD_free(sha256);
+    return 0;
+}

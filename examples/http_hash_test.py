@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Checks examples/http_hash.c in each mode: correct hashes under concurrent
+keep-alive clients, 400/404/431 for bad requests without a crash, and a clean
+exit (status 0) on SIGTERM. usage: http_hash_test.py path/to/wpool-http-hash"""
+import hashlib
+import http.client
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.parse
+
+ROUNDS = 50
+failures = []
+
+
+def expect(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def want_hash(text):
+    h = hashlib.sha256(text.encode()).digest()
+    for _ in range(ROUNDS - 1):
+        h = hashlib.sha256(h).digest()
+    return h.hex() + "\n"
+
+
+def raw(port, data):
+    """Sends raw bytes, returns the status code of the reply (0 if none)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        try:
+            while b"\r\n" not in reply:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        except socket.timeout:
+            pass
+    parts = reply.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def client(port, texts, results):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for t in texts:  # keep-alive: one connection, many requests
+        conn.request("GET", "/hash?text=" + urllib.parse.quote(t))
+        r = conn.getresponse()
+        results.append((t, r.status, r.read().decode()))
+    conn.close()
+
+
+def check_mode(exe, mode):
+    srv = subprocess.Popen([exe, "--mode", mode, "--port", "0", "--rounds", str(ROUNDS)],
+                           stdout=subprocess.PIPE, text=True)
+    line = srv.stdout.readline()
+    expect(line.startswith("listening on 127.0.0.1:"), f"{mode}: banner {line!r}")
+    port = int(line.split(":")[1].split()[0])
+    try:
+        results = []
+        texts = [[f"hello {c}-{i} ünïcödé &=?+%" for i in range(100)] for c in range(4)]
+        threads = [threading.Thread(target=client, args=(port, t, results)) for t in texts]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        expect(len(results) == 400, f"{mode}: {len(results)} answers of 400")
+        bad = [r for r in results if r[1] != 200 or r[2] != want_hash(r[0])]
+        expect(not bad, f"{mode}: {len(bad)} wrong answers, e.g. {bad[:1]}")
+        cases = [
+            (b"GET /hash HTTP/1.1\r\n\r\n", 400),
+            (b"GET /hash?foo=1 HTTP/1.1\r\n\r\n", 400),
+            (b"GET /hash?text=%zz HTTP/1.1\r\n\r\n", 400),
+            (b"GET /hash?text=" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n", 400),
+            (b"POST /hash?text=a HTTP/1.1\r\n\r\n", 400),
+            (b"GET /other?text=a HTTP/1.1\r\n\r\n", 404),
+            (b"\x00\x01\x02garbage\r\n\r\n", 400),
+            (b"GET /hash?text=a\r\n\r\n", 400),
+            (b"GET /hash?text=a HTTP/1.1\r\nX: " + b"y" * 9000 + b"\r\n\r\n", 431),
+        ]
+        for data, code in cases:
+            got = raw(port, data)
+            expect(got == code, f"{mode}: {data[:40]!r} -> {got}, want {code}")
+        results = []
+        client(port, ["still alive"], results)  # no crash after all that
+        expect(results and results[0][1] == 200 and results[0][2] == want_hash("still alive"),
+               f"{mode}: server broken after bad requests")
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rc = "hung"
+    expect(rc == 0, f"{mode}: exit status {rc} after SIGTERM")
+    print(f"{mode}: ok" if not failures else f"{mode}: done")
+
+
+def main():
+    exe = sys.argv[1]
+    for mode in ("inline", "uv", "wpool"):
+        check_mode(exe, mode)
+    print("http-hash:", "all checks passed" if not failures else f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
