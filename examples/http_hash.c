@@ -391,12 +391,16 @@ int main(int argc, char **argv)
 {
     int port = 8080;
     unsigned threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
-        if (!strcmp(argv[i], "--mode"))
-            mode = !strcmp(v, "inline") ? MODE_INLINE : !strcmp(v, "uv") ? MODE_UV : MODE_WPOOL;
+    if (argc % 2 == 0) /* flags come in pairs: --name value */
+        usage();
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *v = argv[i + 1];
+        if (!strcmp(argv[i], "--mode") && !strcmp(v, "inline"))
+            mode = MODE_INLINE;
+        else if (!strcmp(argv[i], "--mode") && !strcmp(v, "uv"))
+            mode = MODE_UV;
+        else if (!strcmp(argv[i], "--mode") && !strcmp(v, "wpool"))
+            mode = MODE_WPOOL;
         else if (!strcmp(argv[i], "--port"))
             port = atoi(v);
         else if (!strcmp(argv[i], "--rounds"))
@@ -405,7 +409,6 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(v);
         else
             usage();
-        i++;
     }
     sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     if (!sha256) {
