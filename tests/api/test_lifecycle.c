@@ -483,9 +483,5 @@ static Suite *lifecycle_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(lifecycle_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wp_run_suite(lifecycle_suite());
 }

@@ -49,4 +49,15 @@
 #define ck_assert_uint_ge(a, b) WP_CK_CMP(uintmax_t, "%ju", a, >=, b)
 #define ck_assert_ptr_eq(a, b)  WP_CK_CMP(const void *, "%p", a, ==, b)
 
+/* main() of a Check program: run one suite (fork mode unless CK_FORK=no),
+ * exit non-zero if any test failed. */
+static inline int wp_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
 #endif

@@ -198,9 +198,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_stress_first_free);
     tcase_add_test(tc, test_stress_round_robin);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return wp_run_suite(s);
 }
