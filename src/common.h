@@ -4,7 +4,6 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
-#include <stddef.h>
 
 /* Hot fields that different threads write go on separate cache lines. 64 bytes
  * on x86-64 and most arm64 parts; adjacent-line prefetch makes 128 better on
@@ -14,8 +13,6 @@
 
 #define WP_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define WP_UNLIKELY(x) __builtin_expect(!!(x), 0)
-
-#define WP_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void wp_cpu_relax(void)
 {
