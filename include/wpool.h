@@ -21,6 +21,7 @@
 #ifndef WPOOL_H
 #define WPOOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,9 +29,9 @@ extern "C" {
 #endif
 
 #define WPOOL_VERSION_MAJOR  0
-#define WPOOL_VERSION_MINOR  1
+#define WPOOL_VERSION_MINOR  2
 #define WPOOL_VERSION_PATCH  0
-#define WPOOL_VERSION_STRING "0.1.0"
+#define WPOOL_VERSION_STRING "0.2.0"
 /* (major << 16) | (minor << 8) | patch, comparable with wpool_version(). */
 #define WPOOL_VERSION_NUMBER                                                                       \
     ((WPOOL_VERSION_MAJOR << 16) | (WPOOL_VERSION_MINOR << 8) | WPOOL_VERSION_PATCH)
@@ -47,8 +48,15 @@ extern "C" {
 #define WPOOL_DEFAULT_QUEUE_CAPACITY 4096u
 #define WPOOL_MAX_QUEUE_CAPACITY     (1u << 24)
 
+/* max_queue and drain_low_water: no limit beyond the queues' capacity. */
+#define WPOOL_UNLIMITED 0xffffffffu
+/* While normal-priority tasks wait, a worker takes one of them after at most
+ * this many high-priority tasks in a row (see wpool_task_set_priority). */
+#define WPOOL_HIGH_BURST 8u
+
 typedef struct wpool wpool_t;
 typedef struct wpool_port wpool_port_t;
+typedef struct wpool_token wpool_token_t;
 struct wpool_task;
 
 /* Runs on a worker thread. Its return value becomes the completion status;
@@ -56,9 +64,28 @@ struct wpool_task;
  * -ECANCELED, which is how a cancelled task is reported). */
 typedef int (*wpool_work_fn)(struct wpool_task *task);
 /* Runs on the thread that dispatches the task's port, exactly once per
- * accepted submission. The task is idle again when it runs: the callback may
- * free the task's memory, re-initialise it, or submit it again. */
+ * accepted submission. status is the work's return value, -ECANCELED (never
+ * ran: cancelled), or -ETIMEDOUT (never ran: its deadline passed first). The
+ * task is idle again when it runs: the callback may free the task's memory,
+ * re-initialise it, or submit it again. */
 typedef void (*wpool_done_fn)(struct wpool_task *task, int status);
+/* Runs on a worker thread as it starts (before it takes any task) or stops
+ * (after its last task). index is the worker's index, 0 .. threads-1. */
+typedef void (*wpool_worker_fn)(void *arg, unsigned int index);
+/* Runs on the owner of the port given to wpool_on_drain(). */
+typedef void (*wpool_drain_fn)(wpool_t *pool, void *arg);
+
+/* Task priority lanes. */
+enum wpool_priority {
+    WPOOL_PRIORITY_NORMAL = 0,
+    WPOOL_PRIORITY_HIGH = 1,
+};
+
+/* What wpool_shutdown() does with tasks still queued. */
+enum wpool_close_mode {
+    WPOOL_CLOSE_DRAIN = 0,  /* run them (wpool_close) */
+    WPOOL_CLOSE_CANCEL = 1, /* complete them with -ECANCELED unrun */
+};
 
 /* How tasks reach workers. */
 enum wpool_dispatch {
@@ -75,23 +102,52 @@ struct wpool_options {
      * At most WPOOL_MAX_THREADS. */
     unsigned int threads;
     /* Slots per task queue: a power of two from 2 to WPOOL_MAX_QUEUE_CAPACITY.
-     * FIRST_FREE has one queue, ROUND_ROBIN one per worker; all queues together
-     * may not exceed WPOOL_MAX_QUEUE_CAPACITY slots. */
+     * FIRST_FREE has one queue per priority lane, ROUND_ROBIN one per worker
+     * and lane; all queues together may not exceed WPOOL_MAX_QUEUE_CAPACITY
+     * slots. */
     unsigned int queue_capacity;
     /* enum wpool_dispatch. */
     int dispatch;
     /* 1: bind worker i to allowed core (i mod cores); 0: let the kernel place
      * workers. */
     int pin;
+    /* Backpressure: a submit is refused with -EAGAIN when max_queue tasks are
+     * already waiting beyond the idle workers (accepted while
+     * waiting < max_queue + idle workers). 0: accepted only when a worker is
+     * free (no queue). WPOOL_UNLIMITED (default): only the queues' capacity
+     * limits. Must be below the total capacity otherwise. */
+    unsigned int max_queue;
+    /* After a submit was refused for lack of room, the drain callback
+     * (wpool_on_drain) runs once the waiting tasks fall to this many or
+     * fewer. WPOOL_UNLIMITED (default): half the limit (max_queue, or the
+     * capacity of one queue). */
+    unsigned int drain_low_water;
+    /* 1 (default): time every task (wait and run histograms, utilization);
+     * 0: no clock reads on the task path, those statistics stay zero. */
+    int timing;
+    /* Added to the creating thread's nice value for the workers (Linux
+     * per-thread nice); 0 = inherit. -20..19; below 0 needs CAP_SYS_NICE. */
+    int nice;
+    /* Worker stack size in bytes; 0 = the system default. At least
+     * PTHREAD_STACK_MIN (16 KiB on x86-64) otherwise. */
+    size_t stack_size;
+    /* Optional hooks, run on each worker thread with hook_arg and the worker's
+     * index: on_worker_start before the worker takes a task (wpool_create
+     * returns after every worker ran it), on_worker_stop after its last task. */
+    wpool_worker_fn on_worker_start;
+    wpool_worker_fn on_worker_stop;
+    void *hook_arg;
     /* Must be zero; room for options added later without breaking the ABI. */
-    uint64_t reserved[8];
+    uint64_t reserved[4];
 };
 
-/* Default options: one worker per allowed core, 4096-slot queue, FIRST_FREE,
- * unpinned. */
+/* Default options: one worker per allowed core, 4096-slot queues, FIRST_FREE,
+ * unpinned, no limit beyond capacity, timing on, inherited nice and stack, no
+ * hooks. */
 #define WPOOL_OPTIONS_INIT                                                                         \
     {                                                                                              \
-        0u, WPOOL_DEFAULT_QUEUE_CAPACITY, WPOOL_FIRST_FREE, 0,                                     \
+        0u, WPOOL_DEFAULT_QUEUE_CAPACITY, WPOOL_FIRST_FREE, 0, WPOOL_UNLIMITED, WPOOL_UNLIMITED,   \
+            1, 0, 0u, 0, 0, 0,                                                                     \
         {                                                                                          \
             0                                                                                      \
         }                                                                                          \
@@ -110,14 +166,18 @@ struct wpool_task {
     wpool_work_fn wp_work;
     wpool_done_fn wp_done;
     struct wpool_task *wp_next;
-    wpool_port_t *wp_target; /* port chosen by wpool_task_set_port, or NULL */
-    wpool_port_t *wp_port;   /* port of the current submission */
-    void *wp_queue;          /* queue of the current submission */
-    uint64_t wp_pos;         /* queue position of the current submission */
+    wpool_port_t *wp_target;                /* port chosen by wpool_task_set_port, or NULL */
+    wpool_port_t *wp_port;                  /* port of the current submission */
+    void *wp_queue;                         /* queue of the current submission */
+    uint64_t wp_pos;                        /* queue position of the current submission */
+    uint64_t wp_deadline;                   /* wpool_now_ns() value, 0 = none */
+    uint64_t wp_stamp;                      /* submit time (timing on) */
+    wpool_token_t *wp_token;                /* cancel token, or NULL */
+    struct wpool_task *wp_tprev, *wp_tnext; /* the token's list */
     uint32_t wp_state;
     uint32_t wp_magic;
     int wp_status;
-    int wp_reserved0;
+    int wp_prio;
     void *wp_reserved[2];
 };
 
@@ -130,7 +190,8 @@ WPOOL_API void wpool_options_init(struct wpool_options *opts);
  * Errors: -EINVAL (poolp NULL, an option out of range, reserved not zero),
  * -ENOMEM, -EAGAIN (a worker thread could not be created), -EMFILE/-ENFILE
  * (no file descriptor for the eventfd), -ENODEV (hwloc could not read the
- * topology, or found no allowed core). */
+ * topology, or found no allowed core), -EPERM/-EACCES (a negative nice
+ * without the privilege). On error no worker is left running. */
 WPOOL_API int wpool_create(wpool_t **poolp, const struct wpool_options *opts);
 
 /* Stops accepting tasks (later submits return -ESHUTDOWN), runs every task
@@ -140,6 +201,16 @@ WPOOL_API int wpool_create(wpool_t **poolp, const struct wpool_options *opts);
  * completion callback. Idempotent: returns 0 when already closed.
  * Errors: -EINVAL (pool NULL), -EDEADLK (called from a task of this pool). */
 WPOOL_API int wpool_close(wpool_t *pool);
+
+/* Like wpool_close() with a mode and a time limit (timeout_ms -1: none).
+ * WPOOL_CLOSE_DRAIN runs the queued tasks, WPOOL_CLOSE_CANCEL completes them
+ * with -ECANCELED unrun; running tasks always finish (nothing is killed).
+ * On -ETIMEDOUT the pool is closed to new tasks (-ESHUTDOWN) and its workers go
+ * on finishing; call wpool_shutdown, wpool_close or wpool_destroy again to
+ * wait for them (a later CANCEL also cancels what is still queued).
+ * Errors: -EINVAL (pool NULL, bad mode, timeout_ms < -1), -EDEADLK (called
+ * from a task of this pool), -ETIMEDOUT. */
+WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
 
 /* Cancels every task still queued (each completes with -ECANCELED), waits for
  * running tasks to finish, joins the workers, then runs on the calling thread
@@ -170,14 +241,140 @@ WPOOL_API int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port);
  * including a worker inside a task and a completion callback.
  * Errors: -EINVAL (pool or task NULL, task not initialised, task's port belongs
  * to another pool), -EBUSY (task already in flight), -EAGAIN (queue full; with
- * ROUND_ROBIN every queue full), -ESHUTDOWN (pool closed or being destroyed). */
+ * ROUND_ROBIN every queue full; or max_queue tasks already waiting),
+ * -ESHUTDOWN (pool closed or being destroyed), -ECANCELED (the task's token is
+ * cancelled), -EOWNERDEAD (a pool inherited through fork()). */
 WPOOL_API int wpool_submit(wpool_t *pool, struct wpool_task *task);
+
+/* Queues tasks[0..n) in order with at most one worker wakeup for the batch.
+ * Stops at the first task that is refused: returns how many were accepted
+ * (tasks[0..k), each now in flight); tasks[k..n) are untouched. When none is
+ * accepted, returns tasks[0]'s error (see wpool_submit), or -EINVAL (tasks
+ * NULL or n 0). Any thread. */
+WPOOL_API int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n);
+
+/* wpool_submit() that waits up to timeout_ms (-1: no limit) for room when the
+ * pool is full, instead of returning -EAGAIN. A thread that dispatches the
+ * task's port must not wait for room that only its own dispatching would make
+ * (completions are not needed for room: a task leaves the queue when a worker
+ * starts it).
+ * Errors: those of wpool_submit() except -EAGAIN, plus -ETIMEDOUT (still no
+ * room; nothing queued), -EDEADLK (called from a task of this pool: every
+ * worker could be waiting), -EINVAL (timeout_ms < -1). */
+WPOOL_API int wpool_submit_wait(wpool_t *pool, struct wpool_task *task, int timeout_ms);
 
 /* Cancels a queued task: returns 0 and its completion arrives (on its port,
  * never inline) with status -ECANCELED; its work never runs. Any thread.
  * Errors: -EINVAL (task NULL or not initialised), -EBUSY (not queued: running,
  * already completed, or never submitted). */
 WPOOL_API int wpool_cancel(struct wpool_task *task);
+
+/* Cancels every task queued in the pool when it looks (tinypool's
+ * cancelPendingTasks); each completes with -ECANCELED. Running tasks finish;
+ * tasks submitted meanwhile may or may not be cancelled. Returns how many were
+ * cancelled. Any thread.
+ * Errors: -EINVAL (pool NULL), -EOWNERDEAD (inherited through fork()). */
+WPOOL_API int wpool_cancel_all(wpool_t *pool);
+
+/* ---- per-task attributes (kept across submissions; wpool_task_init resets
+ * them; -EINVAL for a NULL or uninitialised task, -EBUSY while in flight) --- */
+
+/* WPOOL_PRIORITY_HIGH tasks are taken before WPOOL_PRIORITY_NORMAL ones; while
+ * normal tasks wait, each worker takes one after at most WPOOL_HIGH_BURST high
+ * ones in a row, so normal tasks progress at >= 1/(WPOOL_HIGH_BURST+1) of the
+ * pool's rate. FIFO within a lane (per queue). Errors also: -EINVAL (other
+ * priority). */
+WPOOL_API int wpool_task_set_priority(struct wpool_task *task, int priority);
+
+/* A deadline in wpool_now_ns() time (0: none). A task that no worker has
+ * started by then completes with -ETIMEDOUT without running; it is reported
+ * when a worker reaches it in the queue (or by wpool_cancel_all/close). */
+WPOOL_API int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns);
+
+/* Attaches a cancel token (NULL: detach). See wpool_token_cancel(). */
+WPOOL_API int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token);
+
+/* 1 when the task's token has been cancelled, else 0: a running task may poll
+ * it to stop early (running work is never killed). 0 for NULL. Any thread. */
+WPOOL_API int wpool_task_cancelled(const struct wpool_task *task);
+
+/* CLOCK_MONOTONIC in nanoseconds, the clock of deadlines. */
+WPOOL_API uint64_t wpool_now_ns(void);
+
+/* ---- cancel tokens (Piscina's AbortSignal) --------------------------------
+ * A token can be attached to many tasks, of any pool. Cancelling it completes
+ * every one of them still queued with -ECANCELED (each exactly once), makes
+ * later submits of tasks carrying it fail with -ECANCELED, and sets the flag
+ * that wpool_task_cancelled() reports to running tasks. A token cannot be
+ * un-cancelled; make a new one. */
+
+/* Errors: -EINVAL (tokp NULL), -ENOMEM. */
+WPOOL_API int wpool_token_create(wpool_token_t **tokp);
+/* Frees a token no in-flight task carries (a task detaches when its completion
+ * callback starts). NULL accepted. Errors: -EBUSY (tasks in flight carry it). */
+WPOOL_API int wpool_token_destroy(wpool_token_t *token);
+/* Cancels the token; returns how many queued tasks it cancelled (0 when called
+ * again). Any thread, including a task or a completion callback.
+ * Errors: -EINVAL (NULL). */
+WPOOL_API int wpool_token_cancel(wpool_token_t *token);
+/* 1 if cancelled, 0 if not, -EINVAL for NULL. */
+WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
+
+/* ---- backpressure ---------------------------------------------------------- */
+
+/* 1 while the pool is full (a submit would now get -EAGAIN for lack of room),
+ * 0 otherwise: level-triggered. A snapshot. Errors: -EINVAL (NULL). */
+WPOOL_API int wpool_needs_drain(const wpool_t *pool);
+
+/* After a submit is refused for lack of room, fn(pool, arg) runs once on the
+ * owner of port (NULL: the default port), dispatched like a completion, when
+ * the waiting tasks have fallen to drain_low_water or fewer. Refusals before
+ * that callback runs are covered by it; one after it arms the next. No refusal,
+ * no callback. fn NULL unregisters. The port cannot be destroyed while it is
+ * registered (-EBUSY).
+ * Errors: -EINVAL (pool NULL, port of another pool), -EOWNERDEAD. */
+WPOOL_API int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg);
+
+/* ---- statistics ------------------------------------------------------------ */
+
+/* A latency distribution in microseconds, from log-linear buckets (16 per
+ * power of two: a quantile is the top of its bucket, within 1/16 = 6.25% above
+ * the true value, never above max). */
+struct wpool_histogram {
+    uint64_t count;
+    uint64_t p50_us, p90_us, p99_us, p999_us, max_us;
+    double mean_us;
+};
+
+struct wpool_stats {
+    unsigned int threads;
+    unsigned int idle;    /* workers not running a task */
+    unsigned int running; /* workers running a task */
+    uint64_t queued;      /* accepted, not yet started or cancelled */
+    uint64_t submitted;   /* accepted since creation */
+    uint64_t completed;   /* ran (whatever the work returned) */
+    uint64_t cancelled;   /* -ECANCELED */
+    uint64_t timed_out;   /* -ETIMEDOUT (deadline) */
+    /* Piscina's utilization: run time of tasks / (threads * time since the
+     * pool was created or the statistics were reset). 0 with timing off. */
+    double utilization;
+    int timing;                  /* the timing option */
+    struct wpool_histogram wait; /* submit -> start, tasks that ran */
+    struct wpool_histogram run;  /* start -> end of work */
+};
+
+/* Fills *out. Counters are read without stopping the pool: each is exact, the
+ * set is a snapshot taken over a few microseconds. Any thread.
+ * Errors: -EINVAL (NULL), -EOWNERDEAD. */
+WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_stats *out);
+
+/* Starts the histograms and utilization afresh (the counters are totals since
+ * creation and are not reset). Any thread. Errors: -EINVAL (NULL). */
+WPOOL_API int wpool_stats_reset(wpool_t *pool);
+
+/* Index of the pool worker running the calling thread (0 .. threads-1), or -1
+ * when called from a thread that is not a wpool worker. */
+WPOOL_API int wpool_worker_index(void);
 
 /* The pool's default port (owned by the thread that created the pool). NULL
  * for NULL. */

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WP_PARK_WAITER      UINT64_C(1)
@@ -68,6 +69,35 @@ void wp_park_wait(struct wp_park *p, uint32_t key)
         wp_futex_wait(wp_park_epoch_addr(p), key);
     }
     wp_park_cancel(p);
+}
+
+int wp_park_wait_for(struct wp_park *p, uint32_t key, uint64_t timeout_ns)
+{
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t end_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec + timeout_ns;
+    end.tv_sec = (time_t)(end_ns / 1000000000u);
+    end.tv_nsec = (long)(end_ns % 1000000000u);
+    int rc = 0;
+    for (;;) {
+        /* Acquire: pairs with the notifier's epoch bump (acq_rel RMW). */
+        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+        if (WP_PARK_EPOCH_OF(w) != key)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec)) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        syscall(SYS_futex, wp_park_epoch_addr(p), FUTEX_WAIT_PRIVATE, key, &left, NULL, 0);
+    }
+    wp_park_cancel(p);
+    return rc;
 }
 
 void wp_park_notify(struct wp_park *p, int n)

@@ -40,6 +40,9 @@ uint32_t wp_park_prepare(struct wp_park *p);
 void wp_park_cancel(struct wp_park *p);
 /* Sleeps until the epoch moves past key, then deregisters. */
 void wp_park_wait(struct wp_park *p, uint32_t key);
+/* wp_park_wait for at most timeout_ns: 0 when the epoch moved, -ETIMEDOUT
+ * otherwise; deregisters either way. */
+int wp_park_wait_for(struct wp_park *p, uint32_t key, uint64_t timeout_ns);
 /* Wakes up to n waiters if there are any; no system call when there are none.
  * Call after publishing work with a seq_cst store or RMW. */
 void wp_park_notify(struct wp_park *p, int n);

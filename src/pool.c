@@ -17,6 +17,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* Polls of the queues before a worker registers to sleep: long enough to catch
  * a task submitted right behind the last one (a few microseconds), short
@@ -30,16 +32,142 @@
  * threads. */
 static _Thread_local struct wp_worker *wp_self;
 
+/* Fork policy: a pool belongs to the process that created it. A forked child
+ * has none of its threads, and its copy of the pool may hold locks taken by
+ * threads that are gone, so every call on an inherited pool, port or token
+ * returns -EOWNERDEAD (destroy frees the copy). The child bumps the
+ * generation; each object remembers the one it was made in. The only
+ * process-wide state in the library. */
+_Atomic unsigned int wp_fork_generation;
+static pthread_once_t wp_fork_once = PTHREAD_ONCE_INIT;
+
+static void wp_fork_child(void)
+{
+    atomic_fetch_add_explicit(&wp_fork_generation, 1, memory_order_relaxed);
+}
+
+static void wp_fork_setup(void)
+{
+    pthread_atfork(NULL, NULL, wp_fork_child);
+}
+
+/* ---- backpressure ------------------------------------------------------- */
+
+static struct wp_queue *wp_lane(const struct wpool *pool, int lane)
+{
+    return &pool->queues[(unsigned int)lane * pool->nqueues];
+}
+
+/* Tasks waiting beyond the idle workers (limited), or tasks in the queues
+ * (tombstones included). seq_cst loads: read after a refusal flag or a park
+ * registration (Dekker with the workers' RMWs on the counters or the tail). */
+static int64_t wp_backlog_level(struct wpool *pool)
+{
+    if (pool->limited)
+        return atomic_load_explicit(&pool->waiting, memory_order_seq_cst) -
+               atomic_load_explicit(&pool->idle, memory_order_seq_cst);
+    int64_t n = 0;
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
+        struct wp_queue *q = &pool->queues[i];
+        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+        uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
+        n += head > tail ? (int64_t)(head - tail) : 0;
+    }
+    return n;
+}
+
+/* Would a submit to this lane find room? (A snapshot.) */
+static bool wp_has_room(struct wpool *pool, int lane)
+{
+    if (pool->limited && wp_backlog_level(pool) >= pool->max_queue)
+        return false;
+    struct wp_queue *qs = wp_lane(pool, lane);
+    for (unsigned int i = 0; i < pool->nqueues; i++) {
+        uint64_t tail = atomic_load_explicit(&qs[i].tail, memory_order_seq_cst);
+        uint64_t head = atomic_load_explicit(&qs[i].head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
+        if (head - tail < pool->capacity)
+            return true;
+    }
+    return false;
+}
+
+static void wp_drain_done(struct wpool_task *t, int status)
+{
+    (void)status;
+    struct wpool *pool = t->data;
+    wpool_drain_fn fn = atomic_load_explicit(&pool->drain_fn, memory_order_acquire);
+    if (fn)
+        fn(pool, atomic_load_explicit(&pool->drain_arg, memory_order_relaxed));
+}
+
+/* After a refusal: once the backlog is at the low-water mark, consume the
+ * refusal and post one drain notification (unless one is already posted and
+ * not yet run: it runs after this point, so it covers this refusal too). */
+static void wp_drain_check(struct wpool *pool)
+{
+    if (wp_backlog_level(pool) > pool->low_water)
+        return;
+    int one = 1;
+    if (!atomic_compare_exchange_strong_explicit(&pool->refused, &one, 0, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
+    if (!atomic_load_explicit(&pool->drain_fn, memory_order_acquire))
+        return;
+    struct wpool_task *t = &pool->drain_task;
+    uint32_t idle = WP_TASK_IDLE;
+    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return;
+    struct wpool_port *port = atomic_load_explicit(&pool->drain_port, memory_order_relaxed);
+    t->wp_port = port;
+    t->wp_status = 0;
+    atomic_fetch_add_explicit(&port->inflight, 1, memory_order_relaxed);
+    wp_port_post(port, t);
+}
+
+/* Room was made (a task left a queue, or a worker became idle): wake
+ * submitters waiting for room and deliver a pending drain notification. */
+static void wp_room_made(struct wpool *pool)
+{
+    /* seq_cst: after the caller's RMW that made room (Dekker with a refusing
+     * submitter, which sets the flag and then reads the backlog). */
+    if (WP_UNLIKELY(atomic_load_explicit(&pool->refused, memory_order_seq_cst)))
+        wp_drain_check(pool);
+    wp_park_notify(&pool->space, INT_MAX);
+}
+
+/* A submit found no room. */
+static void wp_refused(struct wpool *pool)
+{
+    if (!atomic_load_explicit(&pool->refused, memory_order_relaxed))
+        atomic_store_explicit(&pool->refused, 1, memory_order_seq_cst);
+    /* The workers may have made room before they could see the flag. */
+    wp_drain_check(pool);
+}
+
+void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
+{
+    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
+    t->wp_status = -ECANCELED;
+    atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
+    if (pool->limited)
+        atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+    struct wpool_port *port = t->wp_port;
+    wp_port_post(port, t);
+    wp_room_made(pool);
+}
+
 /* ---- worker side ---------------------------------------------------------- */
 
-static struct wpool_task *wp_take(const struct wp_worker *w)
+static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
 {
     const struct wpool *pool = w->pool;
     unsigned int n = pool->nqueues;
+    struct wp_queue *qs = wp_lane(pool, lane);
     unsigned int i = n == 1 ? 0 : w->index;
     for (unsigned int k = 0; k < n; k++) {
         void *item;
-        while (wp_queue_pop(&pool->queues[i], &item)) {
+        while (wp_queue_pop(&qs[i], &item)) {
             if (item)
                 return item;
             /* NULL: a cancelled task's tombstone; its completion is posted. */
@@ -50,56 +178,62 @@ static struct wpool_task *wp_take(const struct wp_worker *w)
     return NULL;
 }
 
+/* High lane first; but while normal tasks wait, one of them after every
+ * WPOOL_HIGH_BURST high ones in a row (the documented no-starvation rule). */
+static struct wpool_task *wp_take(struct wp_worker *w)
+{
+    struct wpool_task *t;
+    /* seq_cst: re-read after wp_park_prepare (the submitter sets it before
+     * publishing its first high task). */
+    if (atomic_load_explicit(&w->pool->has_high, memory_order_seq_cst)) {
+        if (w->high_streak >= WPOOL_HIGH_BURST) {
+            t = wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
+            if (t) {
+                w->high_streak = 0;
+                return t;
+            }
+        }
+        t = wp_take_lane(w, WPOOL_PRIORITY_HIGH);
+        if (t) {
+            w->high_streak++;
+            return t;
+        }
+    }
+    w->high_streak = 0;
+    return wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
+}
+
 static bool wp_drained(struct wpool *pool)
 {
-    for (unsigned int i = 0; i < pool->nqueues; i++)
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (!wp_queue_drained(&pool->queues[i]))
             return false;
     return true;
 }
 
-static void wp_run(struct wpool *pool, struct wpool_task *t)
-{
-    /* Relaxed: the task is ours (taken from its cell); clearing the queue lets
-     * a late wpool_cancel see "not queued" instead of a stale position. */
-    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
-    /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
-     * covers tasks still queued when it looked, which the join makes final. */
-    if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed))
-        t->wp_status = -ECANCELED;
-    else
-        t->wp_status = t->wp_work(t);
-    wp_port_post(t->wp_port, t);
-}
-
-/* Next task, or NULL once the pool is closed and drained. */
 static bool wp_backlog(struct wpool *pool)
 {
-    for (unsigned int i = 0; i < pool->nqueues; i++)
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (wp_queue_size(&pool->queues[i]))
             return true;
     return false;
 }
 
-/* Next task, or NULL once the pool is closed and drained. */
-static struct wpool_task *wp_next_task(struct wp_worker *w)
+/* Next task, or NULL once the pool is closed and drained. *waited tells
+ * whether the worker had to look more than once. */
+static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
 {
     struct wpool *pool = w->pool;
     bool woken = false;
-    for (;;) {
-        struct wpool_task *t = wp_take(w);
+    struct wpool_task *t = wp_take(w);
+    *waited = t == NULL;
+    for (; !t;) {
         for (int i = 0; !t && i < WP_SPIN_ROUNDS; i++) {
             wp_cpu_relax();
             t = wp_take(w);
         }
-        if (t) {
-            /* Woken into a backlog (e.g. tasks that sat behind a producer
-             * stalled before publishing, whose wakeups found nothing): pass
-             * the wakeup on so that no task waits while a worker sleeps. */
-            if (woken && wp_park_waiters(&pool->park) && wp_backlog(pool))
-                wp_park_notify(&pool->park, 1);
-            return t;
-        }
+        if (t)
+            break;
         if (wp_drained(pool))
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
@@ -112,25 +246,122 @@ static struct wpool_task *wp_next_task(struct wp_worker *w)
         }
         wp_park_wait(&pool->park, key);
         woken = true;
+        t = wp_take(w);
     }
+    /* Woken into a backlog (e.g. tasks that sat behind a producer stalled
+     * before publishing, whose wakeups found nothing, or a batch that woke
+     * only one worker): pass the wakeup on so that no task waits while a
+     * worker sleeps. */
+    if (woken && wp_park_waiters(&pool->park) && wp_backlog(pool))
+        wp_park_notify(&pool->park, 1);
+    return t;
+}
+
+static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
+{
+    struct wpool *pool = w->pool;
+    struct wp_wstats *st = &w->st;
+    /* Relaxed: the task is ours (taken from its cell); clearing the queue lets
+     * a late wpool_cancel see "not queued" instead of a stale position. */
+    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
+    if (pool->limited) {
+        /* Idle first, so that a submitter never sees both counts high. */
+        atomic_fetch_sub_explicit(&pool->idle, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+    }
+    wp_room_made(pool);
+    uint64_t deadline = t->wp_deadline;
+    /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
+     * covers tasks still queued when it looked, which the join makes final. */
+    if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed) ||
+        (t->wp_token && wp_token_is_cancelled(t))) {
+        t->wp_status = -ECANCELED;
+        wp_stat_add(&st->cancelled, 1);
+    } else if (!pool->timing && !deadline) {
+        atomic_store_explicit(&st->busy, 1, memory_order_relaxed);
+        t->wp_status = t->wp_work(t);
+        atomic_store_explicit(&st->busy, 0, memory_order_relaxed);
+        wp_stat_add(&st->ran, 1);
+    } else {
+        /* A task taken at once after the last one starts when that one ended:
+         * one clock read per task in a busy pool. */
+        uint64_t start = !waited && w->last_end ? w->last_end : wp_clock_ns();
+        if (deadline && start >= deadline) {
+            t->wp_status = -ETIMEDOUT;
+            wp_stat_add(&st->timed_out, 1);
+            w->last_end = start;
+        } else {
+            atomic_store_explicit(&st->busy, 1, memory_order_relaxed);
+            t->wp_status = t->wp_work(t);
+            atomic_store_explicit(&st->busy, 0, memory_order_relaxed);
+            wp_stat_add(&st->ran, 1);
+            if (pool->timing) {
+                uint64_t end = wp_clock_ns(), stamp = t->wp_stamp;
+                wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
+                                start > stamp ? start - stamp : 0, end - start);
+                w->last_end = end;
+            }
+        }
+    }
+    wp_port_post(t->wp_port, t);
+    if (pool->limited) {
+        atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
+        wp_room_made(pool);
+    }
+}
+
+/* Reports the worker's start (nice applied, start hook run) to wpool_create. */
+static void wp_report_start(struct wpool *pool, int err)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (err && !pool->start_error)
+        pool->start_error = err;
+    pool->nstarted++;
+    pthread_cond_broadcast(&pool->life_changed);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 static void *wp_worker_main(void *arg)
 {
     struct wp_worker *w = arg;
+    struct wpool *pool = w->pool;
     char name[16];
     wp_self = w;
     snprintf(name, sizeof(name), "wpool-%u", w->index);
     pthread_setname_np(pthread_self(), name);
+    if (pool->nice) {
+        /* Linux: a thread's own nice value (PRIO_PROCESS with its tid). */
+        errno = 0;
+        int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+        int err = errno;
+        if (!err && setpriority(PRIO_PROCESS, (id_t)gettid(), cur + pool->nice) != 0)
+            err = errno;
+        if (err) {
+            wp_report_start(pool, -err);
+            wp_self = NULL;
+            return NULL;
+        }
+    }
+    if (pool->on_start)
+        pool->on_start(pool->hook_arg, w->index);
+    wp_report_start(pool, 0);
     struct wpool_task *t;
-    while ((t = wp_next_task(w)))
-        wp_run(w->pool, t);
+    bool waited;
+    while ((t = wp_next_task(w, &waited)))
+        wp_run(w, t, waited);
     /* The queues are drained. Other workers may have gone to sleep while the
      * last task was still being published (not drained yet, nothing to take);
      * nothing else would wake them, and close would wait for them forever. */
-    wp_park_notify_all(&w->pool->park);
+    wp_park_notify_all(&pool->park);
+    if (pool->on_stop)
+        pool->on_stop(pool->hook_arg, w->index);
     wp_self = NULL;
     return NULL;
+}
+
+int wpool_worker_index(void)
+{
+    return wp_self ? (int)wp_self->index : -1;
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -142,6 +373,9 @@ void wpool_options_init(struct wpool_options *opts)
     memset(opts, 0, sizeof(*opts));
     opts->queue_capacity = WPOOL_DEFAULT_QUEUE_CAPACITY;
     opts->dispatch = WPOOL_FIRST_FREE;
+    opts->max_queue = WPOOL_UNLIMITED;
+    opts->drain_low_water = WPOOL_UNLIMITED;
+    opts->timing = 1;
 }
 
 static int wp_check_options(const struct wpool_options *o)
@@ -155,15 +389,24 @@ static int wp_check_options(const struct wpool_options *o)
         return -EINVAL;
     if (o->pin != 0 && o->pin != 1)
         return -EINVAL;
+    if (o->timing != 0 && o->timing != 1)
+        return -EINVAL;
+    if (o->nice < -20 || o->nice > 19)
+        return -EINVAL;
+    if (o->stack_size && o->stack_size < (size_t)PTHREAD_STACK_MIN)
+        return -EINVAL;
+    if (o->drain_low_water != WPOOL_UNLIMITED &&
+        (o->max_queue == WPOOL_UNLIMITED || o->drain_low_water >= o->max_queue))
+        return -EINVAL;
     for (size_t i = 0; i < sizeof(o->reserved) / sizeof(o->reserved[0]); i++)
         if (o->reserved[i])
             return -EINVAL;
     return 0;
 }
 
-/* Closes every queue and wakes every worker so that they drain and exit, then
- * joins them. With cancel, queued tasks complete with -ECANCELED unrun. */
-static void wp_stop_workers(struct wpool *pool, bool cancel)
+/* Closes every queue (after setting the cancel flag, with cancel) and wakes
+ * every worker so that they drain and exit. */
+static void wp_close_queues(struct wpool *pool, bool cancel)
 {
     if (cancel)
         atomic_store_explicit(&pool->cancel_queued, 1, memory_order_relaxed);
@@ -171,15 +414,33 @@ static void wp_stop_workers(struct wpool *pool, bool cancel)
      * them: a worker that prepared before the bump is woken, one that prepares
      * after it sees the queues closed. The cancel flag is sequenced before the
      * closes, so whoever sees a queue closed (acquire) sees the flag. */
-    for (unsigned int i = 0; i < pool->nqueues; i++)
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         wp_queue_close(&pool->queues[i]);
     wp_park_notify_all(&pool->park);
+    /* Submitters waiting for room must see -ESHUTDOWN now. */
+    wp_park_notify_all(&pool->space);
+}
+
+/* Joins the workers not joined yet, until deadline_ns (0: none). Only one
+ * thread joins at a time (pool->joining), without the lock. */
+static int wp_join_workers(struct wpool *pool, uint64_t deadline_ns)
+{
     for (unsigned int i = 0; i < pool->nthreads; i++) {
-        if (pool->workers[i].started) {
-            pthread_join(pool->workers[i].thread, NULL);
-            pool->workers[i].started = false;
+        struct wp_worker *w = &pool->workers[i];
+        if (!w->started)
+            continue;
+        if (deadline_ns) {
+            struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+                                  (long)(deadline_ns % 1000000000u)};
+            int rc = pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &ts);
+            if (rc == ETIMEDOUT)
+                return -ETIMEDOUT;
+        } else {
+            pthread_join(w->thread, NULL);
         }
+        w->started = false;
     }
+    return 0;
 }
 
 /* Frees what wp_pool_alloc and wp_start_workers made; workers must be gone. */
@@ -192,7 +453,7 @@ static void wp_pool_free(struct wpool *pool)
         port = next;
     }
     if (pool->queues)
-        for (unsigned int i = 0; i < pool->nqueues; i++)
+        for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
             wp_queue_fini(&pool->queues[i]);
     wp_free(pool->queues);
     wp_free(pool->workers);
@@ -212,14 +473,33 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     }
     pool->nthreads = o->threads ? o->threads : pool->topo.ncores;
     pool->nqueues = o->dispatch == WPOOL_ROUND_ROBIN ? pool->nthreads : 1;
+    pool->capacity = o->queue_capacity;
     pool->pin = o->pin;
-    if ((uint64_t)pool->nqueues * o->queue_capacity > WPOOL_MAX_QUEUE_CAPACITY)
+    uint64_t total = (uint64_t)pool->nqueues * o->queue_capacity;
+    if (total > WPOOL_MAX_QUEUE_CAPACITY)
         return -EINVAL;
-    pool->queues = wp_alloc(sizeof(struct wp_queue) * pool->nqueues);
+    pool->limited = o->max_queue != WPOOL_UNLIMITED;
+    if (pool->limited && o->max_queue > total)
+        return -EINVAL;
+    pool->max_queue = pool->limited ? o->max_queue : (int64_t)total;
+    if (o->drain_low_water != WPOOL_UNLIMITED)
+        pool->low_water = o->drain_low_water;
+    else if (pool->limited)
+        pool->low_water = o->max_queue ? (int64_t)(o->max_queue / 2) : -1; /* 0: a worker is free */
+    else
+        pool->low_water = (int64_t)(total / 2);
+    pool->timing = o->timing;
+    pool->nice = o->nice;
+    pool->stack_size = o->stack_size;
+    pool->on_start = o->on_worker_start;
+    pool->on_stop = o->on_worker_stop;
+    pool->hook_arg = o->hook_arg;
+    unsigned int nq = WP_LANES * pool->nqueues;
+    pool->queues = wp_alloc(sizeof(struct wp_queue) * nq);
     pool->workers = wp_alloc(sizeof(struct wp_worker) * pool->nthreads);
     if (!pool->queues || !pool->workers)
         return -ENOMEM;
-    for (unsigned int i = 0; i < pool->nqueues; i++) {
+    for (unsigned int i = 0; i < nq; i++) {
         rc = wp_queue_init(&pool->queues[i], o->queue_capacity);
         if (rc) {
             while (i--)
@@ -233,11 +513,13 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     if (rc)
         return rc;
     pool->ports = pool->default_port;
+    atomic_init(&pool->drain_port, pool->default_port);
     return 0;
 }
 
 /* Starts every worker with all signals blocked (they inherit the mask), so
- * that the host's signals are delivered to its own threads. */
+ * that the host's signals are delivered to its own threads, then waits until
+ * each has reported in. */
 static int wp_start_workers(struct wpool *pool)
 {
     sigset_t all, old;
@@ -245,6 +527,9 @@ static int wp_start_workers(struct wpool *pool)
     int rc = pthread_attr_init(&attr);
     if (rc)
         return -rc;
+    if (pool->stack_size)
+        rc = pthread_attr_setstacksize(&attr, pool->stack_size);
+    unsigned int created = 0;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (unsigned int i = 0; i < pool->nthreads && rc == 0; i++) {
@@ -259,10 +544,16 @@ static int wp_start_workers(struct wpool *pool)
         }
         rc = pthread_create(&w->thread, &attr, wp_worker_main, w);
         w->started = rc == 0;
+        created += w->started;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    return -rc;
+    pthread_mutex_lock(&pool->lock);
+    while (pool->nstarted < created)
+        pthread_cond_wait(&pool->life_changed, &pool->lock);
+    int err = pool->start_error;
+    pthread_mutex_unlock(&pool->lock);
+    return rc ? -rc : err;
 }
 
 int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
@@ -277,21 +568,38 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     int rc = wp_check_options(opts);
     if (rc)
         return rc;
+    pthread_once(&wp_fork_once, wp_fork_setup);
     struct wpool *pool = wp_alloc(sizeof(*pool));
     if (!pool)
         return -ENOMEM;
     wp_park_init(&pool->park);
+    wp_park_init(&pool->space);
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
+    atomic_init(&pool->has_high, 0);
+    atomic_init(&pool->refused, 0);
+    atomic_init(&pool->waiting, 0);
+    atomic_init(&pool->cancelled, 0);
+    atomic_init(&pool->stats_epoch, 0);
+    atomic_init(&pool->stats_since_ns, wp_clock_ns());
+    atomic_init(&pool->drain_fn, NULL);
+    atomic_init(&pool->drain_arg, NULL);
+    pool->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->life_changed, NULL);
     pool->life = WP_OPEN;
     rc = wp_pool_alloc(pool, opts);
+    atomic_init(&pool->idle, (int64_t)pool->nthreads);
+    pool->drain_task.data = pool;
+    pool->drain_task.wp_done = wp_drain_done;
+    pool->drain_task.wp_magic = WP_TASK_MAGIC;
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
-        if (pool->queues && pool->workers)
-            wp_stop_workers(pool, true);
+        if (pool->queues && pool->workers) {
+            wp_close_queues(pool, true);
+            wp_join_workers(pool, 0);
+        }
         wp_pool_free(pool);
         return rc;
     }
@@ -304,25 +612,60 @@ static bool wp_on_own_worker(const struct wpool *pool)
     return wp_self && wp_self->pool == pool;
 }
 
-int wpool_close(wpool_t *pool)
+static int wp_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns)
 {
-    if (!pool)
+    if (!deadline_ns)
+        return pthread_cond_wait(cv, mu);
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
+    return pthread_cond_clockwait(cv, mu, CLOCK_MONOTONIC, &ts);
+}
+
+static uint64_t wp_deadline_ns(int timeout_ms)
+{
+    return timeout_ms < 0 ? 0 : wp_clock_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
+{
+    if (!pool || (mode != WPOOL_CLOSE_DRAIN && mode != WPOOL_CLOSE_CANCEL) || timeout_ms < -1)
         return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
     if (wp_on_own_worker(pool))
         return -EDEADLK;
+    uint64_t deadline = wp_deadline_ns(timeout_ms);
+    int rc = 0;
     pthread_mutex_lock(&pool->lock);
     if (pool->life == WP_OPEN) {
         pool->life = WP_CLOSING;
-        pthread_mutex_unlock(&pool->lock);
-        wp_stop_workers(pool, false); /* lock released: tasks may take it */
-        pthread_mutex_lock(&pool->lock);
-        pool->life = WP_CLOSED;
-        pthread_cond_broadcast(&pool->life_changed);
+        wp_close_queues(pool, mode == WPOOL_CLOSE_CANCEL);
+    } else if (pool->life == WP_CLOSING && mode == WPOOL_CLOSE_CANCEL) {
+        atomic_store_explicit(&pool->cancel_queued, 1, memory_order_relaxed);
     }
-    while (pool->life == WP_CLOSING) /* another thread is closing: wait for it */
-        pthread_cond_wait(&pool->life_changed, &pool->lock);
+    while (pool->life == WP_CLOSING) {
+        if (!pool->joining) {
+            pool->joining = true;
+            pthread_mutex_unlock(&pool->lock); /* tasks may take it */
+            rc = wp_join_workers(pool, deadline);
+            pthread_mutex_lock(&pool->lock);
+            pool->joining = false;
+            if (rc == 0)
+                pool->life = WP_CLOSED;
+            pthread_cond_broadcast(&pool->life_changed);
+            if (rc)
+                break;
+        } else if (wp_cond_wait_until(&pool->life_changed, &pool->lock, deadline) == ETIMEDOUT) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
     pthread_mutex_unlock(&pool->lock);
-    return 0;
+    return rc;
+}
+
+int wpool_close(wpool_t *pool)
+{
+    return wpool_shutdown(pool, WPOOL_CLOSE_DRAIN, -1);
 }
 
 static bool wp_any_port_dispatching(struct wpool *pool)
@@ -352,24 +695,49 @@ static void wp_deliver_leftovers(struct wpool *pool)
     }
 }
 
+/* In a forked child: the parent's threads do not exist here and its locks may
+ * be held forever, so free the copy without locking, joining or running
+ * callbacks (the tasks belong to the parent, which completes them). */
+static void wp_pool_free_forked(struct wpool *pool)
+{
+    struct wpool_port *port = pool->ports;
+    while (port) {
+        struct wpool_port *next = port->next;
+        wp_port_free(port);
+        port = next;
+    }
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
+        wp_queue_fini(&pool->queues[i]);
+    wp_free(pool->queues);
+    wp_free(pool->workers);
+    wp_topology_free(&pool->topo);
+    wp_free(pool);
+}
+
 int wpool_destroy(wpool_t *pool)
 {
     if (!pool)
         return 0;
+    if (wp_forked(pool->generation)) {
+        wp_pool_free_forked(pool);
+        return 0;
+    }
     if (wp_on_own_worker(pool))
         return -EDEADLK;
     pthread_mutex_lock(&pool->lock);
-    while (pool->life == WP_CLOSING)
+    while (pool->joining)
         pthread_cond_wait(&pool->life_changed, &pool->lock);
     if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool)) {
         pthread_mutex_unlock(&pool->lock);
         return -EBUSY;
     }
-    bool was_open = pool->life == WP_OPEN;
+    if (pool->life == WP_OPEN)
+        wp_close_queues(pool, true);
+    else
+        atomic_store_explicit(&pool->cancel_queued, 1, memory_order_relaxed);
     pool->life = WP_DESTROYING;
     pthread_mutex_unlock(&pool->lock);
-    if (was_open)
-        wp_stop_workers(pool, true); /* lock released: tasks may take it */
+    wp_join_workers(pool, 0); /* lock released: tasks may take it */
     wp_deliver_leftovers(pool);
     wp_pool_free(pool);
     return 0;
@@ -397,21 +765,60 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     return 0;
 }
 
-int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port)
+/* An attribute may change only while the task is idle. */
+static int wp_task_settable(const struct wpool_task *task)
 {
     if (!wp_task_valid(task))
         return -EINVAL;
-    if (wp_task_state(task) != WP_TASK_IDLE)
-        return -EBUSY;
-    task->wp_target = port;
-    return 0;
+    return wp_task_state(task) == WP_TASK_IDLE ? 0 : -EBUSY;
 }
 
-/* Reserves a slot: the policy's queue first; with ROUND_ROBIN the others if it
- * is full. A full queue first gets its cancelled cells at the tail reclaimed. */
-static int wp_reserve(struct wpool *pool, struct wp_queue **qp, uint64_t *pos)
+int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_target = port;
+    return rc;
+}
+
+int wpool_task_set_priority(struct wpool_task *task, int priority)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0 && priority != WPOOL_PRIORITY_NORMAL && priority != WPOOL_PRIORITY_HIGH)
+        rc = -EINVAL;
+    if (rc == 0)
+        task->wp_prio = priority;
+    return rc;
+}
+
+int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_deadline = deadline_ns;
+    return rc;
+}
+
+int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_token = token;
+    return rc;
+}
+
+uint64_t wpool_now_ns(void)
+{
+    return wp_clock_ns();
+}
+
+/* Reserves a slot in the task's lane: the policy's queue first; with
+ * ROUND_ROBIN the others if it is full. A full queue first gets its cancelled
+ * cells at the tail reclaimed. */
+static int wp_reserve(struct wpool *pool, int lane, struct wp_queue **qp, uint64_t *pos)
 {
     unsigned int n = pool->nqueues, i = 0;
+    struct wp_queue *qs = wp_lane(pool, lane);
     if (n > 1) {
         /* Relaxed load + store, not an RMW: a lost update only skews the
          * rotation, and submitters do not contend on a locked instruction. */
@@ -421,7 +828,7 @@ static int wp_reserve(struct wpool *pool, struct wp_queue **qp, uint64_t *pos)
         atomic_store_explicit(&pool->rr_next, i + 1 < n ? i + 1 : 0, memory_order_relaxed);
     }
     for (unsigned int k = 0; k < n; k++) {
-        struct wp_queue *q = &pool->queues[i];
+        struct wp_queue *q = &qs[i];
         int rc = wp_queue_reserve(q, pos);
         if (rc == -EAGAIN) {
             wp_queue_reclaim(q);
@@ -437,29 +844,51 @@ static int wp_reserve(struct wpool *pool, struct wp_queue **qp, uint64_t *pos)
     return -EAGAIN;
 }
 
-int wpool_submit(wpool_t *pool, struct wpool_task *t)
+/* Limited pools: claims a place among the waiting tasks, exactly (a CAS). */
+static int wp_admit(struct wpool *pool)
 {
-    if (!pool || !wp_task_valid(t))
-        return -EINVAL;
-    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
-    if (port->pool != pool)
-        return -EINVAL;
-    uint32_t idle = WP_TASK_IDLE;
-    /* Acquire: pairs with the release in wp_port_complete when the previous
-     * completion of this record ran on another thread. A closed pool wins
-     * over a busy task; checked only here, off the hot path (the reserve
-     * below reports a close by itself). */
-    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
-        return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
+    int64_t w = atomic_load_explicit(&pool->waiting, memory_order_seq_cst);
+    for (;;) {
+        int64_t idle = atomic_load_explicit(&pool->idle, memory_order_seq_cst);
+        if (w - idle >= pool->max_queue)
+            return -EAGAIN;
+        if (atomic_compare_exchange_weak_explicit(&pool->waiting, &w, w + 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return 0;
+    }
+}
+
+int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    int lane = t->wp_prio;
+    if (pool->limited) {
+        int rc = wp_admit(pool);
+        if (rc) {
+            /* A closed pool reports -ESHUTDOWN, not a lack of room. */
+            if (wp_queue_closed(&pool->queues[0]))
+                return -ESHUTDOWN;
+            wp_refused(pool);
+            return rc;
+        }
+    }
+    if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
     struct wp_queue *q;
     uint64_t pos;
-    int rc = wp_reserve(pool, &q, &pos);
+    int rc = wp_reserve(pool, lane, &q, &pos);
     if (WP_UNLIKELY(rc)) {
-        __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+        if (pool->limited) {
+            atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+            wp_room_made(pool);
+        }
+        if (rc == -EAGAIN)
+            wp_refused(pool);
         return rc;
     }
+    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
     t->wp_port = port;
+    if (pool->timing)
+        t->wp_stamp = wp_clock_ns();
     /* Relaxed: published to the owner with the task through the port. */
     atomic_fetch_add_explicit(&port->inflight, 1, memory_order_relaxed);
     /* Relaxed: wpool_cancel reads these racily and trusts only its CAS on the
@@ -469,8 +898,107 @@ int wpool_submit(wpool_t *pool, struct wpool_task *t)
     wp_queue_publish(q, pos, t);
     /* Nothing may touch t from here on: a worker may already have completed
      * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
-    wp_park_notify(&pool->park, 1);
+    if (notify)
+        wp_park_notify(&pool->park, 1);
     return 0;
+}
+
+/* Checks and claims the task for one submission; on success it is INFLIGHT
+ * and must be queued or put back to IDLE. */
+static int wp_claim(struct wpool *pool, struct wpool_task *t)
+{
+    if (!wp_task_valid(t))
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    if (t->wp_target && t->wp_target->pool != pool)
+        return -EINVAL;
+    uint32_t idle = WP_TASK_IDLE;
+    /* Acquire: pairs with the release in wp_port_complete when the previous
+     * completion of this record ran on another thread. A closed pool wins
+     * over a busy task; checked only here, off the hot path (the reserve
+     * reports a close by itself). */
+    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
+    return 0;
+}
+
+static int wp_submit_one(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    int rc = wp_claim(pool, t);
+    if (WP_UNLIKELY(rc))
+        return rc;
+    rc = t->wp_token ? wp_token_submit(pool, t, notify) : wp_submit_plain(pool, t, notify);
+    if (WP_UNLIKELY(rc))
+        __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int wpool_submit(wpool_t *pool, struct wpool_task *t)
+{
+    if (!pool)
+        return -EINVAL;
+    return wp_submit_one(pool, t, true);
+}
+
+int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n)
+{
+    if (!pool || !tasks || n == 0)
+        return -EINVAL;
+    unsigned int k = 0;
+    int rc = 0;
+    for (; k < n && k < INT_MAX; k++) {
+        rc = wp_submit_one(pool, tasks[k], false);
+        if (rc)
+            break;
+    }
+    if (k == 0)
+        return rc;
+    /* One wakeup: a woken worker passes it on while a backlog remains. */
+    wp_park_notify(&pool->park, 1);
+    return (int)k;
+}
+
+/* Sleeps on the space eventcount until it moves past key or the deadline. */
+static int wp_space_wait(struct wpool *pool, uint32_t key, uint64_t deadline_ns)
+{
+    if (!deadline_ns) {
+        wp_park_wait(&pool->space, key);
+        return 0;
+    }
+    uint64_t now = wp_clock_ns();
+    int rc =
+        now >= deadline_ns ? -ETIMEDOUT : wp_park_wait_for(&pool->space, key, deadline_ns - now);
+    return rc;
+}
+
+int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
+{
+    if (!pool || timeout_ms < -1)
+        return -EINVAL;
+    if (wp_on_own_worker(pool))
+        return -EDEADLK;
+    uint64_t deadline = wp_deadline_ns(timeout_ms);
+    for (unsigned int spins = 0;; spins++) {
+        int rc = wpool_submit(pool, t);
+        if (rc != -EAGAIN)
+            return rc;
+        /* Register, then re-check for room (Dekker with the worker that makes
+         * room and then looks for waiters, see wp_room_made). */
+        uint32_t key = wp_park_prepare(&pool->space);
+        if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
+            wp_park_cancel(&pool->space);
+            if (spins > 16) /* room is being made by a preempted worker */
+                sched_yield();
+            continue;
+        }
+        spins = 0;
+        if (wp_space_wait(pool, key, deadline) == -ETIMEDOUT) {
+            rc = wpool_submit(pool, t);
+            return rc == -EAGAIN ? -ETIMEDOUT : rc;
+        }
+    }
 }
 
 int wpool_cancel(struct wpool_task *t)
@@ -483,10 +1011,125 @@ int wpool_cancel(struct wpool_task *t)
     uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
     if (!q || !wp_queue_cancel(q, pos, t))
         return -EBUSY;
-    /* We own the task now, exactly as a worker that popped it would. */
-    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
-    t->wp_status = -ECANCELED;
-    wp_port_post(t->wp_port, t);
+    /* We own the task now, exactly as a worker that popped it would (the
+     * CAS acquired its fields). In a forked child the copy is the parent's:
+     * leave it alone. */
+    if (wp_forked(t->wp_port->pool->generation))
+        return -EOWNERDEAD;
+    wp_pool_withdrawn(t->wp_port->pool, t);
+    return 0;
+}
+
+struct wp_cancel_all_ctx {
+    struct wpool *pool;
+    int n;
+};
+
+static void wp_cancel_one(void *item, void *arg)
+{
+    struct wp_cancel_all_ctx *ctx = arg;
+    wp_pool_withdrawn(ctx->pool, item);
+    if (ctx->n < INT_MAX)
+        ctx->n++;
+}
+
+int wpool_cancel_all(wpool_t *pool)
+{
+    if (!pool)
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    struct wp_cancel_all_ctx ctx = {pool, 0};
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
+        wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
+    return ctx.n;
+}
+
+/* ---- backpressure and statistics calls ------------------------------------ */
+
+int wpool_needs_drain(const wpool_t *cpool)
+{
+    if (!cpool)
+        return -EINVAL;
+    struct wpool *pool = (struct wpool *)cpool; /* reads only */
+    return !wp_has_room(pool, WPOOL_PRIORITY_NORMAL);
+}
+
+int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg)
+{
+    if (!pool)
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    if (!port)
+        port = pool->default_port;
+    if (port->pool != pool)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&pool->lock);
+    if (wp_task_state(&pool->drain_task) != WP_TASK_IDLE &&
+        atomic_load_explicit(&pool->drain_port, memory_order_relaxed) != port) {
+        rc = -EBUSY; /* a notification is on its way to the old port */
+    } else {
+        atomic_store_explicit(&pool->drain_port, port, memory_order_relaxed);
+        atomic_store_explicit(&pool->drain_arg, arg, memory_order_relaxed);
+        /* Release: a worker that reads fn sees the port and arg. */
+        atomic_store_explicit(&pool->drain_fn, fn, memory_order_release);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
+int wpool_stats(wpool_t *pool, struct wpool_stats *out)
+{
+    if (!pool || !out)
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    /* Zeroed; on the heap, as a task may call this on a small worker stack. */
+    struct wp_hist_sum *sums = wp_alloc(2 * sizeof(*sums));
+    if (!sums)
+        return -ENOMEM;
+    struct wp_hist_sum *wait = &sums[0], *run = &sums[1];
+    memset(out, 0, sizeof(*out));
+    uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_acquire);
+    uint64_t since = atomic_load_explicit(&pool->stats_since_ns, memory_order_relaxed);
+    uint64_t busy_ns = 0, done = 0;
+    out->threads = pool->nthreads;
+    for (unsigned int i = 0; i < pool->nthreads; i++) {
+        const struct wp_wstats *st = &pool->workers[i].st;
+        out->completed += atomic_load_explicit(&st->ran, memory_order_relaxed);
+        out->cancelled += atomic_load_explicit(&st->cancelled, memory_order_relaxed);
+        out->timed_out += atomic_load_explicit(&st->timed_out, memory_order_relaxed);
+        out->running += (unsigned int)atomic_load_explicit(&st->busy, memory_order_relaxed);
+        busy_ns += wp_stats_merge(st, epoch, wait, run);
+    }
+    out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
+    out->idle = out->threads - out->running;
+    /* Every accepted submission reserved exactly one queue position. */
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
+        out->submitted +=
+            atomic_load_explicit(&pool->queues[i].head, memory_order_relaxed) & ~WP_QUEUE_CLOSED;
+    done = out->completed + out->cancelled + out->timed_out + out->running;
+    out->queued = out->submitted > done ? out->submitted - done : 0;
+    out->timing = pool->timing;
+    uint64_t now = wp_clock_ns();
+    if (pool->timing && now > since)
+        out->utilization = (double)busy_ns / ((double)(now - since) * pool->nthreads);
+    wp_stats_summarise(wait, &out->wait);
+    wp_stats_summarise(run, &out->run);
+    wp_free(sums);
+    return 0;
+}
+
+int wpool_stats_reset(wpool_t *pool)
+{
+    if (!pool)
+        return -EINVAL;
+    pthread_mutex_lock(&pool->lock);
+    atomic_store_explicit(&pool->stats_since_ns, wp_clock_ns(), memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool->stats_epoch, 1, memory_order_release);
+    pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 
@@ -501,6 +1144,8 @@ int wpool_port_create(wpool_t *pool, wpool_port_t **portp)
 {
     if (!pool || !portp)
         return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
     struct wpool_port *port;
     pthread_mutex_lock(&pool->lock);
     int rc = pool->life == WP_OPEN ? wp_port_new(pool, false, &port) : -ESHUTDOWN;
@@ -519,13 +1164,20 @@ int wpool_port_destroy(wpool_port_t *port)
         return 0;
     if (port->is_default)
         return -EINVAL;
+    struct wpool *pool = port->pool;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
     if (!pthread_equal(port->owner, pthread_self()))
         return -EPERM;
     if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed) ||
         atomic_load_explicit(&port->inflight, memory_order_acquire) != 0)
         return -EBUSY;
-    struct wpool *pool = port->pool;
     pthread_mutex_lock(&pool->lock);
+    if (atomic_load_explicit(&pool->drain_port, memory_order_relaxed) == port &&
+        atomic_load_explicit(&pool->drain_fn, memory_order_relaxed)) {
+        pthread_mutex_unlock(&pool->lock);
+        return -EBUSY; /* registered with wpool_on_drain */
+    }
     struct wpool_port **link = &pool->ports;
     while (*link != port)
         link = &(*link)->next;

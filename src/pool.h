@@ -1,11 +1,12 @@
-/* The pool object, shared by pool.c (workers, lifecycle) and port.c (the
- * public port calls that need the pool's lock). */
+/* The pool object, shared by pool.c (workers, lifecycle, submit), port.c (the
+ * public port calls that need the pool's lock) and token.c. */
 #ifndef WP_POOL_H
 #define WP_POOL_H
 
 #include "common.h"
 #include "park.h"
 #include "queue.h"
+#include "stats.h"
 #include "topology.h"
 #include "wpool.h"
 
@@ -14,36 +15,97 @@
 
 enum wp_life {
     WP_OPEN,       /* accepting tasks */
-    WP_CLOSING,    /* a close is joining the workers (without the lock) */
+    WP_CLOSING,    /* queues closed; workers finishing (a closer may be joining them) */
     WP_CLOSED,     /* workers joined, ports still usable */
     WP_DESTROYING, /* wpool_destroy is stopping workers or delivering leftovers */
 };
+
+#define WP_LANES 2 /* WPOOL_PRIORITY_NORMAL, WPOOL_PRIORITY_HIGH */
 
 struct wp_worker {
     WP_ALIGNED pthread_t thread;
     struct wpool *pool;
     unsigned int index;
-    bool started;
+    unsigned int high_streak; /* high-priority tasks taken in a row */
+    uint64_t last_end;        /* clock at the end of the last task (timing) */
+    bool started;             /* thread created and not joined */
+    WP_ALIGNED struct wp_wstats st;
 };
+
+/* Bumped in a forked child (pthread_atfork): a pool made under another
+ * generation belongs to the parent. */
+extern _Atomic unsigned int wp_fork_generation;
 
 struct wpool {
     struct wp_park park;                     /* idle workers sleep here; own cache line */
+    struct wp_park space;                    /* wpool_submit_wait sleeps here for room */
     WP_ALIGNED _Atomic unsigned int rr_next; /* ROUND_ROBIN: next queue (a hint) */
-    WP_ALIGNED _Atomic int cancel_queued;    /* destroy: cancel instead of run */
-    unsigned int nthreads;
-    unsigned int nqueues; /* 1 (FIRST_FREE) or nthreads (ROUND_ROBIN) */
-    struct wp_queue *queues;
+    WP_ALIGNED _Atomic int cancel_queued;    /* cancel instead of run (destroy, CLOSE_CANCEL) */
+    _Atomic int has_high;                    /* a high-priority task was ever submitted */
+    _Atomic int refused;                     /* a submit found no room; drain not yet signalled */
+    /* Backpressure with a max_queue (limited): accepted tasks not yet taken
+     * or cancelled, and workers not running a task. */
+    WP_ALIGNED _Atomic int64_t waiting;
+    WP_ALIGNED _Atomic int64_t idle;
+    WP_ALIGNED _Atomic uint64_t cancelled; /* cancelled by non-workers */
+    _Atomic uint64_t stats_epoch;
+    _Atomic uint64_t stats_since_ns;
+
+    /* Read-mostly after creation. */
+    WP_ALIGNED unsigned int nthreads;
+    unsigned int nqueues;    /* per lane: 1 (FIRST_FREE) or nthreads (ROUND_ROBIN) */
+    uint32_t capacity;       /* slots per queue */
+    struct wp_queue *queues; /* WP_LANES * nqueues: lane l, queue i at l * nqueues + i */
     struct wp_worker *workers;
     struct wpool_port *default_port;
     struct wp_topology topo;
     bool pin;
+    bool limited; /* max_queue set */
+    bool timing;
+    int64_t max_queue; /* limited: waiting - idle must stay below it */
+    int64_t low_water; /* drain when the backlog falls to this */
+    unsigned int generation;
+    int nice;
+    size_t stack_size;
+    wpool_worker_fn on_start, on_stop;
+    void *hook_arg;
+
+    /* Drain notification: a pool-owned completion record. Registration under
+     * the lock; workers read the atomics. */
+    struct wpool_task drain_task;
+    struct wpool_port *_Atomic drain_port;
+    _Atomic wpool_drain_fn drain_fn;
+    void *_Atomic drain_arg;
+
     /* Lifecycle and the port list. Never taken on the task path, and never
      * held while waiting for workers (a task may call port_create). The pool
-     * lock is the only lock; nothing else is held with it. */
+     * lock is the only lock held with no other (a token's lock is never held
+     * with it). */
     pthread_mutex_t lock;
-    pthread_cond_t life_changed; /* signalled when a close finishes */
+    pthread_cond_t life_changed; /* a joiner finished, or a worker started */
     enum wp_life life;
+    bool joining;             /* a thread is joining the workers without the lock */
+    unsigned int nstarted;    /* workers that reported in (creation) */
+    int start_error;          /* first worker start failure (nice) */
     struct wpool_port *ports; /* every port, the default one included */
 };
+
+static inline bool wp_forked(unsigned int generation)
+{
+    return WP_UNLIKELY(atomic_load_explicit(&wp_fork_generation, memory_order_relaxed) !=
+                       generation);
+}
+
+/* A task left its queue without a worker running it (cancelled): account for
+ * it and post its -ECANCELED completion. Caller won it from its cell. */
+void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t);
+/* Token side of a completion: detaches the task from its token. */
+void wp_token_detach(struct wpool_task *t);
+/* True if the task's token is cancelled (acquire). */
+bool wp_token_is_cancelled(const struct wpool_task *t);
+/* Submit path for a task carrying a token: links it under the token's lock. */
+int wp_token_submit(struct wpool *pool, struct wpool_task *t, bool notify);
+/* Submit without token checks (called by wp_token_submit under its lock). */
+int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify);
 
 #endif

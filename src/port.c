@@ -158,6 +158,8 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
 {
     wpool_done_fn done = t->wp_done;
     int status = t->wp_status;
+    if (t->wp_token)
+        wp_token_detach(t);
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still
      * refused (in_dispatch). Release: pairs with drain's acquire load. */
@@ -210,6 +212,8 @@ int wpool_port_dispatch(wpool_port_t *port, unsigned int max)
 {
     if (!port || max == 0)
         return -EINVAL;
+    if (wp_forked(port->pool->generation))
+        return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
     return wp_port_run(port, max);
@@ -262,6 +266,8 @@ int wpool_port_wait(wpool_port_t *port, int timeout_ms)
 {
     if (!port || timeout_ms < -1)
         return -EINVAL;
+    if (wp_forked(port->pool->generation))
+        return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
     return wp_port_wait_until(port, wp_deadline(timeout_ms));
@@ -271,6 +277,8 @@ int wpool_port_drain(wpool_port_t *port, int timeout_ms)
 {
     if (!port || timeout_ms < -1)
         return -EINVAL;
+    if (wp_forked(port->pool->generation))
+        return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
     int64_t deadline = wp_deadline(timeout_ms);

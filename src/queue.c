@@ -97,7 +97,11 @@ bool wp_queue_pop(struct wp_queue *q, void **item)
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_seq_cst);
         int64_t dif = (int64_t)(seq - (pos + 1));
         if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
+            /* seq_cst (the same locked instruction on x86): the worker's
+             * following seq_cst loads of the pool's refusal flag and of the
+             * room waiters' count must not pass it (Dekker with a submitter
+             * that registers and then reads tail, see pool.c). */
+            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_seq_cst,
                                                       memory_order_relaxed))
                 break;
         } else if (dif < 0) {
@@ -128,6 +132,29 @@ bool wp_queue_cancel(struct wp_queue *q, uint64_t pos, void *item)
     void *expected = item;
     return atomic_compare_exchange_strong_explicit(&c->data, &expected, NULL, memory_order_acq_rel,
                                                    memory_order_relaxed);
+}
+
+unsigned int wp_queue_cancel_all(struct wp_queue *q, void (*fn)(void *item, void *arg), void *arg)
+{
+    /* Every position between tail and head, looked at once: a cell published
+     * for its position whose item we swap out is ours (the same argument as
+     * wp_queue_cancel). Cells not yet published (a stalled producer) or
+     * already taken are skipped. */
+    unsigned int n = 0;
+    uint64_t pos = atomic_load_explicit(&q->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) & ~WP_QUEUE_CLOSED;
+    for (; pos < head; pos++) {
+        struct wp_cell *c = wp_queue_cell(q, pos);
+        if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + 1)
+            continue;
+        void *item = atomic_load_explicit(&c->data, memory_order_acquire);
+        if (item && atomic_compare_exchange_strong_explicit(
+                        &c->data, &item, NULL, memory_order_acq_rel, memory_order_relaxed)) {
+            fn(item, arg);
+            n++;
+        }
+    }
+    return n;
 }
 
 void wp_queue_reclaim(struct wp_queue *q)

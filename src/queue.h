@@ -54,6 +54,9 @@ bool wp_queue_pop(struct wp_queue *q, void **item);
 /* Withdraws item published (or being published) at pos. True if this call
  * removed it: no consumer will ever see it. */
 bool wp_queue_cancel(struct wp_queue *q, uint64_t pos, void *item);
+/* Withdraws every item published between tail and head when it looks, calling
+ * fn(item, arg) for each one it removed. Returns how many. */
+unsigned int wp_queue_cancel_all(struct wp_queue *q, void (*fn)(void *item, void *arg), void *arg);
 /* Consumes cancelled cells at the tail, freeing their slots. */
 void wp_queue_reclaim(struct wp_queue *q);
 /* Sets the closed flag; later reserves fail with -ESHUTDOWN. */

@@ -1,0 +1,142 @@
+/*
+ * Cancel tokens. A token keeps the tasks that carry it and are in flight on a
+ * doubly linked list under its own mutex: a submit links the task (and queues
+ * it) under the lock, the owner unlinks it under the lock just before its
+ * completion callback, and a cancel walks the list under the lock, withdrawing
+ * each task still in its queue cell (the same CAS as wpool_cancel, so exactly
+ * one of a worker and the canceller gets it). Since a task is linked before it
+ * can be taken and unlinked only on the owner, every pointer on the list is
+ * valid while the lock is held.
+ *
+ * The token's lock is taken only by tasks that carry a token; the plain submit
+ * path never sees it.
+ */
+#include "alloc.h"
+#include "pool.h"
+#include "port.h"
+#include "task.h"
+
+#include <errno.h>
+
+struct wpool_token {
+    pthread_mutex_t lock;
+    _Atomic int cancelled;
+    struct wpool_task *head; /* in-flight tasks carrying the token */
+    unsigned int generation;
+};
+
+int wpool_token_create(wpool_token_t **tokp)
+{
+    if (!tokp)
+        return -EINVAL;
+    struct wpool_token *tok = wp_alloc(sizeof(*tok));
+    if (!tok)
+        return -ENOMEM;
+    pthread_mutex_init(&tok->lock, NULL);
+    atomic_init(&tok->cancelled, 0);
+    tok->head = NULL;
+    tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+    *tokp = tok;
+    return 0;
+}
+
+int wpool_token_destroy(wpool_token_t *tok)
+{
+    if (!tok)
+        return 0;
+    if (wp_forked(tok->generation)) {
+        wp_free(tok); /* the parent's copy: its lock may be held by a thread that is gone */
+        return 0;
+    }
+    pthread_mutex_lock(&tok->lock);
+    bool busy = tok->head != NULL;
+    pthread_mutex_unlock(&tok->lock);
+    if (busy)
+        return -EBUSY;
+    pthread_mutex_destroy(&tok->lock);
+    wp_free(tok);
+    return 0;
+}
+
+int wpool_token_cancel(wpool_token_t *tok)
+{
+    if (!tok)
+        return -EINVAL;
+    if (wp_forked(tok->generation))
+        return -EOWNERDEAD;
+    int n = 0;
+    pthread_mutex_lock(&tok->lock);
+    /* Release: a worker that sees the flag (acquire) before running a task
+     * completes it with -ECANCELED instead. */
+    atomic_store_explicit(&tok->cancelled, 1, memory_order_release);
+    for (struct wpool_task *t = tok->head; t; t = t->wp_tnext) {
+        struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_RELAXED);
+        uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
+        if (q && wp_queue_cancel(q, pos, t)) {
+            /* Stays linked: the owner unlinks it before its callback, which
+             * waits for this lock. */
+            wp_pool_withdrawn(t->wp_port->pool, t);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&tok->lock);
+    return n;
+}
+
+int wpool_token_cancelled(const wpool_token_t *tok)
+{
+    if (!tok)
+        return -EINVAL;
+    return atomic_load_explicit(&tok->cancelled, memory_order_acquire);
+}
+
+bool wp_token_is_cancelled(const struct wpool_task *t)
+{
+    return atomic_load_explicit(&t->wp_token->cancelled, memory_order_acquire) != 0;
+}
+
+int wpool_task_cancelled(const struct wpool_task *t)
+{
+    if (!wp_task_valid(t) || !t->wp_token)
+        return 0;
+    return wp_token_is_cancelled(t);
+}
+
+int wp_token_submit(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    struct wpool_token *tok = t->wp_token;
+    if (wp_forked(tok->generation))
+        return -EOWNERDEAD;
+    pthread_mutex_lock(&tok->lock);
+    if (atomic_load_explicit(&tok->cancelled, memory_order_relaxed)) {
+        pthread_mutex_unlock(&tok->lock);
+        return -ECANCELED;
+    }
+    t->wp_tprev = NULL;
+    t->wp_tnext = tok->head;
+    if (tok->head)
+        tok->head->wp_tprev = t;
+    tok->head = t;
+    int rc = wp_submit_plain(pool, t, notify);
+    if (rc) {
+        tok->head = t->wp_tnext;
+        if (tok->head)
+            tok->head->wp_tprev = NULL;
+    }
+    pthread_mutex_unlock(&tok->lock);
+    return rc;
+}
+
+void wp_token_detach(struct wpool_task *t)
+{
+    struct wpool_token *tok = t->wp_token;
+    pthread_mutex_lock(&tok->lock);
+    if (t->wp_tprev)
+        t->wp_tprev->wp_tnext = t->wp_tnext;
+    else
+        tok->head = t->wp_tnext;
+    if (t->wp_tnext)
+        t->wp_tnext->wp_tprev = t->wp_tprev;
+    t->wp_tprev = t->wp_tnext = NULL;
+    pthread_mutex_unlock(&tok->lock);
+}
