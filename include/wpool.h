@@ -4,9 +4,10 @@
  * event loop.
  *
  * Contract (see docs/design.md):
- *  - Every task accepted by wpool_submit() gets exactly one completion: its
- *    work ran (status = the work function's return value) or it was cancelled
- *    before running (status = -ECANCELED).
+ *  - Every task accepted by a submit call gets exactly one completion: its
+ *    work ran (status = the work function's return value), it was cancelled
+ *    before running (status = -ECANCELED), or its deadline passed before it
+ *    started (status = -ETIMEDOUT).
  *  - Completion callbacks run only on a thread that dispatches the port the
  *    task was sent to (wpool_port_dispatch(), wpool_port_drain(), or
  *    wpool_destroy() for what nobody dispatched).
@@ -15,6 +16,10 @@
  *    caller's own struct and recovered with container_of (or task->data).
  *  - Every fallible function returns 0 (or a count) on success and a negative
  *    errno value on failure; nothing aborts on bad input.
+ *  - Fork: a pool belongs to the process that created it. In a forked child,
+ *    calls on an inherited pool, its ports and tokens return -EOWNERDEAD;
+ *    wpool_destroy and wpool_token_destroy free the child's copy without
+ *    running callbacks (the parent completes those tasks).
  *
  * Every function is documented in docs/reference.md with its error codes.
  */
@@ -102,9 +107,9 @@ struct wpool_options {
      * At most WPOOL_MAX_THREADS. */
     unsigned int threads;
     /* Slots per task queue: a power of two from 2 to WPOOL_MAX_QUEUE_CAPACITY.
-     * FIRST_FREE has one queue per priority lane, ROUND_ROBIN one per worker
-     * and lane; all queues together may not exceed WPOOL_MAX_QUEUE_CAPACITY
-     * slots. */
+     * Each of the two priority lanes has one queue (FIRST_FREE) or one per
+     * worker (ROUND_ROBIN); the queues of one lane together may not exceed
+     * WPOOL_MAX_QUEUE_CAPACITY slots. */
     unsigned int queue_capacity;
     /* enum wpool_dispatch. */
     int dispatch;
@@ -115,12 +120,13 @@ struct wpool_options {
      * already waiting beyond the idle workers (accepted while
      * waiting < max_queue + idle workers). 0: accepted only when a worker is
      * free (no queue). WPOOL_UNLIMITED (default): only the queues' capacity
-     * limits. Must be below the total capacity otherwise. */
+     * limits. Otherwise at most the slots of one lane (queues x capacity). */
     unsigned int max_queue;
     /* After a submit was refused for lack of room, the drain callback
-     * (wpool_on_drain) runs once the waiting tasks fall to this many or
-     * fewer. WPOOL_UNLIMITED (default): half the limit (max_queue, or the
-     * capacity of one queue). */
+     * (wpool_on_drain) runs once the backlog falls to this many or fewer.
+     * Only with a max_queue, and below it. WPOOL_UNLIMITED (default):
+     * max_queue / 2; with max_queue 0, "a worker is free"; without max_queue,
+     * half the slots of one lane. */
     unsigned int drain_low_water;
     /* 1 (default): time every task (wait and run histograms, utilization);
      * 0: no clock reads on the task path, those statistics stay zero. */
@@ -199,7 +205,8 @@ WPOOL_API int wpool_create(wpool_t **poolp, const struct wpool_options *opts);
  * completion is then posted to its port; dispatch or drain the ports to run the
  * callbacks. Any thread but a worker of this pool may call it, including from a
  * completion callback. Idempotent: returns 0 when already closed.
- * Errors: -EINVAL (pool NULL), -EDEADLK (called from a task of this pool). */
+ * Errors: -EINVAL (pool NULL), -EDEADLK (called from a task of this pool),
+ * -EOWNERDEAD. */
 WPOOL_API int wpool_close(wpool_t *pool);
 
 /* Like wpool_close() with a mode and a time limit (timeout_ms -1: none).
@@ -209,7 +216,7 @@ WPOOL_API int wpool_close(wpool_t *pool);
  * on finishing; call wpool_shutdown, wpool_close or wpool_destroy again to
  * wait for them (a later CANCEL also cancels what is still queued).
  * Errors: -EINVAL (pool NULL, bad mode, timeout_ms < -1), -EDEADLK (called
- * from a task of this pool), -ETIMEDOUT. */
+ * from a task of this pool), -ETIMEDOUT, -EOWNERDEAD. */
 WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
 
 /* Cancels every task still queued (each completes with -ECANCELED), waits for
@@ -266,7 +273,8 @@ WPOOL_API int wpool_submit_wait(wpool_t *pool, struct wpool_task *task, int time
 /* Cancels a queued task: returns 0 and its completion arrives (on its port,
  * never inline) with status -ECANCELED; its work never runs. Any thread.
  * Errors: -EINVAL (task NULL or not initialised), -EBUSY (not queued: running,
- * already completed, or never submitted). */
+ * already completed, or never submitted), -EOWNERDEAD (a task queued in a
+ * pool inherited through fork()). */
 WPOOL_API int wpool_cancel(struct wpool_task *task);
 
 /* Cancels every task queued in the pool when it looks (tinypool's
@@ -287,8 +295,9 @@ WPOOL_API int wpool_cancel_all(wpool_t *pool);
 WPOOL_API int wpool_task_set_priority(struct wpool_task *task, int priority);
 
 /* A deadline in wpool_now_ns() time (0: none). A task that no worker has
- * started by then completes with -ETIMEDOUT without running; it is reported
- * when a worker reaches it in the queue (or by wpool_cancel_all/close). */
+ * started by then completes with -ETIMEDOUT without running, reported when a
+ * worker reaches it in the queue. (Withdrawn by a cancel, cancel-all, token,
+ * CLOSE_CANCEL or destroy first, it completes with -ECANCELED.) */
 WPOOL_API int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns);
 
 /* Attaches a cancel token (NULL: detach). See wpool_token_cancel(). */
@@ -315,7 +324,7 @@ WPOOL_API int wpool_token_create(wpool_token_t **tokp);
 WPOOL_API int wpool_token_destroy(wpool_token_t *token);
 /* Cancels the token; returns how many queued tasks it cancelled (0 when called
  * again). Any thread, including a task or a completion callback.
- * Errors: -EINVAL (NULL). */
+ * Errors: -EINVAL (NULL), -EOWNERDEAD. */
 WPOOL_API int wpool_token_cancel(wpool_token_t *token);
 /* 1 if cancelled, 0 if not, -EINVAL for NULL. */
 WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
@@ -331,8 +340,11 @@ WPOOL_API int wpool_needs_drain(const wpool_t *pool);
  * the waiting tasks have fallen to drain_low_water or fewer. Refusals before
  * that callback runs are covered by it; one after it arms the next. No refusal,
  * no callback. fn NULL unregisters. The port cannot be destroyed while it is
- * registered (-EBUSY).
- * Errors: -EINVAL (pool NULL, port of another pool), -EOWNERDEAD. */
+ * registered (-EBUSY). The notification is dispatched like a completion:
+ * wpool_port_dispatch and wpool_port_drain count it.
+ * Errors: -EINVAL (pool NULL, port of another pool), -EBUSY (a notification
+ * is still on its way to the previously registered port, and port differs),
+ * -EOWNERDEAD. */
 WPOOL_API int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg);
 
 /* ---- statistics ------------------------------------------------------------ */
@@ -365,11 +377,12 @@ struct wpool_stats {
 
 /* Fills *out. Counters are read without stopping the pool: each is exact, the
  * set is a snapshot taken over a few microseconds. Any thread.
- * Errors: -EINVAL (NULL), -EOWNERDEAD. */
+ * Errors: -EINVAL (NULL), -ENOMEM (for the merge buffers), -EOWNERDEAD. */
 WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_stats *out);
 
 /* Starts the histograms and utilization afresh (the counters are totals since
- * creation and are not reset). Any thread. Errors: -EINVAL (NULL). */
+ * creation and are not reset). Any thread.
+ * Errors: -EINVAL (NULL), -EOWNERDEAD. */
 WPOOL_API int wpool_stats_reset(wpool_t *pool);
 
 /* Index of the pool worker running the calling thread (0 .. threads-1), or -1
@@ -383,12 +396,13 @@ WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
 /* Creates a further completion port, owned by the calling thread; send tasks to
  * it with wpool_task_set_port(). *portp is written only on success.
  * Errors: -EINVAL (pool or portp NULL), -ENOMEM, -EMFILE/-ENFILE, -ESHUTDOWN
- * (pool closed). */
+ * (pool closed), -EOWNERDEAD. */
 WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
 
 /* Destroys a port with no task in flight. Owner thread only. NULL accepted.
  * Errors: -EINVAL (the pool's default port), -EPERM (not the owner), -EBUSY
- * (tasks in flight to it, or called from its own completion callback). */
+ * (tasks in flight to it, called from its own completion callback, or
+ * registered with wpool_on_drain), -EOWNERDEAD. */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);
 
 /* The port's eventfd: readable while completions are waiting to be dispatched.
@@ -398,20 +412,21 @@ WPOOL_API int wpool_port_fd(const wpool_port_t *port);
 /* Runs up to max pending completion callbacks on the calling thread, in
  * completion order, and returns how many ran (0 if none were pending). Owner
  * thread only; callbacks may submit, cancel and dispatch again.
- * Errors: -EINVAL (port NULL, max 0), -EPERM (not the owner). */
+ * Errors: -EINVAL (port NULL, max 0), -EPERM (not the owner), -EOWNERDEAD. */
 WPOOL_API int wpool_port_dispatch(wpool_port_t *port, unsigned int max);
 
 /* Blocks until completions are waiting on the port, or timeout_ms passes
  * (-1: no limit, 0: poll). Does not run callbacks. Owner thread only.
  * Errors: -EINVAL (port NULL, timeout_ms < -1), -EPERM (not the owner),
- * -ETIMEDOUT. */
+ * -ETIMEDOUT, -EOWNERDEAD. */
 WPOOL_API int wpool_port_wait(wpool_port_t *port, int timeout_ms);
 
 /* Waits for and dispatches completions until no task sent to this port is in
  * flight, or timeout_ms passes (-1: no limit). Returns how many callbacks ran.
  * Owner thread only.
  * Errors: -EINVAL (port NULL, timeout_ms < -1), -EPERM (not the owner),
- * -ETIMEDOUT (tasks still in flight; the callbacks that ran are not undone). */
+ * -ETIMEDOUT (tasks still in flight; the callbacks that ran are not undone),
+ * -EOWNERDEAD. */
 WPOOL_API int wpool_port_drain(wpool_port_t *port, int timeout_ms);
 
 /* wpool_port_fd() of the default port. -EINVAL for NULL. */

@@ -33,6 +33,28 @@ int wp_futex_wait(_Atomic uint32_t *addr, uint32_t expected)
     return rc == 0 ? 0 : -errno;
 }
 
+/*
+ * Sleepers tag themselves with bit (key mod 32); a notify that moved the epoch
+ * to E wakes only sleepers whose tag is not E's. So its wakes reach waiters it
+ * released (keys before E), never one that registered after it and would only
+ * go back to sleep -- which would leave a released, claimed waiter asleep and
+ * uncounted. A waiter 32 epochs stale shares E's tag; the shortfall wake in
+ * wp_park_notify reaches it (see there).
+ */
+static uint32_t wp_park_tag(uint32_t key)
+{
+    return UINT32_C(1) << (key & 31u);
+}
+
+static void wp_park_sleep(struct wp_park *p, uint32_t key, const struct timespec *abs_deadline)
+{
+    /* FUTEX_WAIT_BITSET's timeout is absolute, on CLOCK_MONOTONIC. Returns
+     * at once (EAGAIN) if the epoch half moved; EINTR cannot happen to workers
+     * (all signals blocked) and is handled like a spurious wakeup. */
+    syscall(SYS_futex, wp_park_epoch_addr(p), FUTEX_WAIT_BITSET_PRIVATE, key, abs_deadline, NULL,
+            wp_park_tag(key));
+}
+
 int wp_futex_wake(_Atomic uint32_t *addr, int n)
 {
     long rc = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
@@ -50,11 +72,24 @@ uint32_t wp_park_prepare(struct wp_park *p)
     return WP_PARK_EPOCH_OF(prev);
 }
 
-void wp_park_cancel(struct wp_park *p)
+/* Deregisters a waiter with this key unless a notifier already did: a claim
+ * always moves the epoch, so "epoch still == key" means nobody claimed a
+ * waiter since we registered, and our unit is still in the count. */
+static void wp_park_leave(struct wp_park *p, uint32_t key)
 {
-    /* Relaxed: the count is only a hint for notifiers; a stale non-zero count
-     * costs one spare FUTEX_WAKE, never a lost one. */
-    atomic_fetch_sub_explicit(&p->word, WP_PARK_WAITER, memory_order_relaxed);
+    uint64_t w = atomic_load_explicit(&p->word, memory_order_relaxed);
+    while (WP_PARK_EPOCH_OF(w) == key && WP_PARK_WAITERS(w) > 0) {
+        /* Relaxed: the count only decides whether a notifier makes a system
+         * call; the epoch comparison carries the correctness. */
+        if (atomic_compare_exchange_weak_explicit(&p->word, &w, w - WP_PARK_WAITER,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return;
+    }
+}
+
+void wp_park_cancel(struct wp_park *p, uint32_t key)
+{
+    wp_park_leave(p, key);
 }
 
 void wp_park_wait(struct wp_park *p, uint32_t key)
@@ -64,40 +99,33 @@ void wp_park_wait(struct wp_park *p, uint32_t key)
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
         if (WP_PARK_EPOCH_OF(w) != key)
             break;
-        /* Returns at once with EAGAIN if the epoch half moved; EINTR cannot
-         * happen to workers (all signals blocked) but is handled the same. */
-        wp_futex_wait(wp_park_epoch_addr(p), key);
+        wp_park_sleep(p, key, NULL);
     }
-    wp_park_cancel(p);
+    /* The epoch moved: a notifier claimed a waiter (took one off the count)
+     * as it moved it, so there is nothing to deregister. If the claim was
+     * meant for another waiter of the same key that wakes too, the count is
+     * one high until the next notify consumes it: one spare FUTEX_WAKE, never
+     * a lost one. */
 }
 
 int wp_park_wait_for(struct wp_park *p, uint32_t key, uint64_t timeout_ns)
 {
-    struct timespec now, end;
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t end_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec + timeout_ns;
-    end.tv_sec = (time_t)(end_ns / 1000000000u);
-    end.tv_nsec = (long)(end_ns % 1000000000u);
-    int rc = 0;
+    struct timespec end = {(time_t)(end_ns / 1000000000u), (long)(end_ns % 1000000000u)};
     for (;;) {
         /* Acquire: pairs with the notifier's epoch bump (acq_rel RMW). */
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
         if (WP_PARK_EPOCH_OF(w) != key)
-            break;
+            return 0;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec)) {
-            rc = -ETIMEDOUT;
-            break;
+        if ((uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec >= end_ns) {
+            wp_park_leave(p, key);
+            return -ETIMEDOUT;
         }
-        struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
-        if (left.tv_nsec < 0) {
-            left.tv_sec--;
-            left.tv_nsec += 1000000000L;
-        }
-        syscall(SYS_futex, wp_park_epoch_addr(p), FUTEX_WAIT_PRIVATE, key, &left, NULL, 0);
+        wp_park_sleep(p, key, &end);
     }
-    wp_park_cancel(p);
-    return rc;
 }
 
 void wp_park_notify(struct wp_park *p, int n)
@@ -106,14 +134,40 @@ void wp_park_notify(struct wp_park *p, int n)
     uint64_t w = atomic_load_explicit(&p->word, memory_order_seq_cst);
     if (WP_LIKELY(WP_PARK_WAITERS(w) == 0))
         return;
-    atomic_fetch_add_explicit(&p->word, WP_PARK_EPOCH, memory_order_acq_rel);
-    wp_futex_wake(wp_park_epoch_addr(p), n);
+    /* Claim up to n waiters and move the epoch in one RMW: the next notify
+     * sees them gone and makes no system call for a waiter already woken
+     * but not yet running (which, on a busy machine, is most of them). */
+    uint64_t claim;
+    do {
+        uint32_t waiters = WP_PARK_WAITERS(w);
+        if (waiters == 0)
+            return;
+        claim = (uint64_t)((uint32_t)n < waiters ? (uint32_t)n : waiters);
+        /* acq_rel: pairs with the waiter's acquire load of the epoch. */
+    } while (!atomic_compare_exchange_weak_explicit(&p->word, &w, w - claim + WP_PARK_EPOCH,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    uint32_t epoch = WP_PARK_EPOCH_OF(w) + 1;
+    long woken = syscall(SYS_futex, wp_park_epoch_addr(p), FUTEX_WAKE_BITSET_PRIVATE, (int)claim,
+                         NULL, NULL, ~wp_park_tag(epoch));
+    /* Fewer woken than claimed: the claimed waiters were not asleep yet (they
+     * will see the epoch moved and not sleep), or one is 32 epochs stale and
+     * shares this epoch's tag. Wake that many more, any tag: the kernel wakes
+     * in arrival order, so a stale sleeper comes before any that registered
+     * after this notify (which would go back to sleep). */
+    if (woken >= 0 && (uint64_t)woken < claim)
+        wp_futex_wake(wp_park_epoch_addr(p), (int)(claim - (uint64_t)woken));
 }
 
 void wp_park_notify_all(struct wp_park *p)
 {
-    uint64_t prev = atomic_fetch_add_explicit(&p->word, WP_PARK_EPOCH, memory_order_seq_cst);
-    if (WP_PARK_WAITERS(prev))
+    /* Claims every waiter (count to zero) and moves the epoch: an RMW, so it
+     * is ordered after any RMW the caller made before it. */
+    uint64_t w = atomic_load_explicit(&p->word, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&p->word, &w,
+                                                  (w & ~(uint64_t)0xffffffffu) + WP_PARK_EPOCH,
+                                                  memory_order_seq_cst, memory_order_relaxed))
+        ;
+    if (WP_PARK_WAITERS(w))
         wp_futex_wake(wp_park_epoch_addr(p), INT_MAX);
 }
 

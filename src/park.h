@@ -7,9 +7,15 @@
  * so a sleeper waits on the epoch half.
  *
  * Waiter:   key = wp_park_prepare(p);        // RMW: waiters++, read epoch
- *           if (work is visible) wp_park_cancel(p);
+ *           if (work is visible) wp_park_cancel(p, key);
  *           else wp_park_wait(p, key);       // sleeps while epoch == key
- * Notifier: make work visible with a seq_cst store or RMW, then wp_park_notify.
+ * Notifier: make work visible with a seq_cst store or RMW, then wp_park_notify,
+ *           which claims the waiters it wakes: waiters -= n and epoch++ in one
+ *           RMW. A waiter deregisters itself only while the epoch still equals
+ *           its key (no claim since it registered), so the count never drops
+ *           below the number of waiters that still sleep on the current epoch;
+ *           it can run one high (two waiters of one key wake for one claim),
+ *           which costs one spare FUTEX_WAKE later, never a lost wakeup.
  *
  * Why no wakeup is lost: the waiter's prepare is a seq_cst RMW followed by a
  * seq_cst load of the work; the notifier's publication is seq_cst followed by a
@@ -36,15 +42,18 @@ struct wp_park {
 void wp_park_init(struct wp_park *p);
 /* Registers the caller as a waiter; returns the key for wp_park_wait. */
 uint32_t wp_park_prepare(struct wp_park *p);
-/* Deregisters after prepare when the caller found work and will not wait. */
-void wp_park_cancel(struct wp_park *p);
-/* Sleeps until the epoch moves past key, then deregisters. */
+/* Deregisters after prepare when the caller found work and will not wait
+ * (unless a notifier has claimed it meanwhile). */
+void wp_park_cancel(struct wp_park *p, uint32_t key);
+/* Sleeps until the epoch moves past key. The notifier that moves it claims
+ * (deregisters) the waiters it wakes. */
 void wp_park_wait(struct wp_park *p, uint32_t key);
 /* wp_park_wait for at most timeout_ns: 0 when the epoch moved, -ETIMEDOUT
  * otherwise; deregisters either way. */
 int wp_park_wait_for(struct wp_park *p, uint32_t key, uint64_t timeout_ns);
-/* Wakes up to n waiters if there are any; no system call when there are none.
- * Call after publishing work with a seq_cst store or RMW. */
+/* Claims and wakes up to n waiters if there are any; no system call when
+ * there are none, nor for waiters an earlier notify already claimed. Call
+ * after publishing work with a seq_cst store or RMW. */
 void wp_park_notify(struct wp_park *p, int n);
 /* Wakes every waiter; always advances the epoch (an RMW), so it is ordered
  * after any RMW the caller made before it. */

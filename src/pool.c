@@ -51,6 +51,11 @@ static void wp_fork_setup(void)
     pthread_atfork(NULL, NULL, wp_fork_child);
 }
 
+void wp_fork_init(void)
+{
+    pthread_once(&wp_fork_once, wp_fork_setup);
+}
+
 /* ---- backpressure ------------------------------------------------------- */
 
 static struct wp_queue *wp_lane(const struct wpool *pool, int lane)
@@ -100,6 +105,8 @@ static void wp_drain_done(struct wpool_task *t, int status)
         fn(pool, atomic_load_explicit(&pool->drain_arg, memory_order_relaxed));
 }
 
+static void wp_drain_post(struct wpool *pool);
+
 /* After a refusal: once the backlog is at the low-water mark, consume the
  * refusal and post one drain notification (unless one is already posted and
  * not yet run: it runs after this point, so it covers this refusal too). */
@@ -111,8 +118,17 @@ static void wp_drain_check(struct wpool *pool)
     if (!atomic_compare_exchange_strong_explicit(&pool->refused, &one, 0, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return;
-    if (!atomic_load_explicit(&pool->drain_fn, memory_order_acquire))
-        return;
+    /* drain_busy keeps the registered port alive until the notification is
+     * counted in its inflight (Dekker with wpool_port_destroy: we raise it,
+     * then read fn; it clears fn, then waits for drain_busy == 0). */
+    atomic_fetch_add_explicit(&pool->drain_busy, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pool->drain_fn, memory_order_seq_cst))
+        wp_drain_post(pool);
+    atomic_fetch_sub_explicit(&pool->drain_busy, 1, memory_order_release);
+}
+
+static void wp_drain_post(struct wpool *pool)
+{
     struct wpool_task *t = &pool->drain_task;
     uint32_t idle = WP_TASK_IDLE;
     if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
@@ -161,7 +177,7 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
 
 static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
 {
-    const struct wpool *pool = w->pool;
+    struct wpool *pool = w->pool;
     unsigned int n = pool->nqueues;
     struct wp_queue *qs = wp_lane(pool, lane);
     unsigned int i = n == 1 ? 0 : w->index;
@@ -170,7 +186,9 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
         while (wp_queue_pop(&qs[i], &item)) {
             if (item)
                 return item;
-            /* NULL: a cancelled task's tombstone; its completion is posted. */
+            /* NULL: a cancelled task's tombstone; its completion is posted.
+             * Its slot is free now: a refused submitter may be waiting. */
+            wp_room_made(w->pool);
         }
         if (++i == n)
             i = 0;
@@ -241,7 +259,7 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
         uint32_t key = wp_park_prepare(&pool->park);
         t = wp_take(w);
         if (t || wp_drained(pool)) {
-            wp_park_cancel(&pool->park);
+            wp_park_cancel(&pool->park, key);
             return t;
         }
         wp_park_wait(&pool->park, key);
@@ -277,31 +295,26 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         (t->wp_token && wp_token_is_cancelled(t))) {
         t->wp_status = -ECANCELED;
         wp_stat_add(&st->cancelled, 1);
-    } else if (!pool->timing && !deadline) {
-        atomic_store_explicit(&st->busy, 1, memory_order_relaxed);
+    } else if (deadline && wp_clock_ns() >= deadline) {
+        t->wp_status = -ETIMEDOUT;
+        wp_stat_add(&st->timed_out, 1);
+    } else if (!pool->timing) {
+        atomic_store_explicit(&st->running, 1, memory_order_relaxed);
         t->wp_status = t->wp_work(t);
-        atomic_store_explicit(&st->busy, 0, memory_order_relaxed);
+        atomic_store_explicit(&st->running, 0, memory_order_relaxed);
         wp_stat_add(&st->ran, 1);
     } else {
         /* A task taken at once after the last one starts when that one ended:
          * one clock read per task in a busy pool. */
-        uint64_t start = !waited && w->last_end ? w->last_end : wp_clock_ns();
-        if (deadline && start >= deadline) {
-            t->wp_status = -ETIMEDOUT;
-            wp_stat_add(&st->timed_out, 1);
-            w->last_end = start;
-        } else {
-            atomic_store_explicit(&st->busy, 1, memory_order_relaxed);
-            t->wp_status = t->wp_work(t);
-            atomic_store_explicit(&st->busy, 0, memory_order_relaxed);
-            wp_stat_add(&st->ran, 1);
-            if (pool->timing) {
-                uint64_t end = wp_clock_ns(), stamp = t->wp_stamp;
-                wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
-                                start > stamp ? start - stamp : 0, end - start);
-                w->last_end = end;
-            }
-        }
+        uint64_t start = !waited && w->last_end ? w->last_end : wp_ticks();
+        atomic_store_explicit(&st->running, 1, memory_order_relaxed);
+        t->wp_status = t->wp_work(t);
+        atomic_store_explicit(&st->running, 0, memory_order_relaxed);
+        wp_stat_add(&st->ran, 1);
+        uint64_t end = wp_ticks(), stamp = t->wp_stamp;
+        wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
+                        start > stamp ? start - stamp : 0, end > start ? end - start : 0);
+        w->last_end = end;
     }
     wp_port_post(t->wp_port, t);
     if (pool->limited) {
@@ -430,9 +443,17 @@ static int wp_join_workers(struct wpool *pool, uint64_t deadline_ns)
         if (!w->started)
             continue;
         if (deadline_ns) {
-            struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
-                                  (long)(deadline_ns % 1000000000u)};
-            int rc = pthread_clockjoin_np(w->thread, NULL, CLOCK_MONOTONIC, &ts);
+            /* pthread_timedjoin_np takes CLOCK_REALTIME: convert what is left
+             * (ThreadSanitizer knows this call, not pthread_clockjoin_np). */
+            uint64_t now = wp_clock_ns();
+            if (now >= deadline_ns)
+                return -ETIMEDOUT;
+            struct timespec rt;
+            clock_gettime(CLOCK_REALTIME, &rt);
+            uint64_t end =
+                (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec + (deadline_ns - now);
+            struct timespec ts = {(time_t)(end / 1000000000u), (long)(end % 1000000000u)};
+            int rc = pthread_timedjoin_np(w->thread, NULL, &ts);
             if (rc == ETIMEDOUT)
                 return -ETIMEDOUT;
         } else {
@@ -568,7 +589,7 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     int rc = wp_check_options(opts);
     if (rc)
         return rc;
-    pthread_once(&wp_fork_once, wp_fork_setup);
+    wp_fork_init();
     struct wpool *pool = wp_alloc(sizeof(*pool));
     if (!pool)
         return -ENOMEM;
@@ -581,12 +602,19 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     atomic_init(&pool->waiting, 0);
     atomic_init(&pool->cancelled, 0);
     atomic_init(&pool->stats_epoch, 0);
-    atomic_init(&pool->stats_since_ns, wp_clock_ns());
+    pool->born_ns = wp_clock_ns();
+    pool->born_ticks = wp_ticks();
+    atomic_init(&pool->stats_since, pool->born_ticks);
     atomic_init(&pool->drain_fn, NULL);
     atomic_init(&pool->drain_arg, NULL);
+    atomic_init(&pool->drain_busy, 0);
     pool->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->life_changed, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->life_changed, &ca);
+    pthread_condattr_destroy(&ca);
     pool->life = WP_OPEN;
     rc = wp_pool_alloc(pool, opts);
     atomic_init(&pool->idle, (int64_t)pool->nthreads);
@@ -617,7 +645,7 @@ static int wp_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t 
     if (!deadline_ns)
         return pthread_cond_wait(cv, mu);
     struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
-    return pthread_cond_clockwait(cv, mu, CLOCK_MONOTONIC, &ts);
+    return pthread_cond_timedwait(cv, mu, &ts); /* the condvar uses CLOCK_MONOTONIC */
 }
 
 static uint64_t wp_deadline_ns(int timeout_ms)
@@ -888,7 +916,7 @@ int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
     struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
     t->wp_port = port;
     if (pool->timing)
-        t->wp_stamp = wp_clock_ns();
+        t->wp_stamp = wp_ticks();
     /* Relaxed: published to the owner with the task through the port. */
     atomic_fetch_add_explicit(&port->inflight, 1, memory_order_relaxed);
     /* Relaxed: wpool_cancel reads these racily and trusts only its CAS on the
@@ -988,7 +1016,7 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
          * room and then looks for waiters, see wp_room_made). */
         uint32_t key = wp_park_prepare(&pool->space);
         if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
-            wp_park_cancel(&pool->space);
+            wp_park_cancel(&pool->space, key);
             if (spins > 16) /* room is being made by a preempted worker */
                 sched_yield();
             continue;
@@ -1016,6 +1044,9 @@ int wpool_cancel(struct wpool_task *t)
      * leave it alone. */
     if (wp_forked(t->wp_port->pool->generation))
         return -EOWNERDEAD;
+    /* Free the slot now if the tombstone is at the tail, so that the backlog
+     * a refused submitter waits on falls at once. */
+    wp_queue_reclaim(q);
     wp_pool_withdrawn(t->wp_port->pool, t);
     return 0;
 }
@@ -1040,8 +1071,12 @@ int wpool_cancel_all(wpool_t *pool)
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     struct wp_cancel_all_ctx ctx = {pool, 0};
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
         wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
+        wp_queue_reclaim(&pool->queues[i]);
+    }
+    if (ctx.n)
+        wp_room_made(pool); /* after the reclaim: the backlog has fallen */
     return ctx.n;
 }
 
@@ -1093,16 +1128,16 @@ int wpool_stats(wpool_t *pool, struct wpool_stats *out)
     struct wp_hist_sum *wait = &sums[0], *run = &sums[1];
     memset(out, 0, sizeof(*out));
     uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_acquire);
-    uint64_t since = atomic_load_explicit(&pool->stats_since_ns, memory_order_relaxed);
-    uint64_t busy_ns = 0, done = 0;
+    uint64_t since = atomic_load_explicit(&pool->stats_since, memory_order_relaxed);
+    uint64_t busy = 0, done = 0;
     out->threads = pool->nthreads;
     for (unsigned int i = 0; i < pool->nthreads; i++) {
         const struct wp_wstats *st = &pool->workers[i].st;
         out->completed += atomic_load_explicit(&st->ran, memory_order_relaxed);
         out->cancelled += atomic_load_explicit(&st->cancelled, memory_order_relaxed);
         out->timed_out += atomic_load_explicit(&st->timed_out, memory_order_relaxed);
-        out->running += (unsigned int)atomic_load_explicit(&st->busy, memory_order_relaxed);
-        busy_ns += wp_stats_merge(st, epoch, wait, run);
+        out->running += (unsigned int)atomic_load_explicit(&st->running, memory_order_relaxed);
+        busy += wp_stats_merge(st, epoch, wait, run);
     }
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
     out->idle = out->threads - out->running;
@@ -1113,11 +1148,15 @@ int wpool_stats(wpool_t *pool, struct wpool_stats *out)
     done = out->completed + out->cancelled + out->timed_out + out->running;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;
-    uint64_t now = wp_clock_ns();
+    uint64_t now = wp_ticks(), now_ns = wp_clock_ns();
     if (pool->timing && now > since)
-        out->utilization = (double)busy_ns / ((double)(now - since) * pool->nthreads);
-    wp_stats_summarise(wait, &out->wait);
-    wp_stats_summarise(run, &out->run);
+        out->utilization = (double)busy / ((double)(now - since) * pool->nthreads);
+    /* The tick rate over the pool's life so far. */
+    double tpu = now_ns > pool->born_ns && now > pool->born_ticks
+                     ? (double)(now - pool->born_ticks) * 1000.0 / (double)(now_ns - pool->born_ns)
+                     : 1000.0;
+    wp_stats_summarise(wait, tpu, &out->wait);
+    wp_stats_summarise(run, tpu, &out->run);
     wp_free(sums);
     return 0;
 }
@@ -1126,8 +1165,10 @@ int wpool_stats_reset(wpool_t *pool)
 {
     if (!pool)
         return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
     pthread_mutex_lock(&pool->lock);
-    atomic_store_explicit(&pool->stats_since_ns, wp_clock_ns(), memory_order_relaxed);
+    atomic_store_explicit(&pool->stats_since, wp_ticks(), memory_order_relaxed);
     atomic_fetch_add_explicit(&pool->stats_epoch, 1, memory_order_release);
     pthread_mutex_unlock(&pool->lock);
     return 0;
@@ -1173,10 +1214,19 @@ int wpool_port_destroy(wpool_port_t *port)
         atomic_load_explicit(&port->inflight, memory_order_acquire) != 0)
         return -EBUSY;
     pthread_mutex_lock(&pool->lock);
-    if (atomic_load_explicit(&pool->drain_port, memory_order_relaxed) == port &&
-        atomic_load_explicit(&pool->drain_fn, memory_order_relaxed)) {
-        pthread_mutex_unlock(&pool->lock);
-        return -EBUSY; /* registered with wpool_on_drain */
+    if (atomic_load_explicit(&pool->drain_port, memory_order_relaxed) == port) {
+        if (atomic_load_explicit(&pool->drain_fn, memory_order_seq_cst)) {
+            pthread_mutex_unlock(&pool->lock);
+            return -EBUSY; /* registered with wpool_on_drain */
+        }
+        /* Unregistered: a worker that read fn just before may still be
+         * posting a notification here; wait for it, then look again. */
+        while (atomic_load_explicit(&pool->drain_busy, memory_order_seq_cst))
+            sched_yield();
+        if (atomic_load_explicit(&port->inflight, memory_order_acquire) != 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return -EBUSY;
+        }
     }
     struct wpool_port **link = &pool->ports;
     while (*link != port)

@@ -27,7 +27,7 @@ struct wp_worker {
     struct wpool *pool;
     unsigned int index;
     unsigned int high_streak; /* high-priority tasks taken in a row */
-    uint64_t last_end;        /* clock at the end of the last task (timing) */
+    uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
     WP_ALIGNED struct wp_wstats st;
 };
@@ -35,6 +35,8 @@ struct wp_worker {
 /* Bumped in a forked child (pthread_atfork): a pool made under another
  * generation belongs to the parent. */
 extern _Atomic unsigned int wp_fork_generation;
+/* Registers the pthread_atfork child handler (once per process). */
+void wp_fork_init(void);
 
 struct wpool {
     struct wp_park park;                     /* idle workers sleep here; own cache line */
@@ -49,7 +51,8 @@ struct wpool {
     WP_ALIGNED _Atomic int64_t idle;
     WP_ALIGNED _Atomic uint64_t cancelled; /* cancelled by non-workers */
     _Atomic uint64_t stats_epoch;
-    _Atomic uint64_t stats_since_ns;
+    _Atomic uint64_t stats_since; /* ticks at creation or the last reset */
+    uint64_t born_ns, born_ticks; /* for the tick rate */
 
     /* Read-mostly after creation. */
     WP_ALIGNED unsigned int nthreads;
@@ -76,6 +79,7 @@ struct wpool {
     struct wpool_port *_Atomic drain_port;
     _Atomic wpool_drain_fn drain_fn;
     void *_Atomic drain_arg;
+    _Atomic int drain_busy; /* workers between reading drain_fn and posting */
 
     /* Lifecycle and the port list. Never taken on the task path, and never
      * held while waiting for workers (a task may call port_create). The pool

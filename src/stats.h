@@ -3,9 +3,14 @@
  * its worker (plain load + store, no locked instruction) on the worker's own
  * cache lines, and merged when someone reads them.
  *
- * Histograms are log-linear in microseconds: values below 16 us get a bucket
- * each, every power of two above gets 16 equal buckets, so a bucket's top is
- * at most 1/16 above any value in it. 608 buckets reach 2^40 us (12 days).
+ * Times are taken in ticks of the cheapest clock there is: the TSC on x86-64
+ * (rdtsc, invariant on any CPU Linux marks constant_tsc), CLOCK_MONOTONIC
+ * nanoseconds elsewhere. Ticks become microseconds only when read, with the
+ * rate measured over the pool's life against CLOCK_MONOTONIC.
+ *
+ * Histograms are log-linear in ticks: values below 16 get a bucket each,
+ * every power of two above gets 16 equal buckets, so a bucket's top is at most
+ * 1/16 above any value in it.
  *
  * Reset without stopping workers: wpool_stats_reset bumps the pool's epoch; a
  * worker that sees a new epoch zeroes its own histograms before recording, and
@@ -20,12 +25,12 @@
 #include <stdint.h>
 #include <time.h>
 
-#define WP_HIST_BUCKETS 608
+#define WP_HIST_BUCKETS 976 /* (64 - 3) * 16: every 64-bit value */
 
 struct wp_hist {
     _Atomic uint64_t count[WP_HIST_BUCKETS];
-    _Atomic uint64_t sum_ns;
-    _Atomic uint64_t max_ns;
+    _Atomic uint64_t sum; /* ticks */
+    _Atomic uint64_t max;
 };
 
 struct wp_wstats {
@@ -33,10 +38,10 @@ struct wp_wstats {
     _Atomic uint64_t ran;
     _Atomic uint64_t cancelled;
     _Atomic uint64_t timed_out;
-    _Atomic int busy; /* running a task now */
+    _Atomic int running; /* running a task now */
     /* Since the epoch's reset. */
     _Atomic uint64_t epoch;
-    _Atomic uint64_t busy_ns;
+    _Atomic uint64_t busy; /* ticks running tasks */
     struct wp_hist wait;
     struct wp_hist run;
 };
@@ -44,8 +49,18 @@ struct wp_wstats {
 /* Sum of every worker's view, taken by a reader. */
 struct wp_hist_sum {
     uint64_t count[WP_HIST_BUCKETS];
-    uint64_t n, sum_ns, max_ns;
+    uint64_t n, sum, max; /* ticks */
 };
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t wp_ticks(void)
+{
+    return __rdtsc();
+}
+#else
+static inline uint64_t wp_ticks(void);
+#endif
 
 static inline uint64_t wp_clock_ns(void)
 {
@@ -54,6 +69,13 @@ static inline uint64_t wp_clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#if !defined(__x86_64__)
+static inline uint64_t wp_ticks(void)
+{
+    return wp_clock_ns();
+}
+#endif
+
 /* Single-writer increment: only the owning worker writes c. */
 static inline void wp_stat_add(_Atomic uint64_t *c, uint64_t v)
 {
@@ -61,16 +83,17 @@ static inline void wp_stat_add(_Atomic uint64_t *c, uint64_t v)
                           memory_order_relaxed);
 }
 
-/* Worker side: records one task's wait and run times under `epoch`. */
-void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait_ns, uint64_t run_ns);
+/* Worker side: records one task's wait and run times (ticks) under `epoch`. */
+void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run);
 /* Reader side: adds s's histograms to the sums if s is on `epoch`; returns
- * its busy_ns then, else 0. */
+ * its busy ticks then, else 0. */
 uint64_t wp_stats_merge(const struct wp_wstats *s, uint64_t epoch, struct wp_hist_sum *wait,
                         struct wp_hist_sum *run);
-/* Fills a public histogram from a sum. */
-void wp_stats_summarise(const struct wp_hist_sum *sum, struct wpool_histogram *out);
-/* Bucket of a value in microseconds, and the largest value in a bucket. */
-unsigned int wp_hist_bucket(uint64_t us);
+/* Fills a public histogram from a sum, at ticks_per_us. */
+void wp_stats_summarise(const struct wp_hist_sum *sum, double ticks_per_us,
+                        struct wpool_histogram *out);
+/* Bucket of a value, and the largest value in a bucket. */
+unsigned int wp_hist_bucket(uint64_t v);
 uint64_t wp_hist_bucket_top(unsigned int b);
 
 #endif

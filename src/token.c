@@ -29,6 +29,7 @@ int wpool_token_create(wpool_token_t **tokp)
 {
     if (!tokp)
         return -EINVAL;
+    wp_fork_init(); /* a token made before any pool must know a fork too */
     struct wpool_token *tok = wp_alloc(sizeof(*tok));
     if (!tok)
         return -ENOMEM;

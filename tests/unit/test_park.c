@@ -23,7 +23,8 @@ long __wrap_syscall(long number, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    if (number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE)
+    int cmd = (int)(a[1] & FUTEX_CMD_MASK);
+    if (number == SYS_futex && (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET))
         atomic_fetch_add(&g_futex_wakes, 1);
     return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -38,12 +39,55 @@ static void test_notify_without_waiter_no_syscall(void **state)
     assert_int_equal(atomic_load(&g_futex_wakes), 0);
     /* prepare + cancel leaves no waiter behind */
     uint32_t key = wp_park_prepare(&p);
-    (void)key;
     assert_int_equal(wp_park_waiters(&p), 1);
-    wp_park_cancel(&p);
+    wp_park_cancel(&p, key);
     assert_int_equal(wp_park_waiters(&p), 0);
     wp_park_notify(&p, 1);
     assert_int_equal(atomic_load(&g_futex_wakes), 0);
+}
+
+/* A notify claims the waiter it wakes: while that waiter has not run yet,
+ * further notifies make no system call (the cost a busy producer would pay
+ * per task otherwise). A waiter that was claimed does not deregister again. */
+static void test_notify_claims_waiter(void **state)
+{
+    struct wp_park p;
+    wp_park_init(&p);
+    atomic_store(&g_futex_wakes, 0);
+    uint32_t key = wp_park_prepare(&p);
+    wp_park_notify(&p, 1);
+    assert_int_equal(wp_park_waiters(&p), 0);
+    /* One wake, plus one for the shortfall: the waiter was not asleep. */
+    long wakes = atomic_load(&g_futex_wakes);
+    assert_in_range(wakes, 1, 2);
+    for (int i = 0; i < 1000; i++)
+        wp_park_notify(&p, 1);
+    assert_int_equal(atomic_load(&g_futex_wakes), wakes);
+    wp_park_wait(&p, key); /* the epoch moved: returns at once */
+    wp_park_cancel(&p, key);
+    assert_int_equal(wp_park_waiters(&p), 0); /* no double deregistration */
+
+    /* Two waiters of one key, one claim: the other leaves a spare unit that
+     * the next notify consumes with one extra wake; never below the truth. */
+    uint32_t k1 = wp_park_prepare(&p), k2 = wp_park_prepare(&p);
+    assert_int_equal(k1, k2);
+    wp_park_notify(&p, 1);
+    assert_int_equal(wp_park_waiters(&p), 1);
+    wp_park_cancel(&p, k1); /* epoch moved: cannot tell whose claim it was */
+    wp_park_cancel(&p, k2);
+    assert_int_equal(wp_park_waiters(&p), 1);
+    wp_park_notify(&p, 1);
+    assert_int_equal(wp_park_waiters(&p), 0);
+    assert_in_range(atomic_load(&g_futex_wakes), wakes + 2, wakes + 4);
+
+    /* Unclaimed: cancel deregisters. notify_all claims everyone. */
+    key = wp_park_prepare(&p);
+    wp_park_cancel(&p, key);
+    assert_int_equal(wp_park_waiters(&p), 0);
+    (void)wp_park_prepare(&p);
+    (void)wp_park_prepare(&p);
+    wp_park_notify_all(&p);
+    assert_int_equal(wp_park_waiters(&p), 0);
 }
 
 /* Ping-pong: each side waits for the other's counter through its own park.
@@ -59,7 +103,7 @@ static void wait_for(struct wp_park *p, _Atomic long *v, long want)
     while (atomic_load(v) < want) {
         uint32_t key = wp_park_prepare(p);
         if (atomic_load(v) >= want) {
-            wp_park_cancel(p);
+            wp_park_cancel(p, key);
             break;
         }
         wp_park_wait(p, key);
@@ -110,7 +154,7 @@ static void *sleeper_main(void *arg)
         uint32_t key = wp_park_prepare(s->park);
         atomic_fetch_add(s->asleep, 1);
         if (atomic_load(s->flag)) {
-            wp_park_cancel(s->park);
+            wp_park_cancel(s->park, key);
             break;
         }
         wp_park_wait(s->park, key);
@@ -140,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_notify_without_waiter_no_syscall),
+        cmocka_unit_test(test_notify_claims_waiter),
         cmocka_unit_test(test_pingpong_no_lost_wakeup),
         cmocka_unit_test(test_notify_all_wakes_everyone),
     };

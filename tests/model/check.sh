@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Model checks of the two lock-free wakeup protocols (docs/model.md):
+#   src/park.pml  the workers' eventcount sleep/wake (park.c as used by pool.c)
+#   src/port.pml  the completion port's eventfd signalling (port.c)
+# Each correct model must verify with no error; each deliberately broken
+# variant must produce the expected counterexample, which shows that the
+# properties can fail (the check is not vacuous).
+#
+# Usage: tests/model/check.sh [SOURCE_ROOT]    (needs spin and a C compiler)
+# Prints one line per check; exits non-zero if any check is not as expected.
+set -euo pipefail
+
+root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+spin=${SPIN:-spin}
+cc=${CC:-cc}
+jobs=${MODEL_JOBS:-2}
+command -v "$spin" >/dev/null || { echo "model: spin not found" >&2; exit 77; }
+command -v "$cc" >/dev/null || { echo "model: no C compiler ($cc)" >&2; exit 77; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/wpool-model.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# name | model | spin -D flags | pan compile flags | pan run flags | expect
+#   expect: "pass", or a regular expression that pan's first error must match
+checks=(
+  "park|park.pml|-DNW=2 -DNP=2 -DK=1|-DSAFETY|-m100000|pass"
+  "park-1p2t|park.pml|-DNW=2 -DNP=1 -DK=2|-DSAFETY|-m100000|pass"
+  "park-broken|park.pml|-DBROKEN|-DSAFETY|-m100000|invalid end state|assertion violated \(\(head==tail\)"
+  "park-nochain|park.pml|-DNO_CHAIN|-DSAFETY|-m100000|assertion violated \(\(head==tail\)"
+  "port|port.pml|-DNP=2 -DK=2|-DSAFETY|-m100000|pass"
+  "port-cycles|port.pml|-DNP=2 -DK=2|-DNP|-l -m100000|pass"
+  "port-broken|port.pml|-DBROKEN|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
+  "port-nogiveback|port.pml|-DNO_GIVEBACK|-DSAFETY|-m100000|assertion violated \(\(efd\+writing\)==\(owed\+pending\)\)"
+)
+
+run_check() { # index spec
+    local i=$1 name model defs ccflags runflags expect
+    IFS='|' read -r name model defs ccflags runflags expect <<<"$2"
+    local dir="$work/$i-$name" out res
+    mkdir -p "$dir"
+    cp "$root/src/$model" "$dir/"
+    res="$dir/result"
+    local t0=$SECONDS
+    # shellcheck disable=SC2086 # flag lists are split on purpose
+    if ! (cd "$dir" && "$spin" $defs -a "$model" >spin.log 2>&1 &&
+          "$cc" -O2 -w $ccflags -DCOLLAPSE -DMEMLIM=4096 -o pan pan.c >cc.log 2>&1); then
+        echo "FAIL $name: spin/cc failed: $(tail -n 3 "$dir/spin.log" "$dir/cc.log" | tr '\n' ' ')" >"$res"
+        return
+    fi
+    # shellcheck disable=SC2086
+    (cd "$dir" && ./pan $runflags >pan.log 2>&1) || true
+    out="$dir/pan.log"
+    local secs=$((SECONDS - t0))
+    local errors states first
+    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$out" | tail -n 1)
+    states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$out" | tail -n 1)
+    first=$(grep -m 1 -E '^pan:[0-9]+: ' "$out" | sed 's/^pan:[0-9]*: //' || true)
+    local info="[$defs] ${states:-?} states, ${secs}s"
+    if grep -qE 'max search depth too small|out of memory|Search not completed' "$out" &&
+       [ "$expect" = pass ]; then
+        echo "FAIL $name: search incomplete $info" >"$res"
+    elif [ -z "$errors" ]; then
+        echo "FAIL $name: no result from pan: $(tail -n 2 "$out" | tr '\n' ' ')" >"$res"
+    elif [ "$expect" = pass ]; then
+        if [ "$errors" = 0 ]; then
+            echo "PASS $name: verified, 0 errors, $info" >"$res"
+        else
+            echo "FAIL $name: $errors error(s): $first $info" >"$res"
+        fi
+    else
+        if [ "$errors" != 0 ] && grep -qE "$expect" <<<"$first"; then
+            echo "PASS $name: counterexample found as expected: $first $info" >"$res"
+        elif [ "$errors" != 0 ]; then
+            echo "FAIL $name: unexpected error: $first $info" >"$res"
+        else
+            echo "FAIL $name: broken variant verified (the model is vacuous) $info" >"$res"
+        fi
+    fi
+}
+
+start=$SECONDS
+for i in "${!checks[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        wait -n || true
+    done
+    run_check "$i" "${checks[$i]}" &
+done
+wait
+
+status=0
+for i in "${!checks[@]}"; do
+    name=${checks[$i]%%|*}
+    line=$(cat "$work/$i-$name/result" 2>/dev/null || echo "FAIL $name: no result")
+    echo "$line"
+    case $line in PASS*) ;; *) status=1 ;; esac
+done
+echo "model checks: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - start))s ($("$spin" -V | head -n 1))"
+exit $status
