@@ -1,0 +1,1513 @@
+/*
+ * libFuzzer harness: turns the input bytes into pool options and a program of
+ * API calls run by the main thread and one or two helper threads at once, then
+ * drains, destroys the pool and checks the contract:
+ *   - every accepted submission got exactly one completion (per record), on
+ *     the thread that owns the port it was sent to, with a status the header
+ *     allows (-ETIMEDOUT only with a deadline);
+ *   - every return code is one the header documents for that call (and, where
+ *     the harness knows the state, the one that state implies);
+ *   - nothing is left in flight after wpool_destroy, and the pool's counters
+ *     agree with the records once every port is drained.
+ * A violation prints the decoded call sequence of every thread and aborts, so
+ * libFuzzer reports it as a crash.
+ *
+ * Input layout:
+ *   byte 0  threads 1..3 (b % 3), dispatch (bit 2), timing (bit 3), helpers 1..2
+ *           (bit 4), main drains its ports before destroy (bit 5), probe
+ *           wpool_create with bad options first (bit 6)
+ *   byte 1  queue_capacity 2 << (b % 6)  (2..64)
+ *   byte 2  max_queue: b % 12 < 9 -> 0..8 (clamped below the capacity),
+ *           otherwise WPOOL_UNLIMITED
+ *   byte 3  drain_low_water: bit 0 set (and max_queue 1..8) -> (b >> 1) % max_queue;
+ *           bit 6: stack_size 256 KiB; bit 7 with byte 0 bit 7 and byte 2 >= 0xf0:
+ *           pin the workers (kept rare: loading the hwloc topology costs ~40 ms)
+ *   rest    split into equal slices, one per thread (main first); each op is
+ *           three bytes (opcode, a, b); at most MAX_OPS ops per thread.
+ *
+ * FUZZ_TRACE=1 in the environment prints every decoded call as it runs.
+ *
+ * Build and run: tests/fuzz/run.sh (see there).
+ */
+#include <wpool.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    MAX_THR = 3,   /* main + up to two helpers */
+    NREC = 8,      /* records per thread (each with a child record) */
+    NTOK = 2,      /* cancel tokens per thread */
+    MAX_OPS = 64,  /* ops per thread */
+    BUDGET_MS = 4, /* total blocking time (timeouts) per thread */
+    LOG_LINES = MAX_OPS + 32,
+    LOG_LEN = 112,
+    WORK_RAN = 7, /* status of a task whose work ran */
+};
+
+enum kind { K_NOOP, K_SPIN, K_NESTED, K_WORKER_MISUSE, K_KINDS };
+
+enum cbflag {
+    CB_RESUBMIT = 1, /* submit the record again from its completion callback (once) */
+    CB_DESTROY = 2,  /* call wpool_destroy from the callback: must be -EBUSY */
+    CB_DISPATCH = 4, /* dispatch the own port from inside the callback */
+};
+
+struct thr;
+
+struct rec {
+    struct wpool_task task; /* first: the callbacks cast back */
+    struct thr *owner;
+    int idx;
+    bool is_child;
+    struct rec *child;
+    /* Owner thread only (plain). */
+    bool inited;
+    bool inflight;          /* the owner's view: accepted, completion not yet run */
+    wpool_port_t *target;   /* port the next submission goes to (never NULL once inited) */
+    wpool_port_t *sub_port; /* port of the submission in flight */
+    bool sub_deadline;      /* that submission carried a deadline */
+    bool sub_passed;        /* ... one already passed when it was submitted: cannot run */
+    bool expect_cancel;     /* wpool_cancel by the owner returned 0: must not run */
+    bool has_deadline;
+    uint64_t deadline;
+    int tok_slot; /* -1: none */
+    int cb_flags;
+    /* Read by the worker while in flight, written by the owner while idle. */
+    int kind;
+    int spin_us;
+    /* Counters (children: the worker counts acceptances). */
+    atomic_ulong accepted, completions, ran_work, ran_status, cancelled, timed_out;
+};
+
+struct thr {
+    int id;
+    pthread_t tid;
+    const uint8_t *prog;
+    size_t len;
+    wpool_port_t *port;  /* own port (main: the default port) */
+    wpool_port_t *extra; /* main only: a further port it made, or NULL */
+    wpool_token_t *tok[NTOK];
+    bool tok_cancelled[NTOK];
+    int budget_ms;
+    int cb_depth;
+    int nlog;
+    char log[LOG_LINES][LOG_LEN];
+    struct rec recs[NREC];
+    struct rec kids[NREC];
+};
+
+static struct {
+    wpool_t *pool;
+    struct wpool_options opts;
+    unsigned int nthr;
+    struct thr thr[MAX_THR];
+    pthread_barrier_t start, end;
+    atomic_int closed; /* a shutdown or close has returned */
+    atomic_int hook_start, hook_stop;
+    atomic_ulong drain_calls;
+} G;
+
+static wpool_t *g_other; /* a second pool: its port is "of another pool" */
+static bool g_trace;
+static _Thread_local struct thr *t_self; /* the harness thread running, if any */
+
+/* ---- reporting ----------------------------------------------------------- */
+
+static pthread_mutex_t g_fail_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void dump_logs(void)
+{
+    for (unsigned int i = 0; i < G.nthr; i++) {
+        struct thr *th = &G.thr[i];
+        int n = th->nlog < LOG_LINES ? th->nlog : LOG_LINES;
+        fprintf(stderr, "---- thread %d (%s): %d calls ----\n", i, i ? "helper" : "main", th->nlog);
+        for (int k = 0; k < n; k++)
+            fprintf(stderr, "  t%d #%d %s\n", i, k, th->log[k]);
+    }
+}
+
+__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
+{
+    pthread_mutex_lock(&g_fail_mu);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "\nfuzz_api: CONTRACT VIOLATION (thread %d): ", t_self ? t_self->id : -1);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr,
+            "\noptions: threads %u dispatch %d capacity %u max_queue %u low_water %u "
+            "timing %d\n",
+            G.opts.threads, G.opts.dispatch, G.opts.queue_capacity, G.opts.max_queue,
+            G.opts.drain_low_water, G.opts.timing);
+    dump_logs();
+    abort();
+}
+
+__attribute__((format(printf, 2, 3))) static void logf_(struct thr *th, const char *fmt, ...)
+{
+    if (!th)
+        return;
+    char buf[LOG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (th->nlog < LOG_LINES)
+        memcpy(th->log[th->nlog], buf, sizeof(buf));
+    th->nlog++;
+    if (g_trace)
+        fprintf(stderr, "t%d: %s\n", th->id, buf);
+}
+
+/* Allowed return codes: a list of negative errno values; OK_ZERO, OK_COUNT
+ * (any value >= 0) as extra flags. */
+#define OK_ZERO  1
+#define OK_COUNT 2
+
+static void expect_rc(const char *what, int rc, int flags, const int *allowed, size_t n)
+{
+    if (rc == 0 && (flags & (OK_ZERO | OK_COUNT)))
+        return;
+    if (rc > 0 && (flags & OK_COUNT))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (rc == allowed[i])
+            return;
+    fail("%s returned %d (%s), not a code allowed here", what, rc,
+         rc < 0 ? strerror(-rc) : "count");
+}
+
+#define EXPECT(what, rc, flags, ...)                                                               \
+    do {                                                                                           \
+        const int al_[] = {0, __VA_ARGS__};                                                        \
+        expect_rc(what, rc, flags, al_ + 1, sizeof(al_) / sizeof(al_[0]) - 1);                     \
+    } while (0)
+
+static const char *ename(int rc)
+{
+    switch (rc) {
+    case -EINVAL:
+        return "-EINVAL";
+    case -EBUSY:
+        return "-EBUSY";
+    case -EAGAIN:
+        return "-EAGAIN";
+    case -ESHUTDOWN:
+        return "-ESHUTDOWN";
+    case -ECANCELED:
+        return "-ECANCELED";
+    case -ETIMEDOUT:
+        return "-ETIMEDOUT";
+    case -EDEADLK:
+        return "-EDEADLK";
+    case -EPERM:
+        return "-EPERM";
+    case -ENOMEM:
+        return "-ENOMEM";
+    default:
+        break;
+    }
+    static _Thread_local char b[16];
+    snprintf(b, sizeof(b), "%d", rc);
+    return b;
+}
+
+static const char *rname(const struct rec *r)
+{
+    static _Thread_local char b[4][24];
+    static _Thread_local int k;
+    char *s = b[k++ & 3];
+    snprintf(s, 24, "%s%d.%d", r->is_child ? "kid" : "rec", r->owner->id, r->idx);
+    return s;
+}
+
+/* ---- work and completion callbacks --------------------------------------- */
+
+static int blocking_ms(struct thr *th, int want)
+{
+    if (want > th->budget_ms)
+        want = th->budget_ms;
+    th->budget_ms -= want;
+    return want;
+}
+
+static int rec_work(struct wpool_task *t)
+{
+    struct rec *r = (struct rec *)t;
+    int wi = wpool_worker_index();
+    if (wi < 0 || (unsigned int)wi >= G.opts.threads)
+        fail("work of %s ran with worker index %d", rname(r), wi);
+    atomic_fetch_add(&r->ran_work, 1);
+    switch (r->kind) {
+    case K_SPIN: {
+        uint64_t end = wpool_now_ns() + (uint64_t)r->spin_us * 1000u;
+        while (wpool_now_ns() < end && !wpool_task_cancelled(t))
+            ;
+        break;
+    }
+    case K_NESTED: {
+        struct rec *c = r->child;
+        int rc = wpool_submit(G.pool, &c->task);
+        EXPECT("wpool_submit (child, from a worker)", rc, OK_ZERO, -EBUSY, -EAGAIN, -ESHUTDOWN);
+        if (rc == 0)
+            atomic_fetch_add(&c->accepted, 1);
+        break;
+    }
+    case K_WORKER_MISUSE: {
+        int rc = wpool_submit_wait(G.pool, &r->child->task, 0);
+        EXPECT("wpool_submit_wait (from a worker)", rc, 0, -EDEADLK);
+        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_DRAIN, 0);
+        EXPECT("wpool_shutdown (from a worker)", rc, 0, -EDEADLK);
+        rc = wpool_close(G.pool);
+        EXPECT("wpool_close (from a worker)", rc, 0, -EDEADLK);
+        rc = wpool_destroy(G.pool);
+        EXPECT("wpool_destroy (from a worker)", rc, 0, -EDEADLK);
+        struct wpool_stats st;
+        rc = wpool_stats(G.pool, &st);
+        EXPECT("wpool_stats (from a worker)", rc, OK_ZERO, -ENOMEM);
+        if (rc == 0 && st.running == 0)
+            fail("wpool_stats from a running task reports 0 running");
+        rc = wpool_cancel_all(G.pool);
+        EXPECT("wpool_cancel_all (from a worker)", rc, OK_COUNT);
+        if (wpool_threads(G.pool) != G.opts.threads)
+            fail("wpool_threads %u != %u", wpool_threads(G.pool), G.opts.threads);
+        break;
+    }
+    default:
+        break;
+    }
+    return WORK_RAN;
+}
+
+static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const char *why);
+
+static void rec_done(struct wpool_task *t, int status)
+{
+    struct rec *r = (struct rec *)t;
+    struct thr *th = r->owner;
+    if (!pthread_equal(pthread_self(), th->tid))
+        fail("completion of %s ran on a thread that does not own its port", rname(r));
+    unsigned long c = atomic_fetch_add(&r->completions, 1) + 1;
+    if (!r->is_child) {
+        if (!r->inflight)
+            fail("completion of %s (status %d) without an accepted submission", rname(r), status);
+        r->inflight = false;
+        if (r->completions > r->accepted)
+            fail("%s: completion %lu > accepted %lu", rname(r), c,
+                 (unsigned long)atomic_load(&r->accepted));
+    }
+    if (!r->is_child) {
+        if (r->expect_cancel && status != -ECANCELED)
+            fail("%s: wpool_cancel returned 0 but the completion status is %d, not -ECANCELED",
+                 rname(r), status);
+        if (r->sub_passed && status == WORK_RAN)
+            fail("%s ran although its deadline had passed before it was submitted", rname(r));
+        r->expect_cancel = false;
+    }
+    if (status == WORK_RAN)
+        atomic_fetch_add(&r->ran_status, 1);
+    else if (status == -ECANCELED)
+        atomic_fetch_add(&r->cancelled, 1);
+    else if (status == -ETIMEDOUT) {
+        if (r->is_child || !r->sub_deadline)
+            fail("%s completed with -ETIMEDOUT without a deadline", rname(r));
+        atomic_fetch_add(&r->timed_out, 1);
+    } else
+        fail("%s completed with status %d, not a documented one", rname(r), status);
+    logf_(th, "  done(%s, %s)", rname(r), status == WORK_RAN ? "ran" : ename(status));
+    if (r->is_child || t_self != th)
+        return;
+    if (r->cb_flags & CB_DESTROY) {
+        r->cb_flags &= ~CB_DESTROY;
+        int rc = wpool_destroy(G.pool);
+        logf_(th, "  in callback: wpool_destroy -> %s", ename(rc));
+        EXPECT("wpool_destroy (from a completion callback)", rc, 0, -EBUSY);
+    }
+    if ((r->cb_flags & CB_RESUBMIT) && r->inited) {
+        r->cb_flags &= ~CB_RESUBMIT;
+        own_submit(th, r, 0, 0, "in callback: ");
+    }
+    if ((r->cb_flags & CB_DISPATCH) && th->cb_depth < 2) {
+        th->cb_depth++;
+        int rc = wpool_port_dispatch(th->port, 2);
+        th->cb_depth--;
+        logf_(th, "  in callback: dispatch(own port, 2) -> %d", rc);
+        EXPECT("wpool_port_dispatch (nested in a callback)", rc, OK_COUNT);
+        if (rc > 2)
+            fail("dispatch ran %d > max 2", rc);
+    }
+}
+
+static void drain_fn(wpool_t *pool, void *arg)
+{
+    (void)arg;
+    if (pool != G.pool)
+        fail("drain callback got pool %p, not %p", (void *)pool, (void *)G.pool);
+    atomic_fetch_add(&G.drain_calls, 1);
+}
+
+static void hook_start(void *arg, unsigned int index)
+{
+    if (arg != &G || index >= G.opts.threads)
+        fail("on_worker_start(%p, %u)", arg, index);
+    atomic_fetch_add(&G.hook_start, 1);
+}
+
+static void hook_stop(void *arg, unsigned int index)
+{
+    if (arg != &G || index >= G.opts.threads)
+        fail("on_worker_stop(%p, %u)", arg, index);
+    atomic_fetch_add(&G.hook_stop, 1);
+}
+
+/* ---- owner-side submission with state-aware checks ------------------------ */
+
+static bool tok_is_cancelled(const struct thr *th, const struct rec *r)
+{
+    return r->tok_slot >= 0 && th->tok_cancelled[r->tok_slot];
+}
+
+static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const char *why)
+{
+    bool was = r->inflight, inited = r->inited, closed = atomic_load(&G.closed);
+    bool tokc = tok_is_cancelled(th, r);
+    if (inited && !was) {
+        r->inflight = true; /* before the call: see rec_done */
+        r->sub_port = r->target;
+        r->sub_deadline = r->has_deadline;
+        r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
+        r->expect_cancel = false;
+    }
+    int rc = how ? wpool_submit_wait(G.pool, &r->task, tmo) : wpool_submit(G.pool, &r->task);
+    logf_(th, "%s%s(%s%s%s) -> %s", why, how ? "submit_wait" : "submit", rname(r),
+          how ? ", ms=" : "", how ? (tmo ? (tmo == 1 ? "1" : "2") : "0") : "", ename(rc));
+    const char *what = how ? "wpool_submit_wait" : "wpool_submit";
+    if (rc == 0) {
+        if (!inited)
+            fail("%s accepted an uninitialised record", what);
+        if (was)
+            fail("%s accepted %s, already in flight (double submit)", what, rname(r));
+        if (closed)
+            fail("%s accepted %s after the pool was shut down", what, rname(r));
+        if (tokc)
+            fail("%s accepted %s whose token is cancelled", what, rname(r));
+        atomic_fetch_add(&r->accepted, 1);
+        return;
+    }
+    if (inited && !was)
+        r->inflight = false;
+    if (!inited)
+        EXPECT(what, rc, 0, -EINVAL);
+    else if (was)
+        EXPECT(what, rc, 0, -EBUSY, -ESHUTDOWN);
+    else if (tokc)
+        EXPECT(what, rc, 0, -ECANCELED, -ESHUTDOWN);
+    else if (closed)
+        EXPECT(what, rc, 0, -ESHUTDOWN);
+    else if (how)
+        EXPECT(what, rc, 0, -ETIMEDOUT, -ESHUTDOWN);
+    else
+        EXPECT(what, rc, 0, -EAGAIN, -ESHUTDOWN);
+}
+
+static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
+{
+    struct wpool_task *tasks[4];
+    bool eligible[4], preset[4];
+    bool closed = atomic_load(&G.closed);
+    char names[64] = "";
+    size_t off = 0;
+    for (unsigned int i = 0; i < n; i++) {
+        struct rec *r = rs[i];
+        tasks[i] = &r->task;
+        preset[i] = false;
+        eligible[i] = r->inited && !r->inflight;
+        if (eligible[i]) { /* a later duplicate sees it in flight */
+            r->inflight = true;
+            r->sub_port = r->target;
+            r->sub_deadline = r->has_deadline;
+            r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
+            r->expect_cancel = false;
+            preset[i] = true;
+        }
+        off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? "," : "", rname(r));
+        if (off >= sizeof(names))
+            off = sizeof(names) - 1;
+    }
+    int rc = wpool_submit_batch(G.pool, tasks, n);
+    logf_(th, "submit_batch([%s]) -> %s", names, rc > 0 ? "accepted" : ename(rc));
+    if (rc > 0) {
+        if ((unsigned int)rc > n)
+            fail("wpool_submit_batch accepted %d of %u", rc, n);
+        if (closed)
+            fail("wpool_submit_batch accepted %d after the pool was shut down", rc);
+        if (g_trace)
+            logf_(th, "  (%d accepted)", rc);
+    } else {
+        struct rec *r = rs[0];
+        if (!r->inited)
+            EXPECT("wpool_submit_batch", rc, 0, -EINVAL);
+        else if (!eligible[0])
+            EXPECT("wpool_submit_batch", rc, 0, -EBUSY, -ESHUTDOWN);
+        else if (tok_is_cancelled(th, r))
+            EXPECT("wpool_submit_batch", rc, 0, -ECANCELED, -ESHUTDOWN);
+        else if (closed)
+            EXPECT("wpool_submit_batch", rc, 0, -ESHUTDOWN);
+        else
+            EXPECT("wpool_submit_batch", rc, 0, -EAGAIN, -ESHUTDOWN);
+    }
+    unsigned int k = rc > 0 ? (unsigned int)rc : 0;
+    for (unsigned int i = 0; i < n; i++) {
+        if (i < k) {
+            if (!eligible[i])
+                fail("wpool_submit_batch accepted %s (index %u), which was %s", rname(rs[i]), i,
+                     rs[i]->inited ? "in flight (double submit)" : "uninitialised");
+            if (tok_is_cancelled(th, rs[i]))
+                fail("wpool_submit_batch accepted %s whose token is cancelled", rname(rs[i]));
+            atomic_fetch_add(&rs[i]->accepted, 1);
+        } else if (preset[i]) {
+            rs[i]->inflight = false;
+        }
+    }
+}
+
+/* ---- the program ----------------------------------------------------------- */
+
+enum op {
+    OP_INIT,
+    OP_PRIO,
+    OP_DEADLINE,
+    OP_TOKEN,
+    OP_PORT,
+    OP_SUBMIT,
+    OP_SUBMIT2, /* submit again: more weight */
+    OP_BATCH,
+    OP_SUBMIT_WAIT,
+    OP_CANCEL,
+    OP_CANCEL_ALL,
+    OP_TOK_CREATE,
+    OP_TOK_CANCEL,
+    OP_TOK_DESTROY,
+    OP_DISPATCH,
+    OP_DISPATCH2,
+    OP_WAIT,
+    OP_DRAIN,
+    OP_STATS,
+    OP_STATS_RESET,
+    OP_NEEDS_DRAIN,
+    OP_ON_DRAIN,
+    OP_SHUTDOWN,
+    OP_CLOSE,
+    OP_KIND,
+    OP_CBFLAGS,
+    OP_BAD,
+    OP_CROSS,
+    OP_EXTRA_PORT,
+    OP_COUNT
+};
+
+static struct rec *pick(struct thr *th, uint8_t a)
+{
+    return &th->recs[a % NREC];
+}
+
+/* The set_* calls share their codes: -EINVAL uninitialised, -EBUSY in flight. */
+static void expect_set(const char *what, const struct rec *r, int rc, bool bad_value)
+{
+    if (!r->inited)
+        EXPECT(what, rc, 0, -EINVAL);
+    else if (r->inflight)
+        EXPECT(what, rc, 0, -EBUSY);
+    else if (bad_value)
+        EXPECT(what, rc, 0, -EINVAL);
+    else
+        EXPECT(what, rc, OK_ZERO);
+}
+
+static wpool_port_t *own_port_choice(struct thr *th, uint8_t b, const char **name)
+{
+    if (th->id != 0) {
+        *name = "own port";
+        return th->port;
+    }
+    switch (b % 3) {
+    case 0:
+        *name = "NULL (default)";
+        return NULL;
+    case 1:
+        *name = "default port";
+        return th->port;
+    default:
+        if (th->extra) {
+            *name = "extra port";
+            return th->extra;
+        }
+        *name = "NULL (default)";
+        return NULL;
+    }
+}
+
+static void set_port_checked(struct thr *th, struct rec *r, wpool_port_t *p, const char *pname)
+{
+    int rc = wpool_task_set_port(&r->task, p);
+    logf_(th, "set_port(%s, %s) -> %s", rname(r), pname, ename(rc));
+    expect_set("wpool_task_set_port", r, rc, false);
+    if (rc == 0)
+        r->target = p ? p : wpool_default_port(G.pool);
+}
+
+static void op_bad(struct thr *th, uint8_t a, uint8_t b)
+{
+    struct rec *r = pick(th, b);
+    struct wpool_task local;
+    int rc;
+    switch (a % 20) {
+    case 0:
+        rc = wpool_task_init(NULL, rec_work, rec_done);
+        logf_(th, "task_init(NULL) -> %s", ename(rc));
+        EXPECT("wpool_task_init(NULL task)", rc, 0, -EINVAL);
+        rc = wpool_task_init(&r->task, NULL, rec_done);
+        logf_(th, "task_init(%s, work NULL) -> %s", rname(r), ename(rc));
+        EXPECT("wpool_task_init(work NULL)", rc, 0, -EINVAL);
+        rc = wpool_task_init(&r->task, rec_work, NULL);
+        EXPECT("wpool_task_init(done NULL)", rc, 0, -EINVAL);
+        break;
+    case 1:
+        rc = wpool_submit(NULL, &r->task);
+        logf_(th, "submit(pool NULL, %s) -> %s", rname(r), ename(rc));
+        EXPECT("wpool_submit(pool NULL)", rc, 0, -EINVAL);
+        rc = wpool_submit(G.pool, NULL);
+        logf_(th, "submit(task NULL) -> %s", ename(rc));
+        EXPECT("wpool_submit(task NULL)", rc, 0, -EINVAL);
+        break;
+    case 2: {
+        struct wpool_task *one[1] = {&r->task};
+        rc = wpool_submit_batch(G.pool, NULL, 1);
+        logf_(th, "submit_batch(NULL, 1) -> %s", ename(rc));
+        EXPECT("wpool_submit_batch(tasks NULL)", rc, 0, -EINVAL);
+        rc = wpool_submit_batch(G.pool, one, 0);
+        logf_(th, "submit_batch(n 0) -> %s", ename(rc));
+        EXPECT("wpool_submit_batch(n 0)", rc, 0, -EINVAL);
+        rc = wpool_submit_batch(NULL, one, 1);
+        EXPECT("wpool_submit_batch(pool NULL)", rc, 0, -EINVAL);
+        break;
+    }
+    case 3:
+        rc = wpool_submit_wait(G.pool, &r->task, -2 - (int)(b & 7));
+        logf_(th, "submit_wait(%s, ms < -1) -> %s", rname(r), ename(rc));
+        EXPECT("wpool_submit_wait(timeout < -1)", rc, 0, -EINVAL);
+        rc = wpool_submit_wait(NULL, &r->task, 0);
+        EXPECT("wpool_submit_wait(pool NULL)", rc, 0, -EINVAL);
+        break;
+    case 4:
+        rc = wpool_cancel(NULL);
+        logf_(th, "cancel(NULL) -> %s", ename(rc));
+        EXPECT("wpool_cancel(NULL)", rc, 0, -EINVAL);
+        memset(&local, 0, sizeof(local));
+        rc = wpool_cancel(&local);
+        logf_(th, "cancel(uninitialised task) -> %s", ename(rc));
+        EXPECT("wpool_cancel(uninitialised)", rc, 0, -EINVAL);
+        break;
+    case 5:
+        memset(&local, 0, sizeof(local));
+        rc = wpool_task_init(&local, rec_work, rec_done);
+        EXPECT("wpool_task_init(local)", rc, OK_ZERO);
+        rc = wpool_cancel(&local);
+        logf_(th, "cancel(never-submitted task) -> %s", ename(rc));
+        EXPECT("wpool_cancel(never submitted)", rc, 0, -EBUSY);
+        rc = wpool_task_set_priority(&local, WPOOL_PRIORITY_HIGH);
+        EXPECT("wpool_task_set_priority(local)", rc, OK_ZERO);
+        if (wpool_task_cancelled(&local) != 0)
+            fail("wpool_task_cancelled(never submitted, no token) != 0");
+        break;
+    case 6:
+        rc = wpool_shutdown(G.pool, 2 + (b & 3), 0);
+        logf_(th, "shutdown(bad mode) -> %s", ename(rc));
+        EXPECT("wpool_shutdown(bad mode)", rc, 0, -EINVAL);
+        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_DRAIN, -2);
+        logf_(th, "shutdown(ms -2) -> %s", ename(rc));
+        EXPECT("wpool_shutdown(timeout < -1)", rc, 0, -EINVAL);
+        rc = wpool_shutdown(NULL, WPOOL_CLOSE_CANCEL, 0);
+        EXPECT("wpool_shutdown(NULL)", rc, 0, -EINVAL);
+        rc = wpool_close(NULL);
+        EXPECT("wpool_close(NULL)", rc, 0, -EINVAL);
+        break;
+    case 7:
+        rc = wpool_port_dispatch(NULL, 1);
+        logf_(th, "port_dispatch(NULL) -> %s", ename(rc));
+        EXPECT("wpool_port_dispatch(NULL)", rc, 0, -EINVAL);
+        if (th->port) {
+            rc = wpool_port_dispatch(th->port, 0);
+            logf_(th, "port_dispatch(own, max 0) -> %s", ename(rc));
+            EXPECT("wpool_port_dispatch(max 0)", rc, 0, -EINVAL);
+        }
+        rc = wpool_dispatch(NULL, 1);
+        EXPECT("wpool_dispatch(NULL)", rc, 0, -EINVAL);
+        rc = wpool_dispatch(G.pool, 0);
+        EXPECT("wpool_dispatch(max 0)", rc, 0, -EINVAL);
+        break;
+    case 8:
+        if (th->port) {
+            rc = wpool_port_wait(th->port, -2);
+            logf_(th, "port_wait(own, -2) -> %s", ename(rc));
+            EXPECT("wpool_port_wait(timeout < -1)", rc, 0, -EINVAL);
+            rc = wpool_port_drain(th->port, -3);
+            logf_(th, "port_drain(own, -3) -> %s", ename(rc));
+            EXPECT("wpool_port_drain(timeout < -1)", rc, 0, -EINVAL);
+        }
+        rc = wpool_port_wait(NULL, 0);
+        EXPECT("wpool_port_wait(NULL)", rc, 0, -EINVAL);
+        rc = wpool_port_drain(NULL, 0);
+        EXPECT("wpool_port_drain(NULL)", rc, 0, -EINVAL);
+        break;
+    case 9: {
+        int prio = (b & 1) ? 2 + (b >> 1) % 5 : -1 - (b >> 1) % 3;
+        rc = wpool_task_set_priority(&r->task, prio);
+        logf_(th, "set_priority(%s, %d) -> %s", rname(r), prio, ename(rc));
+        expect_set("wpool_task_set_priority(bad priority)", r, rc, true);
+        break;
+    }
+    case 10:
+        rc = wpool_token_create(NULL);
+        logf_(th, "token_create(NULL) -> %s", ename(rc));
+        EXPECT("wpool_token_create(NULL)", rc, 0, -EINVAL);
+        rc = wpool_token_cancel(NULL);
+        EXPECT("wpool_token_cancel(NULL)", rc, 0, -EINVAL);
+        rc = wpool_token_cancelled(NULL);
+        EXPECT("wpool_token_cancelled(NULL)", rc, 0, -EINVAL);
+        rc = wpool_token_destroy(NULL);
+        EXPECT("wpool_token_destroy(NULL)", rc, OK_ZERO);
+        break;
+    case 11: {
+        struct wpool_stats st;
+        rc = wpool_stats(NULL, &st);
+        logf_(th, "stats(NULL) / stats(out NULL) / stats_reset(NULL) / needs_drain(NULL) / "
+                  "on_drain(NULL) / cancel_all(NULL)");
+        EXPECT("wpool_stats(NULL)", rc, 0, -EINVAL);
+        rc = wpool_stats(G.pool, NULL);
+        EXPECT("wpool_stats(out NULL)", rc, 0, -EINVAL);
+        rc = wpool_stats_reset(NULL);
+        EXPECT("wpool_stats_reset(NULL)", rc, 0, -EINVAL);
+        rc = wpool_needs_drain(NULL);
+        EXPECT("wpool_needs_drain(NULL)", rc, 0, -EINVAL);
+        rc = wpool_on_drain(NULL, NULL, drain_fn, NULL);
+        EXPECT("wpool_on_drain(NULL)", rc, 0, -EINVAL);
+        rc = wpool_cancel_all(NULL);
+        EXPECT("wpool_cancel_all(NULL)", rc, 0, -EINVAL);
+        break;
+    }
+    case 12: {
+        /* Double submit of an in-flight record, if there is one. */
+        for (int i = 0; i < NREC; i++) {
+            struct rec *q = &th->recs[(i + b) % NREC];
+            if (q->inflight) {
+                own_submit(th, q, 0, 0, "double ");
+                break;
+            }
+        }
+        break;
+    }
+    case 13: {
+        /* A batch with the same record twice. */
+        struct rec *rs[2] = {r, r};
+        own_batch(th, rs, 2);
+        break;
+    }
+    case 14: {
+        wpool_port_t *p = NULL;
+        rc = wpool_port_create(NULL, &p);
+        logf_(th, "port_create(NULL pool) / port_create(portp NULL) / port_destroy(NULL) / "
+                  "port_destroy(default) / fd(NULL)");
+        EXPECT("wpool_port_create(pool NULL)", rc, 0, -EINVAL);
+        rc = wpool_port_create(G.pool, NULL);
+        EXPECT("wpool_port_create(portp NULL)", rc, 0, -EINVAL);
+        rc = wpool_port_destroy(NULL);
+        EXPECT("wpool_port_destroy(NULL)", rc, OK_ZERO);
+        rc = wpool_port_destroy(wpool_default_port(G.pool));
+        EXPECT("wpool_port_destroy(default port)", rc, 0, -EINVAL);
+        rc = wpool_port_fd(NULL);
+        EXPECT("wpool_port_fd(NULL)", rc, 0, -EINVAL);
+        rc = wpool_fd(NULL);
+        EXPECT("wpool_fd(NULL)", rc, 0, -EINVAL);
+        if (wpool_fd(G.pool) < 0)
+            fail("wpool_fd(pool) = %d", wpool_fd(G.pool));
+        if (wpool_threads(NULL) != 0 || wpool_default_port(NULL) != NULL)
+            fail("wpool_threads/default_port(NULL) not 0/NULL");
+        if (wpool_worker_index() != -1)
+            fail("wpool_worker_index() on a non-worker = %d", wpool_worker_index());
+        if (wpool_task_cancelled(NULL) != 0)
+            fail("wpool_task_cancelled(NULL) != 0");
+        rc = wpool_destroy(NULL);
+        EXPECT("wpool_destroy(NULL)", rc, OK_ZERO);
+        break;
+    }
+    case 15:
+        memset(&local, 0, sizeof(local));
+        rc = wpool_submit(G.pool, &local);
+        logf_(th, "submit(uninitialised task) / set_*(uninitialised) -> %s", ename(rc));
+        EXPECT("wpool_submit(uninitialised)", rc, 0, -EINVAL);
+        rc = wpool_task_set_port(&local, NULL);
+        EXPECT("wpool_task_set_port(uninitialised)", rc, 0, -EINVAL);
+        rc = wpool_task_set_deadline(&local, 1);
+        EXPECT("wpool_task_set_deadline(uninitialised)", rc, 0, -EINVAL);
+        rc = wpool_task_set_token(&local, NULL);
+        EXPECT("wpool_task_set_token(uninitialised)", rc, 0, -EINVAL);
+        rc = wpool_task_set_priority(NULL, 0);
+        EXPECT("wpool_task_set_priority(NULL)", rc, 0, -EINVAL);
+        break;
+    case 16:
+        if (g_other) {
+            /* A task whose port belongs to another pool. */
+            memset(&local, 0, sizeof(local));
+            rc = wpool_task_init(&local, rec_work, rec_done);
+            EXPECT("wpool_task_init(local)", rc, OK_ZERO);
+            rc = wpool_task_set_port(&local, wpool_default_port(g_other));
+            EXPECT("wpool_task_set_port(other pool's port)", rc, OK_ZERO);
+            rc = wpool_submit(G.pool, &local);
+            logf_(th, "submit(task whose port is another pool's) -> %s", ename(rc));
+            EXPECT("wpool_submit(port of another pool)", rc, 0, -EINVAL);
+            rc = wpool_submit_wait(G.pool, &local, 0);
+            EXPECT("wpool_submit_wait(port of another pool)", rc, 0, -EINVAL);
+            rc = wpool_on_drain(G.pool, wpool_default_port(g_other), drain_fn, NULL);
+            logf_(th, "on_drain(another pool's port) -> %s", ename(rc));
+            EXPECT("wpool_on_drain(port of another pool)", rc, 0, -EINVAL);
+        }
+        break;
+    case 17:
+        if (th->port) {
+            rc = wpool_port_fd(th->port);
+            logf_(th, "port_fd(own) -> %d", rc);
+            if (rc < 0)
+                fail("wpool_port_fd(own port) = %d", rc);
+        }
+        if (wpool_version() != WPOOL_VERSION_NUMBER ||
+            strcmp(wpool_version_string(), WPOOL_VERSION_STRING) != 0)
+            fail("version mismatch");
+        break;
+    case 18: {
+        /* Cancel of an own idle record: must be -EBUSY (or -EINVAL uninit). */
+        rc = wpool_cancel(&r->task);
+        logf_(th, "cancel(%s%s) -> %s", rname(r), r->inflight ? ", in flight" : ", idle",
+              ename(rc));
+        if (!r->inited)
+            EXPECT("wpool_cancel(uninitialised)", rc, 0, -EINVAL);
+        else if (!r->inflight)
+            EXPECT("wpool_cancel(idle record)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_cancel", rc, OK_ZERO, -EBUSY);
+        if (rc == 0)
+            r->expect_cancel = true;
+        break;
+    }
+    default: {
+        /* task_init on an in-flight record must be refused. */
+        if (r->inited && r->inflight) {
+            rc = wpool_task_init(&r->task, rec_work, rec_done);
+            logf_(th, "task_init(%s, in flight) -> %s", rname(r), ename(rc));
+            EXPECT("wpool_task_init(in flight)", rc, 0, -EBUSY);
+        }
+        break;
+    }
+    }
+}
+
+static void op_cross(struct thr *th, uint8_t a, uint8_t b)
+{
+    /* Port calls on another thread's port: -EPERM (destroying a default port: -EINVAL). */
+    unsigned int other = (unsigned int)(th->id + 1 + a % (G.nthr - 1)) % G.nthr;
+    struct thr *o = &G.thr[other];
+    wpool_port_t *p = o->port;
+    if (!p || other == (unsigned int)th->id)
+        return;
+    int rc;
+    switch (b % 5) {
+    case 0:
+        rc = wpool_port_dispatch(p, 4);
+        logf_(th, "port_dispatch(thread %u's port) -> %s", other, ename(rc));
+        EXPECT("wpool_port_dispatch(not the owner)", rc, 0, -EPERM);
+        if (other == 0) {
+            rc = wpool_dispatch(G.pool, 4);
+            EXPECT("wpool_dispatch(not the owner)", rc, 0, -EPERM);
+        }
+        break;
+    case 1:
+        rc = wpool_port_wait(p, 0);
+        logf_(th, "port_wait(thread %u's port, 0) -> %s", other, ename(rc));
+        EXPECT("wpool_port_wait(not the owner)", rc, 0, -EPERM);
+        break;
+    case 2:
+        rc = wpool_port_drain(p, 0);
+        logf_(th, "port_drain(thread %u's port, 0) -> %s", other, ename(rc));
+        EXPECT("wpool_port_drain(not the owner)", rc, 0, -EPERM);
+        break;
+    case 3:
+        rc = wpool_port_destroy(p);
+        logf_(th, "port_destroy(thread %u's port) -> %s", other, ename(rc));
+        if (other == 0)
+            EXPECT("wpool_port_destroy(default port)", rc, 0, -EINVAL);
+        else
+            EXPECT("wpool_port_destroy(not the owner)", rc, 0, -EPERM);
+        break;
+    default: {
+        /* Cancel another thread's record or child: any thread may. */
+        struct rec *r = (a & 0x80) ? &o->kids[b % NREC] : &o->recs[(b >> 3) % NREC];
+        rc = wpool_cancel(&r->task);
+        logf_(th, "cancel(%s, another thread's) -> %s", rname(r), ename(rc));
+        EXPECT("wpool_cancel(another thread's record)", rc, OK_ZERO, -EBUSY, -EINVAL);
+        break;
+    }
+    }
+}
+
+static void check_drained(struct thr *th, wpool_port_t *port, const char *what)
+{
+    for (int i = 0; i < NREC; i++) {
+        struct rec *r = &th->recs[i];
+        if (r->inflight && r->sub_port == port)
+            fail("%s returned success but %s, sent to that port, is still in flight", what,
+                 rname(r));
+    }
+}
+
+static void forget_token(struct thr *th, int slot)
+{
+    for (int i = 0; i < NREC; i++) {
+        struct rec *r = &th->recs[i];
+        if (r->tok_slot != slot)
+            continue;
+        if (r->inflight)
+            fail("token %d destroyed while %s carrying it is in flight", slot, rname(r));
+        int rc = wpool_task_set_token(&r->task, NULL);
+        if (rc != 0)
+            fail("wpool_task_set_token(%s, NULL) after token destroy: %d", rname(r), rc);
+        r->tok_slot = -1;
+    }
+}
+
+static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
+{
+    struct rec *r = pick(th, a);
+    int rc;
+    switch (op % OP_COUNT) {
+    case OP_INIT:
+        rc = wpool_task_init(&r->task, rec_work, rec_done);
+        logf_(th, "task_init(%s) -> %s", rname(r), ename(rc));
+        if (r->inited && r->inflight)
+            EXPECT("wpool_task_init(in flight)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_task_init", rc, OK_ZERO);
+        if (rc == 0) {
+            r->inited = true;
+            r->target = wpool_default_port(G.pool);
+            r->has_deadline = false;
+            r->tok_slot = -1;
+            r->kind = (b >> 4) % K_KINDS;
+            r->spin_us = 1 + b % 16;
+            if (th->id != 0) /* init reset the port to the default one: take it back */
+                set_port_checked(th, r, th->port, "own port");
+        }
+        break;
+    case OP_PRIO: {
+        int prio = b & 1;
+        rc = wpool_task_set_priority(&r->task, prio);
+        logf_(th, "set_priority(%s, %s) -> %s", rname(r), prio ? "HIGH" : "NORMAL", ename(rc));
+        expect_set("wpool_task_set_priority", r, rc, false);
+        break;
+    }
+    case OP_DEADLINE: {
+        uint64_t now = wpool_now_ns(), dl = 0;
+        const char *what = "none";
+        switch (b % 4) {
+        case 1:
+            dl = now - 1;
+            what = "passed";
+            break;
+        case 2:
+            dl = now + 20000;
+            what = "now+20us";
+            break;
+        case 3:
+            dl = now + 1000000;
+            what = "now+1ms";
+            break;
+        }
+        rc = wpool_task_set_deadline(&r->task, dl);
+        logf_(th, "set_deadline(%s, %s) -> %s", rname(r), what, ename(rc));
+        expect_set("wpool_task_set_deadline", r, rc, false);
+        if (rc == 0) {
+            r->has_deadline = dl != 0;
+            r->deadline = dl;
+        }
+        break;
+    }
+    case OP_TOKEN: {
+        int slot = b % (NTOK + 1) - 1;
+        wpool_token_t *tok = slot >= 0 ? th->tok[slot] : NULL;
+        if (!tok)
+            slot = -1;
+        rc = wpool_task_set_token(&r->task, tok);
+        logf_(th, "set_token(%s, %s%d) -> %s", rname(r), slot < 0 ? "none" : "token ", slot,
+              ename(rc));
+        expect_set("wpool_task_set_token", r, rc, false);
+        if (rc == 0)
+            r->tok_slot = slot;
+        break;
+    }
+    case OP_PORT: {
+        const char *pname;
+        wpool_port_t *p = own_port_choice(th, b, &pname);
+        set_port_checked(th, r, p, pname);
+        break;
+    }
+    case OP_SUBMIT:
+    case OP_SUBMIT2:
+        own_submit(th, r, 0, 0, "");
+        break;
+    case OP_BATCH: {
+        unsigned int n = 1 + b % 4;
+        struct rec *rs[4];
+        for (unsigned int i = 0; i < n; i++)
+            rs[i] = &th->recs[(a + i * (1 + (b >> 2) % 3)) % NREC];
+        own_batch(th, rs, n);
+        break;
+    }
+    case OP_SUBMIT_WAIT:
+        own_submit(th, r, 1, blocking_ms(th, b % 3), "");
+        break;
+    case OP_CANCEL: {
+        struct rec *c = (b & 1) ? r->child : r;
+        rc = wpool_cancel(&c->task);
+        logf_(th, "cancel(%s) -> %s", rname(c), ename(rc));
+        if (!c->inited)
+            EXPECT("wpool_cancel(uninitialised)", rc, 0, -EINVAL);
+        else if (!c->is_child && !c->inflight)
+            EXPECT("wpool_cancel(idle record)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_cancel", rc, OK_ZERO, -EBUSY);
+        if (rc == 0 && !c->is_child)
+            c->expect_cancel = true;
+        break;
+    }
+    case OP_CANCEL_ALL:
+        rc = wpool_cancel_all(G.pool);
+        logf_(th, "cancel_all -> %d", rc);
+        EXPECT("wpool_cancel_all", rc, OK_COUNT);
+        break;
+    case OP_TOK_CREATE: {
+        int slot = b % NTOK;
+        if (th->tok[slot])
+            break;
+        rc = wpool_token_create(&th->tok[slot]);
+        logf_(th, "token_create(slot %d) -> %s", slot, ename(rc));
+        EXPECT("wpool_token_create", rc, OK_ZERO, -ENOMEM);
+        if (rc)
+            th->tok[slot] = NULL;
+        th->tok_cancelled[slot] = false;
+        if (rc == 0 && wpool_token_cancelled(th->tok[slot]) != 0)
+            fail("a new token reports cancelled");
+        break;
+    }
+    case OP_TOK_CANCEL: {
+        int slot = b % NTOK;
+        if (!th->tok[slot])
+            break;
+        int carrying = 0;
+        for (int i = 0; i < NREC; i++)
+            carrying += th->recs[i].inflight && th->recs[i].tok_slot == slot;
+        rc = wpool_token_cancel(th->tok[slot]);
+        logf_(th, "token_cancel(slot %d) -> %d", slot, rc);
+        EXPECT("wpool_token_cancel", rc, OK_COUNT);
+        if (th->tok_cancelled[slot] && rc != 0)
+            fail("wpool_token_cancel again returned %d, not 0", rc);
+        if (rc > carrying)
+            fail("wpool_token_cancel cancelled %d tasks, only %d carry it", rc, carrying);
+        th->tok_cancelled[slot] = true;
+        if (wpool_token_cancelled(th->tok[slot]) != 1)
+            fail("a cancelled token does not report cancelled");
+        break;
+    }
+    case OP_TOK_DESTROY: {
+        int slot = b % NTOK;
+        if (!th->tok[slot])
+            break;
+        int carrying = 0;
+        for (int i = 0; i < NREC; i++)
+            carrying += th->recs[i].inflight && th->recs[i].tok_slot == slot;
+        rc = wpool_token_destroy(th->tok[slot]);
+        logf_(th, "token_destroy(slot %d, %d in flight carry it) -> %s", slot, carrying, ename(rc));
+        if (carrying)
+            EXPECT("wpool_token_destroy(carried by tasks in flight)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_token_destroy(carried by no task in flight)", rc, OK_ZERO);
+        if (rc == 0) {
+            th->tok[slot] = NULL;
+            forget_token(th, slot);
+        }
+        break;
+    }
+    case OP_DISPATCH:
+    case OP_DISPATCH2: {
+        if (!th->port)
+            break;
+        wpool_port_t *p = (th->id == 0 && th->extra && (b & 0x80)) ? th->extra : th->port;
+        unsigned int max = 1 + b % 8;
+        rc = (th->id == 0 && p == th->port && (b & 0x40)) ? wpool_dispatch(G.pool, max)
+                                                          : wpool_port_dispatch(p, max);
+        logf_(th, "dispatch(%s, max %u) -> %d", p == th->port ? "own port" : "extra port", max, rc);
+        EXPECT("wpool_port_dispatch", rc, OK_COUNT);
+        if (rc > (int)max)
+            fail("wpool_port_dispatch ran %d > max %u", rc, max);
+        break;
+    }
+    case OP_WAIT: {
+        if (!th->port)
+            break;
+        rc = wpool_port_wait(th->port, 0);
+        logf_(th, "port_wait(own port, 0) -> %s", ename(rc));
+        EXPECT("wpool_port_wait", rc, OK_ZERO, -ETIMEDOUT);
+        break;
+    }
+    case OP_DRAIN: {
+        if (!th->port)
+            break;
+        wpool_port_t *p = (th->id == 0 && th->extra && (b & 0x80)) ? th->extra : th->port;
+        int ms = blocking_ms(th, b % 3);
+        rc = wpool_port_drain(p, ms);
+        logf_(th, "port_drain(%s, %d ms) -> %s", p == th->port ? "own port" : "extra port", ms,
+              rc >= 0 ? "ok" : ename(rc));
+        EXPECT("wpool_port_drain", rc, OK_COUNT, -ETIMEDOUT);
+        if (rc >= 0)
+            check_drained(th, p, "wpool_port_drain");
+        break;
+    }
+    case OP_STATS: {
+        struct wpool_stats st;
+        rc = wpool_stats(G.pool, &st);
+        logf_(th, "stats -> %s", ename(rc));
+        EXPECT("wpool_stats", rc, OK_ZERO, -ENOMEM);
+        if (rc)
+            break;
+        if (st.threads != G.opts.threads || st.running > st.threads ||
+            st.idle + st.running != st.threads)
+            fail("stats: threads %u idle %u running %u", st.threads, st.idle, st.running);
+        if (st.completed + st.cancelled + st.timed_out > st.submitted)
+            fail("stats: %llu done > %llu submitted",
+                 (unsigned long long)(st.completed + st.cancelled + st.timed_out),
+                 (unsigned long long)st.submitted);
+        if (st.timing != G.opts.timing)
+            fail("stats: timing %d, option %d", st.timing, G.opts.timing);
+        if (!G.opts.timing && (st.utilization != 0 || st.wait.count || st.run.count))
+            fail("stats: timing off but utilization %f, wait %llu, run %llu", st.utilization,
+                 (unsigned long long)st.wait.count, (unsigned long long)st.run.count);
+        if (st.utilization < 0 || st.wait.p50_us > st.wait.max_us || st.run.p999_us > st.run.max_us)
+            fail("stats: inconsistent histograms");
+        break;
+    }
+    case OP_STATS_RESET:
+        rc = wpool_stats_reset(G.pool);
+        logf_(th, "stats_reset -> %s", ename(rc));
+        EXPECT("wpool_stats_reset", rc, OK_ZERO);
+        break;
+    case OP_NEEDS_DRAIN:
+        rc = wpool_needs_drain(G.pool);
+        logf_(th, "needs_drain -> %d", rc);
+        if (rc != 0 && rc != 1)
+            fail("wpool_needs_drain returned %d", rc);
+        break;
+    case OP_ON_DRAIN: {
+        const char *pname;
+        wpool_port_t *p = own_port_choice(th, b >> 1, &pname);
+        wpool_drain_fn fn = (b & 1) ? drain_fn : NULL;
+        rc = wpool_on_drain(G.pool, p, fn, NULL);
+        logf_(th, "on_drain(%s, %s) -> %s", pname, fn ? "register" : "unregister", ename(rc));
+        EXPECT("wpool_on_drain", rc, OK_ZERO, -EBUSY);
+        break;
+    }
+    case OP_SHUTDOWN: {
+        int mode = b & 1, ms = blocking_ms(th, (b >> 1) % 3);
+        rc = wpool_shutdown(G.pool, mode, ms);
+        logf_(th, "shutdown(%s, %d ms) -> %s", mode ? "CANCEL" : "DRAIN", ms, ename(rc));
+        EXPECT("wpool_shutdown", rc, OK_ZERO, -ETIMEDOUT);
+        atomic_store(&G.closed, 1);
+        break;
+    }
+    case OP_CLOSE:
+        if (!(b & 1))
+            break; /* rarer: close waits for every queued task */
+        rc = wpool_close(G.pool);
+        logf_(th, "close -> %s", ename(rc));
+        EXPECT("wpool_close", rc, OK_ZERO);
+        atomic_store(&G.closed, 1);
+        break;
+    case OP_KIND:
+        if (r->inflight)
+            break; /* the worker reads it */
+        r->kind = b % K_KINDS;
+        r->spin_us = 1 + (b >> 2) % 20;
+        logf_(th, "(work of %s: %s%s)", rname(r),
+              (const char *[]){"noop", "spin", "submit child", "misuse from worker"}[r->kind],
+              r->kind == K_SPIN ? (r->spin_us > 10 ? " >10us" : " <=10us") : "");
+        break;
+    case OP_CBFLAGS:
+        r->cb_flags = b % 8;
+        logf_(th, "(callback of %s:%s%s%s)", rname(r), (b & 1) ? " resubmit" : "",
+              (b & 2) ? " destroy(expect -EBUSY)" : "", (b & 4) ? " nested dispatch" : "");
+        break;
+    case OP_BAD:
+        op_bad(th, a, b);
+        break;
+    case OP_CROSS:
+        op_cross(th, a, b);
+        break;
+    case OP_EXTRA_PORT: {
+        if (th->id != 0)
+            break;
+        if (!th->extra) {
+            bool closed = atomic_load(&G.closed);
+            rc = wpool_port_create(G.pool, &th->extra);
+            logf_(th, "port_create(extra) -> %s", ename(rc));
+            if (closed)
+                EXPECT("wpool_port_create(after shutdown)", rc, 0, -ESHUTDOWN);
+            else
+                EXPECT("wpool_port_create", rc, OK_ZERO, -ESHUTDOWN, -ENOMEM, -EMFILE, -ENFILE);
+            if (rc)
+                th->extra = NULL;
+            break;
+        }
+        int busy = 0;
+        for (int i = 0; i < NREC; i++)
+            busy += th->recs[i].inflight && th->recs[i].sub_port == th->extra;
+        rc = wpool_port_destroy(th->extra);
+        logf_(th, "port_destroy(extra, %d in flight to it) -> %s", busy, ename(rc));
+        if (busy)
+            EXPECT("wpool_port_destroy(tasks in flight)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_port_destroy", rc, OK_ZERO, -EBUSY); /* -EBUSY: on_drain */
+        if (rc == 0) {
+            for (int i = 0; i < NREC; i++)
+                if (th->recs[i].target == th->extra)
+                    set_port_checked(th, &th->recs[i], NULL, "NULL (default), extra destroyed");
+            th->extra = NULL;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void init_records(struct thr *th)
+{
+    for (int i = 0; i < NREC; i++) {
+        struct rec *r = &th->recs[i], *c = &th->kids[i];
+        r->owner = c->owner = th;
+        r->idx = c->idx = i;
+        r->child = c;
+        r->tok_slot = c->tok_slot = -1;
+        c->is_child = true;
+        /* Children: submitted by workers only, to the owner's port. */
+        if (th->port) {
+            int rc = wpool_task_init(&c->task, rec_work, rec_done);
+            EXPECT("wpool_task_init(child)", rc, OK_ZERO);
+            rc = wpool_task_set_port(&c->task, th->port);
+            EXPECT("wpool_task_set_port(child)", rc, OK_ZERO);
+            c->inited = true;
+            c->target = th->port;
+            c->kind = K_NOOP;
+        }
+    }
+}
+
+static void run_program(struct thr *th)
+{
+    size_t nops = th->len / 3;
+    if (nops > MAX_OPS)
+        nops = MAX_OPS;
+    for (size_t i = 0; i < nops; i++)
+        run_op(th, th->prog[3 * i], th->prog[3 * i + 1], th->prog[3 * i + 2]);
+}
+
+static void *helper_main(void *arg)
+{
+    struct thr *th = arg;
+    t_self = th;
+    th->tid = pthread_self();
+    int rc = wpool_port_create(G.pool, &th->port);
+    logf_(th, "port_create(own) -> %s", ename(rc));
+    EXPECT("wpool_port_create(helper)", rc, OK_ZERO, -ENOMEM, -EMFILE, -ENFILE);
+    if (rc)
+        th->port = NULL;
+    init_records(th);
+    pthread_barrier_wait(&G.start);
+    if (th->port)
+        run_program(th);
+    pthread_barrier_wait(&G.end); /* other threads stop using this port */
+    if (th->port) {
+        rc = wpool_port_drain(th->port, -1);
+        logf_(th, "port_drain(own, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
+        EXPECT("wpool_port_drain(-1)", rc, OK_COUNT);
+        check_drained(th, th->port, "wpool_port_drain(-1)");
+        rc = wpool_port_destroy(th->port);
+        logf_(th, "port_destroy(own) -> %s", ename(rc));
+        EXPECT("wpool_port_destroy(drained)", rc, OK_ZERO, -EBUSY); /* -EBUSY: on_drain */
+    }
+    for (int s = 0; s < NTOK; s++) {
+        if (!th->tok[s])
+            continue;
+        rc = wpool_token_destroy(th->tok[s]);
+        if (rc != 0)
+            fail("wpool_token_destroy of a drained thread's token: %d", rc);
+        th->tok[s] = NULL;
+    }
+    t_self = NULL;
+    return NULL;
+}
+
+/* wpool_create must refuse each of these with -EINVAL and leave *poolp alone. */
+static void probe_bad_options(uint8_t b)
+{
+    struct wpool_options o;
+    wpool_options_init(&o);
+    o.threads = 1;
+    switch (b % 12) {
+    case 0:
+        o.threads = WPOOL_MAX_THREADS + 1;
+        break;
+    case 1:
+        o.queue_capacity = 3;
+        break;
+    case 2:
+        o.queue_capacity = 1;
+        break;
+    case 3:
+        o.queue_capacity = WPOOL_MAX_QUEUE_CAPACITY * 2;
+        break;
+    case 4:
+        o.dispatch = 2;
+        break;
+    case 5:
+        o.pin = 2;
+        break;
+    case 6:
+        o.timing = 2;
+        break;
+    case 7:
+        o.nice = 20;
+        break;
+    case 8:
+        o.stack_size = 1;
+        break;
+    case 9:
+        o.reserved[b % 4] = 1;
+        break;
+    case 10:
+        o.drain_low_water = 1;
+        break; /* with max_queue unlimited */
+    default:
+        o.max_queue = 4;
+        o.queue_capacity = 2;
+        break; /* max_queue > capacity */
+    }
+    wpool_t *sentinel = (wpool_t *)&G, *p = sentinel;
+    int rc = wpool_create(&p, &o);
+    if (rc != -EINVAL || p != sentinel)
+        fail("wpool_create with bad option %d returned %d (pool %s)", b % 12, rc,
+             p == sentinel ? "untouched" : "written");
+    if (wpool_create(NULL, NULL) != -EINVAL)
+        fail("wpool_create(NULL) != -EINVAL");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *t = getenv("FUZZ_TRACE");
+    g_trace = t && *t && *t != '0';
+    struct wpool_options o;
+    wpool_options_init(&o);
+    o.threads = 1;
+    o.queue_capacity = 2;
+    if (wpool_create(&g_other, &o) != 0)
+        g_other = NULL;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 4)
+        return 0;
+    memset(&G, 0, sizeof(G));
+    uint8_t b0 = data[0], b1 = data[1], b2 = data[2], b3 = data[3];
+    unsigned int nh = 1 + ((b0 >> 4) & 1);
+    bool main_drains = (b0 >> 5) & 1;
+    struct wpool_options *o = &G.opts;
+    wpool_options_init(o);
+    o->threads = 1 + b0 % 3;
+    o->dispatch = (b0 >> 2) & 1;
+    o->timing = (b0 >> 3) & 1;
+    o->queue_capacity = 2u << (b1 % 6);
+    unsigned int total = o->queue_capacity * (o->dispatch == WPOOL_ROUND_ROBIN ? o->threads : 1);
+    if (b2 % 12 < 9) {
+        o->max_queue = b2 % 12;
+        if (o->max_queue >= total)
+            o->max_queue = total - 1;
+        if ((b3 & 1) && o->max_queue > 0)
+            o->drain_low_water = (b3 >> 1) % o->max_queue;
+    }
+    if (b3 & 0x40)
+        o->stack_size = 256 * 1024;
+    o->pin = (b3 >> 7) & (b0 >> 7) & (b2 >= 0xf0);
+    o->on_worker_start = hook_start;
+    o->on_worker_stop = hook_stop;
+    o->hook_arg = &G;
+    G.nthr = 1 + nh;
+    if (g_trace)
+        fprintf(stderr,
+                "== threads %u dispatch %s capacity %u max_queue %u low_water %u timing %d pin %d "
+                "stack %zu helpers %u main_drains %d\n",
+                o->threads, o->dispatch ? "ROUND_ROBIN" : "FIRST_FREE", o->queue_capacity,
+                o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size, nh,
+                main_drains);
+    if ((b0 >> 6) & 1)
+        probe_bad_options(b3 >> 1);
+
+    int rc = wpool_create(&G.pool, o);
+    if (rc) {
+        /* Documented resource errors only; the options are valid. */
+        EXPECT("wpool_create", rc, 0, -ENOMEM, -EAGAIN, -EMFILE, -ENFILE, -ENODEV);
+        return 0;
+    }
+    if ((unsigned int)atomic_load(&G.hook_start) != o->threads)
+        fail("wpool_create returned after %d of %u start hooks", atomic_load(&G.hook_start),
+             o->threads);
+
+    /* The program: equal slices, main first, the last one takes the rest. */
+    size_t plen = size - 4, slice = plen / G.nthr;
+    for (unsigned int i = 0; i < G.nthr; i++) {
+        struct thr *th = &G.thr[i];
+        th->id = (int)i;
+        th->budget_ms = BUDGET_MS;
+        th->prog = data + 4 + i * slice;
+        th->len = i + 1 == G.nthr ? plen - i * slice : slice;
+    }
+    struct thr *m = &G.thr[0];
+    t_self = m;
+    m->tid = pthread_self();
+    m->port = wpool_default_port(G.pool);
+    init_records(m);
+    pthread_barrier_init(&G.start, NULL, G.nthr);
+    pthread_barrier_init(&G.end, NULL, G.nthr);
+    pthread_t tids[MAX_THR];
+    for (unsigned int i = 1; i < G.nthr; i++)
+        if (pthread_create(&tids[i], NULL, helper_main, &G.thr[i]) != 0)
+            fail("pthread_create failed");
+    pthread_barrier_wait(&G.start);
+    run_program(m);
+    pthread_barrier_wait(&G.end);
+    for (unsigned int i = 1; i < G.nthr; i++)
+        pthread_join(tids[i], NULL);
+    pthread_barrier_destroy(&G.start);
+    pthread_barrier_destroy(&G.end);
+
+    /* Wait for the nested submissions, so that the counters can be compared. */
+    if (main_drains) {
+        /* Callbacks may resubmit to the other port: drain both until a pass
+         * runs nothing. */
+        for (int pass = 0;; pass++) {
+            int ran = 0;
+            if (m->extra) {
+                rc = wpool_port_drain(m->extra, -1);
+                logf_(m, "port_drain(extra, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
+                EXPECT("wpool_port_drain(extra, -1)", rc, OK_COUNT);
+                check_drained(m, m->extra, "wpool_port_drain(extra, -1)");
+                ran += rc;
+            }
+            rc = wpool_port_drain(m->port, -1);
+            logf_(m, "port_drain(default, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
+            EXPECT("wpool_port_drain(default, -1)", rc, OK_COUNT);
+            check_drained(m, m->port, "wpool_port_drain(default, -1)");
+            ran += rc;
+            if (ran == 0)
+                break;
+            if (pass > 100)
+                fail("the main thread's ports never run dry");
+        }
+        if (m->extra) {
+            rc = wpool_port_destroy(m->extra);
+            logf_(m, "port_destroy(extra) -> %s", ename(rc));
+            EXPECT("wpool_port_destroy(extra, drained)", rc, OK_ZERO, -EBUSY);
+            if (rc == 0)
+                m->extra = NULL;
+        }
+        struct wpool_stats st;
+        rc = wpool_stats(G.pool, &st);
+        EXPECT("wpool_stats", rc, OK_ZERO, -ENOMEM);
+        if (rc == 0) {
+            unsigned long acc = 0, ran = 0, can = 0, tmo = 0;
+            for (unsigned int i = 0; i < G.nthr; i++)
+                for (int k = 0; k < 2 * NREC; k++) {
+                    struct rec *r = k < NREC ? &G.thr[i].recs[k] : &G.thr[i].kids[k - NREC];
+                    acc += atomic_load(&r->accepted);
+                    ran += atomic_load(&r->ran_status);
+                    can += atomic_load(&r->cancelled);
+                    tmo += atomic_load(&r->timed_out);
+                }
+            logf_(m,
+                  "stats after drains: submitted %llu completed %llu cancelled %llu timed_out "
+                  "%llu queued %llu running %u",
+                  (unsigned long long)st.submitted, (unsigned long long)st.completed,
+                  (unsigned long long)st.cancelled, (unsigned long long)st.timed_out,
+                  (unsigned long long)st.queued, st.running);
+            if (st.submitted != acc || st.completed != ran || st.cancelled != can ||
+                st.timed_out != tmo || st.queued != 0 || st.running != 0)
+                fail("stats after every port drained: submitted %llu completed %llu cancelled "
+                     "%llu timed_out %llu queued %llu running %u; records: accepted %lu ran %lu "
+                     "cancelled %lu timed out %lu",
+                     (unsigned long long)st.submitted, (unsigned long long)st.completed,
+                     (unsigned long long)st.cancelled, (unsigned long long)st.timed_out,
+                     (unsigned long long)st.queued, st.running, acc, ran, can, tmo);
+        }
+    }
+    rc = wpool_destroy(G.pool);
+    logf_(m, "destroy -> %s", ename(rc));
+    EXPECT("wpool_destroy", rc, OK_ZERO);
+    if ((unsigned int)atomic_load(&G.hook_stop) != o->threads)
+        fail("after wpool_destroy %d of %u stop hooks ran", atomic_load(&G.hook_stop), o->threads);
+    for (int s = 0; s < NTOK; s++) {
+        if (!m->tok[s])
+            continue;
+        rc = wpool_token_destroy(m->tok[s]);
+        if (rc != 0)
+            fail("wpool_token_destroy after wpool_destroy: %d (a task still carries it)", rc);
+        m->tok[s] = NULL;
+    }
+    for (unsigned int i = 0; i < G.nthr; i++)
+        for (int k = 0; k < 2 * NREC; k++) {
+            struct rec *r = k < NREC ? &G.thr[i].recs[k] : &G.thr[i].kids[k - NREC];
+            unsigned long acc = atomic_load(&r->accepted), done = atomic_load(&r->completions);
+            if (acc != done)
+                fail("%s: %lu submissions accepted, %lu completions (exactly once violated)",
+                     rname(r), acc, done);
+            if (r->inflight)
+                fail("%s still in flight after wpool_destroy", rname(r));
+            if (atomic_load(&r->ran_work) != atomic_load(&r->ran_status))
+                fail("%s: work ran %lu times, %lu completions say it ran", rname(r),
+                     (unsigned long)atomic_load(&r->ran_work),
+                     (unsigned long)atomic_load(&r->ran_status));
+        }
+    t_self = NULL;
+    G.pool = NULL;
+    return 0;
+}
