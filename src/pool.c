@@ -256,13 +256,14 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
          * (see park.h). */
-        uint32_t key = wp_park_prepare(&pool->park);
+        struct wp_park_node node;
+        wp_park_prepare(&pool->park, &node);
         t = wp_take(w);
         if (t || wp_drained(pool)) {
-            wp_park_cancel(&pool->park, key);
+            wp_park_cancel(&pool->park, &node);
             return t;
         }
-        wp_park_wait(&pool->park, key);
+        wp_park_wait(&pool->park, &node);
         woken = true;
         t = wp_take(w);
     }
@@ -423,10 +424,11 @@ static void wp_close_queues(struct wpool *pool, bool cancel)
 {
     if (cancel)
         atomic_store_explicit(&pool->cancel_queued, 1, memory_order_relaxed);
-    /* Each close is a seq_cst RMW, and notify_all's epoch bump is an RMW after
-     * them: a worker that prepared before the bump is woken, one that prepares
-     * after it sees the queues closed. The cancel flag is sequenced before the
-     * closes, so whoever sees a queue closed (acquire) sees the flag. */
+    /* notify_all takes the park's lock after the closes: a worker queued
+     * before it is signalled; one that queues after it (its prepare takes the
+     * lock after this unlock) sees the queues closed in its re-check. The
+     * cancel flag is sequenced before the closes, so whoever sees a queue
+     * closed (acquire) sees the flag. */
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         wp_queue_close(&pool->queues[i]);
     wp_park_notify_all(&pool->park);
@@ -479,6 +481,8 @@ static void wp_pool_free(struct wpool *pool)
     wp_free(pool->queues);
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
+    wp_park_fini(&pool->park);
+    wp_park_fini(&pool->space);
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
     wp_free(pool);
@@ -988,17 +992,15 @@ int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned 
     return (int)k;
 }
 
-/* Sleeps on the space eventcount until it moves past key or the deadline. */
-static int wp_space_wait(struct wpool *pool, uint32_t key, uint64_t deadline_ns)
+/* Sleeps on the space park until signalled or the deadline. */
+static int wp_space_wait(struct wpool *pool, struct wp_park_node *node, uint64_t deadline_ns)
 {
     if (!deadline_ns) {
-        wp_park_wait(&pool->space, key);
+        wp_park_wait(&pool->space, node);
         return 0;
     }
     uint64_t now = wp_clock_ns();
-    int rc =
-        now >= deadline_ns ? -ETIMEDOUT : wp_park_wait_for(&pool->space, key, deadline_ns - now);
-    return rc;
+    return wp_park_wait_for(&pool->space, node, now >= deadline_ns ? 0 : deadline_ns - now);
 }
 
 int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
@@ -1014,15 +1016,16 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
             return rc;
         /* Register, then re-check for room (Dekker with the worker that makes
          * room and then looks for waiters, see wp_room_made). */
-        uint32_t key = wp_park_prepare(&pool->space);
+        struct wp_park_node node;
+        wp_park_prepare(&pool->space, &node);
         if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
-            wp_park_cancel(&pool->space, key);
+            wp_park_cancel(&pool->space, &node);
             if (spins > 16) /* room is being made by a preempted worker */
                 sched_yield();
             continue;
         }
         spins = 0;
-        if (wp_space_wait(pool, key, deadline) == -ETIMEDOUT) {
+        if (wp_space_wait(pool, &node, deadline) == -ETIMEDOUT) {
             rc = wpool_submit(pool, t);
             return rc == -EAGAIN ? -ETIMEDOUT : rc;
         }

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <cmocka.h>
@@ -23,8 +24,7 @@ long __wrap_syscall(long number, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    int cmd = (int)(a[1] & FUTEX_CMD_MASK);
-    if (number == SYS_futex && (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET))
+    if (number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE)
         atomic_fetch_add(&g_futex_wakes, 1);
     return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -38,56 +38,56 @@ static void test_notify_without_waiter_no_syscall(void **state)
         wp_park_notify(&p, 1);
     assert_int_equal(atomic_load(&g_futex_wakes), 0);
     /* prepare + cancel leaves no waiter behind */
-    uint32_t key = wp_park_prepare(&p);
+    struct wp_park_node node;
+    wp_park_prepare(&p, &node);
     assert_int_equal(wp_park_waiters(&p), 1);
-    wp_park_cancel(&p, key);
+    wp_park_cancel(&p, &node);
     assert_int_equal(wp_park_waiters(&p), 0);
     wp_park_notify(&p, 1);
     assert_int_equal(atomic_load(&g_futex_wakes), 0);
+    wp_park_fini(&p);
 }
 
-/* A notify claims the waiter it wakes: while that waiter has not run yet,
- * further notifies make no system call (the cost a busy producer would pay
- * per task otherwise). A waiter that was claimed does not deregister again. */
-static void test_notify_claims_waiter(void **state)
+/* A notify takes the node it signals off the list: while that waiter has not
+ * run yet, further notifies make no system call (the cost a busy producer
+ * would otherwise pay per task). FIFO: the oldest waiter is signalled first. */
+static void test_notify_claims_oldest(void **state)
 {
     struct wp_park p;
     wp_park_init(&p);
     atomic_store(&g_futex_wakes, 0);
-    uint32_t key = wp_park_prepare(&p);
+    struct wp_park_node a, b;
+    wp_park_prepare(&p, &a);
+    wp_park_prepare(&p, &b);
     wp_park_notify(&p, 1);
+    assert_int_equal(wp_park_waiters(&p), 1);
+    assert_int_equal(atomic_load(&a.signaled), 1);
+    assert_int_equal(atomic_load(&b.signaled), 0);
+    assert_int_equal(atomic_load(&g_futex_wakes), 1);
+    wp_park_wait(&p, &a);   /* signalled: returns at once */
+    wp_park_cancel(&p, &a); /* already taken: no double removal */
+    assert_int_equal(wp_park_waiters(&p), 1);
+    wp_park_notify(&p, 5); /* only b is left */
+    assert_int_equal(atomic_load(&b.signaled), 1);
     assert_int_equal(wp_park_waiters(&p), 0);
-    /* One wake, plus one for the shortfall: the waiter was not asleep. */
-    long wakes = atomic_load(&g_futex_wakes);
-    assert_in_range(wakes, 1, 2);
     for (int i = 0; i < 1000; i++)
         wp_park_notify(&p, 1);
-    assert_int_equal(atomic_load(&g_futex_wakes), wakes);
-    wp_park_wait(&p, key); /* the epoch moved: returns at once */
-    wp_park_cancel(&p, key);
-    assert_int_equal(wp_park_waiters(&p), 0); /* no double deregistration */
-
-    /* Two waiters of one key, one claim: the other leaves a spare unit that
-     * the next notify consumes with one extra wake; never below the truth. */
-    uint32_t k1 = wp_park_prepare(&p), k2 = wp_park_prepare(&p);
-    assert_int_equal(k1, k2);
-    wp_park_notify(&p, 1);
-    assert_int_equal(wp_park_waiters(&p), 1);
-    wp_park_cancel(&p, k1); /* epoch moved: cannot tell whose claim it was */
-    wp_park_cancel(&p, k2);
-    assert_int_equal(wp_park_waiters(&p), 1);
-    wp_park_notify(&p, 1);
+    assert_int_equal(atomic_load(&g_futex_wakes), 2);
+    /* A timed wait that times out dequeues its node. */
+    wp_park_prepare(&p, &a);
+    assert_int_equal(wp_park_wait_for(&p, &a, 1000), -ETIMEDOUT);
     assert_int_equal(wp_park_waiters(&p), 0);
-    assert_in_range(atomic_load(&g_futex_wakes), wakes + 2, wakes + 4);
-
-    /* Unclaimed: cancel deregisters. notify_all claims everyone. */
-    key = wp_park_prepare(&p);
-    wp_park_cancel(&p, key);
-    assert_int_equal(wp_park_waiters(&p), 0);
-    (void)wp_park_prepare(&p);
-    (void)wp_park_prepare(&p);
+    /* One signalled before the timed wait returns 0. */
+    wp_park_prepare(&p, &a);
+    wp_park_notify(&p, 1);
+    assert_int_equal(wp_park_wait_for(&p, &a, 1000), 0);
+    /* notify_all signals everyone. */
+    wp_park_prepare(&p, &a);
+    wp_park_prepare(&p, &b);
     wp_park_notify_all(&p);
     assert_int_equal(wp_park_waiters(&p), 0);
+    assert_int_equal(atomic_load(&a.signaled) + atomic_load(&b.signaled), 2);
+    wp_park_fini(&p);
 }
 
 /* Ping-pong: each side waits for the other's counter through its own park.
@@ -101,12 +101,13 @@ struct pingpong {
 static void wait_for(struct wp_park *p, _Atomic long *v, long want)
 {
     while (atomic_load(v) < want) {
-        uint32_t key = wp_park_prepare(p);
+        struct wp_park_node node;
+        wp_park_prepare(p, &node);
         if (atomic_load(v) >= want) {
-            wp_park_cancel(p, key);
+            wp_park_cancel(p, &node);
             break;
         }
-        wp_park_wait(p, key);
+        wp_park_wait(p, &node);
     }
 }
 
@@ -114,8 +115,8 @@ static void *ponger(void *arg)
 {
     struct pingpong *pp = arg;
     for (long i = 1; i <= pp->rounds; i++) {
-        wait_for(&pp->park[1], &pp->turn[1], i);
-        atomic_store(&pp->turn[0], i);
+        wait_for(&pp->park[1], &pp->turn[0], i);
+        atomic_store(&pp->turn[1], i);
         wp_park_notify(&pp->park[0], 1);
     }
     return NULL;
@@ -123,22 +124,23 @@ static void *ponger(void *arg)
 
 static void test_pingpong_no_lost_wakeup(void **state)
 {
-    struct pingpong pp = {.rounds = 100000};
+    struct pingpong pp;
     wp_park_init(&pp.park[0]);
     wp_park_init(&pp.park[1]);
     atomic_init(&pp.turn[0], 0);
     atomic_init(&pp.turn[1], 0);
+    pp.rounds = 100000;
     pthread_t th;
     pthread_create(&th, NULL, ponger, &pp);
     for (long i = 1; i <= pp.rounds; i++) {
-        atomic_store(&pp.turn[1], i);
+        atomic_store(&pp.turn[0], i);
         wp_park_notify(&pp.park[1], 1);
-        wait_for(&pp.park[0], &pp.turn[0], i);
+        wait_for(&pp.park[0], &pp.turn[1], i);
     }
     pthread_join(th, NULL);
-    assert_int_equal(atomic_load(&pp.turn[0]), pp.rounds);
-    assert_int_equal(wp_park_waiters(&pp.park[0]), 0);
-    assert_int_equal(wp_park_waiters(&pp.park[1]), 0);
+    assert_int_equal(atomic_load(&pp.turn[1]), pp.rounds);
+    wp_park_fini(&pp.park[0]);
+    wp_park_fini(&pp.park[1]);
 }
 
 struct sleeper {
@@ -151,13 +153,14 @@ static void *sleeper_main(void *arg)
 {
     struct sleeper *s = arg;
     while (!atomic_load(s->flag)) {
-        uint32_t key = wp_park_prepare(s->park);
+        struct wp_park_node node;
+        wp_park_prepare(s->park, &node);
         atomic_fetch_add(s->asleep, 1);
         if (atomic_load(s->flag)) {
-            wp_park_cancel(s->park, key);
+            wp_park_cancel(s->park, &node);
             break;
         }
-        wp_park_wait(s->park, key);
+        wp_park_wait(s->park, &node);
     }
     return NULL;
 }
@@ -178,13 +181,14 @@ static void test_notify_all_wakes_everyone(void **state)
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(wp_park_waiters(&p), 0);
+    wp_park_fini(&p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_notify_without_waiter_no_syscall),
-        cmocka_unit_test(test_notify_claims_waiter),
+        cmocka_unit_test(test_notify_claims_oldest),
         cmocka_unit_test(test_pingpong_no_lost_wakeup),
         cmocka_unit_test(test_notify_all_wakes_everyone),
     };
