@@ -70,11 +70,17 @@ void wp_park_prepare(struct wp_park *p, struct wp_park_node *node)
 void wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
 {
     pthread_mutex_lock(&p->lock);
-    if (node->queued)
+    bool claimed = !node->queued;
+    if (!claimed)
         wp_park_unlink(p, node);
     /* else a notifier took the node and signalled it under this lock: it is
      * done with the node, which the caller may now reuse. */
     pthread_mutex_unlock(&p->lock);
+    /* That signal was meant for work the caller may not be the one to do (its
+     * re-check found other work): pass it on, or another waiter could sleep
+     * while the notified work waits (found by the Spin model, park.pml). */
+    if (claimed)
+        wp_park_notify(p, 1);
 }
 
 void wp_park_wait(struct wp_park *p, struct wp_park_node *node)

@@ -50,7 +50,7 @@ void wp_park_fini(struct wp_park *p);
 /* Queues the caller's node; the caller then re-checks for work. */
 void wp_park_prepare(struct wp_park *p, struct wp_park_node *node);
 /* After prepare, when the caller found work and will not wait. If a notifier
- * took the node meanwhile, its signal is simply absorbed. */
+ * took the node meanwhile, its wake is passed on to the next waiter. */
 void wp_park_cancel(struct wp_park *p, struct wp_park_node *node);
 /* Sleeps until a notifier signals the node. */
 void wp_park_wait(struct wp_park *p, struct wp_park_node *node);

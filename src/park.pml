@@ -1,7 +1,7 @@
 /*
- * Promela model of the pool's sleep/wake protocol: the eventcount in park.c
- * (the claiming version: notify takes the waiters it wakes off the count, a
- * woken waiter does not deregister) as used by pool.c. Checked by
+ * Promela model of the pool's sleep/wake protocol: the parking lot in park.c
+ * (a FIFO list of per-waiter nodes under a mutex, a count of them read
+ * without the lock, a futex word per node) as used by pool.c. Checked by
  * tests/model/check.sh; docs/model.md says what it covers and what it does
  * not.
  *
@@ -9,54 +9,58 @@
  *   batch     = wpool_submit_batch: NB reserves and publishes, then one
  *               wp_park_notify(1)
  *   worker    = wp_worker_main around wp_next_task (spin, prepare, re-check,
- *               wp_park_wait, chain-wake), then wp_park_notify_all on exit
+ *               cancel or wait, chain-wake), then wp_park_notify_all on exit
  *   closer    = wpool_close -> wp_close_queues: wp_queue_close,
  *               wp_park_notify_all, join
  *
- * The eventcount:
- *   prepare   fetch_add(word, 1): waiters++, returns the epoch (the key)
- *   cancel    wp_park_leave: waiters-- only while epoch == key (CAS)
- *   wait      while (epoch == key) FUTEX_WAIT_BITSET(key, tag(key));
- *             no deregistration after the loop (the notifier claimed us)
- *   notify(1) load; if waiters: CAS waiters -= 1, epoch++ (E = new epoch);
- *             FUTEX_WAKE_BITSET(1, ~tag(E)) -> woken; if woken < 1:
- *             FUTEX_WAKE(1 - woken), any tag (the shortfall wake)
- *   notify_all  RMW waiters = 0, epoch++; FUTEX_WAKE(INT_MAX) if it had
- *             waiters
- * tag(k) = 1 << (k mod 32) in the C code; here k mod TAGMOD, so that a
- * sleeper TAGMOD epochs stale shares the current tag with a small model.
+ * The parking lot (node i is worker i's node; a worker has one node at a
+ * time, and re-uses the same one on its next wait, as a stack slot would be):
+ *   prepare   signaled = 0; lock; append node; queued = true;
+ *             fetch_add(nwaiters, 1); unlock
+ *   cancel    lock; if queued { unlink; queued = false; nwaiters-- }; unlock
+ *   wait      while (signaled == 0) futex_wait(&signaled, 0)
+ *   wait_for  (-DTIMED) wait; a futex_wait may time out (TIMEOUTS times a
+ *             run): lock; if queued { unlink, nwaiters--, unlock, -ETIMEDOUT }
+ *             else { unlock; 0 (signaled must be set) }
+ *   notify(1) if (nwaiters == 0) return; lock; pop the head node: unlink,
+ *             queued = false, nwaiters--, signaled = 1, futex_wake; unlock
+ *   notify_all  lock; pop every node as above; unlock
+ *   waiters   nwaiters (relaxed)
  *
- * The futex: FUTEX_WAIT compares the epoch with key and queues the caller in
- * one atomic step (EAGAIN if they differ). A wake picks ANY queued sleeper
- * whose tag the bitset matches (nondeterministic); with -DFIFO the queue is
- * ordered and a wake takes the matching sleepers from the front, as Linux
- * does for waiters of equal priority (a woken sleeper that goes back to sleep
- * re-queues at the back).
+ * Steps. The mutex is one bit taken by an atomic test-and-set (a blocked
+ * locker waits). Under the lock, the list and `queued` are touched only by
+ * the lock holder, so they are updated together with the step next to them;
+ * the accesses that other threads make without the lock (nwaiters: notify's
+ * check and waiters(); signaled: the waiter's loads; the futex) are separate
+ * steps, so a lock holder can be preempted between them. The futex:
+ * futex_wait(&signaled[i], 0) sleeps iff signaled[i] == 0, one atomic step
+ * (EAGAIN otherwise); futex_wake(&signaled[i], 1) wakes worker i if it sleeps
+ * there. Spurious wakeups: at most SPURIOUS a run, none once the closer
+ * watches for quiescence.
  *
- * Memory model: sequentially consistent (Promela interleaving). Every access
- * the no-lost-wakeup argument depends on is seq_cst or an RMW in the C code
- * (prepare, publish, the queue loads of pop/drained, notify's load and CAS,
- * every epoch bump), so their interleaving is one total order, which is what
- * an SC model explores. The relaxed accesses (wp_park_leave's load and CAS,
- * wp_park_waiters, wp_queue_size) are modelled as SC accesses too.
+ * Memory model: sequentially consistent (Promela interleaving). The no-lost-
+ * wakeup argument rests on seq_cst accesses and RMWs (prepare's fetch_add,
+ * the re-check's loads, publish, notify's load of nwaiters, the close RMW)
+ * and on the mutex; the signaled store/load pair is release/acquire, which
+ * only orders the waiter's later reads after the notifier's lock section.
+ * The relaxed reads (waiters(), wp_queue_size) are modelled as SC.
  *
  * Build flags (spin -D...):
  *   NW, NP, K   workers, producers, tasks per producer (default 2, 2, 1)
  *   NB          tasks of one wpool_submit_batch call (default 0: no batch)
- *   TAGMOD      tag modulus (default 2; 32 in the C code, and any value above
- *               the number of epoch bumps in a run means "no wrap-around")
- *   SPINS       extra polls before prepare (WP_SPIN_ROUNDS; default 0: a
- *               failed poll changes nothing, so one poll that the scheduler
- *               may delay already covers every outcome of several)
+ *   SPINS       extra polls before prepare (default 0; see docs/model.md)
  *   SPURIOUS    spurious futex wakeups allowed in a run (default 1)
- *   FIFO        futex wakes in queue order instead of any matching sleeper
- *   BROKEN      drop the re-check of the queue after wp_park_prepare
+ *   TIMED       workers use wait_for; TIMEOUTS (default 1) time-outs a run
+ *   BROKEN      drop the re-check of the queue after prepare
  *   NO_CHAIN    drop the chain-wake in wp_next_task
- *   NO_TAGS     plain FUTEX_WAKE(claim) instead of the bitset wake
- *   NO_SHORTFALL  drop notify's second (any-tag) wake
- *   FORWARD     (a candidate fix, not the C code) a sleeper woken while its
- *               key is still current passes the wake on:
- *               FUTEX_WAKE_BITSET(1, ~tag(key)) before sleeping again
+ *   FIX_CANCEL  what a worker does when its cancel finds its node already
+ *               claimed: 1 (default, what park.c does) pass the wake on with
+ *               wp_park_notify(p, 1); 0 nothing (the first design: the
+ *               signal is absorbed and a wakeup can be lost); 2 apply the
+ *               chain-wake test (waiters && backlog -> wp_park_notify(p, 1))
+ *   NO_LOCKED_SIGNAL  the notifier stores signaled and wakes the futex after
+ *               unlocking (so cancel can return, and the waiter re-use its
+ *               node, while a notifier still holds it)
  */
 
 #ifndef NW
@@ -71,34 +75,34 @@
 #ifndef NB
 #define NB 0
 #endif
-#ifndef TAGMOD
-#define TAGMOD 2
-#endif
 #ifndef SPINS
 #define SPINS 0
 #endif
 #ifndef SPURIOUS
 #define SPURIOUS 1
 #endif
+#ifndef TIMEOUTS
+#define TIMEOUTS 1
+#endif
+#ifndef FIX_CANCEL
+#define FIX_CANCEL 1
+#endif
 
 #define NT   (NP * K + NB)  /* queue positions: capacity >= NT, no lap reuse */
 #define NONE 255
-#define TAG(k) ((k) % TAGMOD)
 
-/* ---- the eventcount word: epoch:waiters, one atomic word ----------------- */
-byte epoch;             /* high half; FUTEX_WAIT/WAKE act on it */
-byte waiters;           /* low half */
-bool reg[NW];           /* worker i is between prepare and the end of its wait
-                         * (or its cancel): a waiter */
-byte wkey[NW];          /* its key while reg[i]; its futex tag is TAG(wkey) */
-bool asleep[NW];        /* worker i is queued on the futex (kernel state) */
-#ifdef FIFO
-byte fq[NW];            /* the futex queue, front first */
-byte fqn;
-byte qj, qk;            /* scratch for the queue operations (always 0 between
-                         * indivisible steps) */
-#endif
+/* ---- the park -------------------------------------------------------------- */
+byte nwaiters;          /* _Atomic uint32_t nwaiters */
+bool lk;                /* the mutex */
+byte lq[NW];            /* the FIFO list of nodes (worker ids), head first */
+byte lqn;               /* its length */
+bool queued[NW];        /* node->queued (under the lock) */
+bool signaled[NW];      /* node->signaled: the node's futex word */
+bool asleep[NW];        /* worker i sleeps in futex_wait on signaled[i] */
 byte spurious = SPURIOUS;
+#ifdef TIMED
+byte timeouts = TIMEOUTS;
+#endif
 bool frozen;            /* the closer watches for quiescence: no more spurious */
 
 /* ---- the queue (FIRST_FREE: one ring), abstracted to its positions ------- */
@@ -113,24 +117,20 @@ byte exited;            /* workers returned from wp_worker_main */
 
 #if NW == 2
 #define NASLEEP (asleep[0] + asleep[1])
-#define CUR(i) (reg[i] && wkey[i] == epoch)
-#define NCUR (CUR(0) + CUR(1))
+#define NQUEUED (queued[0] + queued[1])
 #elif NW == 3
 #define NASLEEP (asleep[0] + asleep[1] + asleep[2])
-#define CUR(i) (reg[i] && wkey[i] == epoch)
-#define NCUR (CUR(0) + CUR(1) + CUR(2))
+#define NQUEUED (queued[0] + queued[1] + queued[2])
 #else
 #error "NW must be 2 or 3"
 #endif
 #define DRAINED (closed && tail == head)
 
-/* The count never runs low: every waiter registered on the current epoch is
- * in it (it may run high: waiters claimed and gone, or of an older key). */
-#define INV (waiters >= NCUR)
+/* Whenever the lock is free: the count is the number of queued nodes, and the
+ * list holds exactly the queued nodes. */
+#define INV (lk || (nwaiters == NQUEUED && lqn == NQUEUED))
 
-/* wp_queue_pop (and wp_take: one queue, no tombstones): the seq_cst load of
- * the tail cell's seq and the tail CAS, one linearisation point. A failed CAS
- * retries with no effect, so the model takes it as one atomic step. */
+/* wp_queue_pop (wp_take: one queue, no tombstones): one linearisation point. */
 inline take(t) {
     atomic {
         if
@@ -140,180 +140,163 @@ inline take(t) {
     }
 }
 
-/* wp_park_prepare: fetch_add(word, 1), returns the epoch. */
-inline prepare(key) {
-    atomic { waiters++; key = epoch; wkey[me] = key; reg[me] = true }
+inline lock() {
+    atomic { !lk -> lk = true }
 }
 
-/* wp_park_cancel -> wp_park_leave: the relaxed load and the CAS loop, which
- * only ever succeeds while the epoch is still key; one atomic step (a failed
- * CAS re-reads and re-tests, with no effect). */
-inline cancel(key) {
-    atomic {
-        if
-        :: epoch == key && waiters > 0 -> waiters--
-        :: else
-        fi;
-        reg[me] = false; wkey[me] = 0
-    }
+inline unlock() {
+    lk = false
 }
 
-#ifdef FIFO
-/* Removes the sleeper at queue index qj (inside an indivisible step). */
-inline fq_drop() {
-    asleep[fq[qj]] = false;
-    qk = qj;
+/* Unlinks node nd from the list (lock held; inside an indivisible step). */
+inline unlink(nd) {
+    j = 0;
     do
-    :: qk + 1 < fqn -> fq[qk] = fq[qk + 1]; qk++
+    :: lq[j] == nd -> break
+    :: else -> j++
+    od;
+    do
+    :: j + 1 < lqn -> lq[j] = lq[j + 1]; j++
     :: else -> break
     od;
-    fqn--; fq[fqn] = 0; qk = 0
+    lqn--; lq[lqn] = 0; j = 0;
+    queued[nd] = false
 }
 
-/* A FUTEX_WAKE(_BITSET): wakes up to cnt queued sleepers, front first, whose
- * tag is not xt (any tag if anytag); cnt is decremented per sleeper woken. */
-inline wake(cnt, xt, anytag) {
-    d_step {
-        qj = 0;
-        do
-        :: cnt > 0 && qj < fqn ->
-            if
-            :: anytag || TAG(wkey[fq[qj]]) != xt -> fq_drop(); cnt--
-            :: else -> qj++
-            fi
-        :: else -> break
-        od;
-        qj = 0
-    }
+/* wp_park_prepare(p, node). */
+inline prepare() {
+    assert(!queued[me]);                     /* a node is never queued twice */
+    signaled[me] = false;
+    atomic { lock(); lq[lqn] = me; lqn++; queued[me] = true };
+    nwaiters++;                              /* fetch_add, seq_cst */
+    unlock()
 }
 
-/* FUTEX_WAIT_BITSET(key, tag(key)): compare and queue, one atomic step. */
-inline futex_wait(key) {
-    d_step {
+/* wp_park_cancel(p, node). `claimed` tells whether a notifier had taken the
+ * node (its signal is absorbed). */
+inline cancel() {
+    atomic {
+        lock();
         if
-        :: epoch == key -> asleep[me] = true; fq[fqn] = me; fqn++
-        :: else
+        :: queued[me] -> unlink(me); nwaiters--; claimed = false
+        :: else -> claimed = true            /* claimed: signaled is set */
         fi
-    }
+    };
+    unlock()
 }
 
-inline spurious_wake() {
-    atomic {
-        asleep[me] && spurious > 0 && !frozen -> spurious--;
-        d_step {
-            qj = 0;
-            do
-            :: fq[qj] == me -> break
-            :: else -> qj++
-            od;
-            fq_drop(); qj = 0
-        }
-    }
+/* Signals node nd taken off the list: store(signaled, 1, release), then
+ * futex_wake(&signaled, 1). */
+inline signal(nd) {
+    signaled[nd] = true;
+    asleep[nd] = false
 }
 
-#else /* any matching sleeper */
-
-#define CANWAKE(i, xt, anytag) (asleep[i] && (anytag || TAG(wkey[i]) != xt))
-
-inline wake(cnt, xt, anytag) {
-    atomic {
-        do
-        :: cnt > 0 && CANWAKE(0, xt, anytag) -> asleep[0] = false; cnt--
-        :: cnt > 0 && CANWAKE(1, xt, anytag) -> asleep[1] = false; cnt--
-#if NW > 2
-        :: cnt > 0 && CANWAKE(2, xt, anytag) -> asleep[2] = false; cnt--
+/* Pops the head node (lock held, list not empty). With NO_LOCKED_SIGNAL the
+ * signal is deferred past the unlock (the node is remembered in `held`). */
+inline pop_one() {
+    d_step { nd = lq[0]; unlink(nd) };
+    nwaiters--;
+#ifdef NO_LOCKED_SIGNAL
+    held[nd] = true
+#else
+    signal(nd)
 #endif
-        :: else -> break
-        od
-    }
 }
 
-inline futex_wait(key) {
-    asleep[me] = (epoch == key)
+#ifdef NO_LOCKED_SIGNAL
+inline late_signals() {
+    nd = 0;
+    do
+    :: nd < NW && held[nd] -> signal(nd); held[nd] = false; nd++
+    :: nd < NW && !held[nd] -> nd++
+    :: else -> break
+    od;
+    nd = 0
+}
+#else
+inline late_signals() {
+    skip
+}
+#endif
+
+/* wp_park_notify(p, 1). */
+inline notify_one() {
+    if
+    :: nwaiters == 0 -> skip                 /* seq_cst load */
+    :: else ->
+        lock();
+        if
+        :: lqn > 0 -> pop_one()
+        :: else
+        fi;
+        unlock();
+        late_signals()
+    fi;
+    nd = 0
+}
+
+/* wp_park_notify_all(p). */
+inline notify_all() {
+    lock();
+    do
+    :: lqn > 0 -> pop_one()
+    :: else -> break
+    od;
+    unlock();
+    late_signals();
+    nd = 0
 }
 
 inline spurious_wake() {
     atomic { asleep[me] && spurious > 0 && !frozen -> spurious--; asleep[me] = false }
 }
-#endif
 
-/* FUTEX_WAKE(INT_MAX). */
-inline wake_all() {
-    atomic {
-        cnt = NW;
-        wake(cnt, 0, true);
-        cnt = 0
-    }
-}
-
-/* wp_park_notify(p, 1). The seq_cst load and the CAS loop are one atomic
- * step: a load that sees no waiter returns (as it would at the CAS), and a
- * CAS that fails re-reads and re-tests the count. Then the two wakes, each a
- * separate step that may come arbitrarily late. */
-inline notify_one() {
-    atomic {
-        if
-        :: waiters == 0 -> cnt = 0
-        :: else -> cnt = 1; waiters--; epoch++; ne = epoch
-        fi
-    };
-    if
-    :: cnt > 0 ->
-#ifdef NO_TAGS
-        wake(cnt, 0, true);                  /* FUTEX_WAKE(claim) */
-#else
-        wake(cnt, TAG(ne), false);           /* FUTEX_WAKE_BITSET(claim, ~tag(E)) */
-#endif
-#ifndef NO_SHORTFALL
-        if
-        :: cnt > 0 -> wake(cnt, 0, true)     /* FUTEX_WAKE(claim - woken) */
-        :: else
-        fi;
-#endif
-        skip
-    :: else
-    fi;
-    d_step { cnt = 0; ne = 0 }
-}
-
-/* wp_park_notify_all: one RMW (waiters = 0, epoch++) returning the old word,
- * then FUTEX_WAKE(INT_MAX) if it had waiters. */
-inline notify_all() {
-    atomic { prev = waiters; waiters = 0; epoch++ };
-    if
-    :: prev > 0 -> wake_all()
-    :: else -> skip
-    fi;
-    prev = 0
-}
-
-/* wp_park_wait(p, key): while the epoch is still key, FUTEX_WAIT_BITSET; a
- * queued sleeper leaves the queue when a wake picks it or spuriously (at most
- * SPURIOUS times in a run, and not once the closer watches for quiescence).
- * No deregistration after the loop. */
-inline park_wait(key) {
+/* wp_park_wait(p, node) (and, with TIMED, wp_park_wait_for): the loop on the
+ * node's word. `woken` is set when it returns 0 (signalled); with TIMED it is
+ * false after -ETIMEDOUT. */
+inline park_wait() {
     do
-    :: epoch != key -> break
+    :: signaled[me] -> woken = true; break   /* load, acquire */
     :: else ->
-        futex_wait(key);
+        atomic {                             /* futex_wait(&signaled, 0) */
+            if
+            :: !signaled[me] -> asleep[me] = true
+            :: else
+            fi
+        };
         if
-        :: !asleep[me]
+        :: !asleep[me]                       /* woken, or EAGAIN */
         :: spurious_wake()
-        fi;
-#ifdef FORWARD
-        /* woken (or EAGAIN) with the key still current: the wake was meant
-         * for an older sleeper; pass it on to one (candidate fix) */
-        if
-        :: epoch == key -> cnt = 1; wake(cnt, TAG(key), false); cnt = 0
-        :: else
-        fi
+#ifdef TIMED
+        :: atomic { asleep[me] && timeouts > 0 && !frozen ->
+                timeouts--; asleep[me] = false };
+            /* -ETIMEDOUT from the futex: the time-out path */
+            atomic {
+                lock();
+                if
+                :: queued[me] -> unlink(me); nwaiters--
+                :: else -> tclaimed = true   /* claimed */
+                fi
+            };
+            unlock();
+            if
+            :: tclaimed -> assert(signaled[me]); woken = true; tclaimed = false
+            :: else
+            fi;
+            break
 #endif
+        fi
     od;
-    atomic { reg[me] = false; wkey[me] = 0 }
+    /* however it returns, the node is off the list: the caller re-uses it */
+    assert(!queued[me])
 }
 
 proctype producer() {
-    byte k, pos, cnt, ne;
+    byte k, pos, nd, j;
+#ifdef NO_LOCKED_SIGNAL
+    bool held[NW];
+#endif
     do
     :: k < K ->
         /* wp_reserve: the head CAS fails for good once closed (-ESHUTDOWN). */
@@ -331,7 +314,10 @@ proctype producer() {
 /* wpool_submit_batch: each task submitted without a notify, then one
  * wp_park_notify(1) if any was queued. */
 proctype batch() {
-    byte k, pos, cnt, ne;
+    byte k, pos, nd, j;
+#ifdef NO_LOCKED_SIGNAL
+    bool held[NW];
+#endif
     do
     :: k < NB ->
         if
@@ -349,8 +335,14 @@ proctype batch() {
 }
 
 proctype worker(byte me) {
-    byte t = NONE, key, r, prev, cnt, ne;
-    bool woken;
+    byte t = NONE, r, nd, j;
+    bool woken, claimed;
+#ifdef TIMED
+    bool tclaimed;
+#endif
+#ifdef NO_LOCKED_SIGNAL
+    bool held[NW];
+#endif
 again:                                       /* wp_next_task's loop */
     take(t);
 #if SPINS > 0
@@ -365,7 +357,7 @@ again:                                       /* wp_next_task's loop */
         /* if (woken && wp_park_waiters() && wp_backlog()) notify(1):
          * the count, then the queue size (relaxed hints) */
         if
-        :: woken && waiters > 0 ->
+        :: woken && nwaiters > 0 ->
             if
             :: head > tail -> notify_one()
             :: else
@@ -377,27 +369,46 @@ again:                                       /* wp_next_task's loop */
     :: else
     fi;
     if
-    :: DRAINED -> goto out                   /* wp_drained (see docs/model.md) */
+    :: DRAINED -> goto out                   /* wp_drained */
     :: else
     fi;
-    prepare(key);
+    prepare();
 #ifndef BROKEN
     take(t);                                 /* the re-check */
 #endif
     if
     :: t != NONE || DRAINED ->
-        cancel(key);
+        cancel();
+#if FIX_CANCEL == 1
+        /* candidate fix: a cancel that finds its node claimed passes the
+         * absorbed wake on: wp_park_notify(p, 1) */
+        if
+        :: claimed -> notify_one()
+        :: else
+        fi;
+#elif FIX_CANCEL == 2
+        /* candidate fix: a claimed cancel counts as a wake: the chain-wake
+         * test (woken && waiters && backlog) applies to it */
+        if
+        :: claimed && t != NONE && nwaiters > 0 ->
+            if
+            :: head > tail -> notify_one()
+            :: else
+            fi
+        :: else
+        fi;
+#endif
+        claimed = false;
         if
         :: t != NONE -> goto work
         :: else -> goto out
         fi
     :: else
     fi;
-    park_wait(key);
-    d_step { woken = true; key = 0 };
+    park_wait();
     goto again;
 work:                                        /* wp_run, then wp_next_task anew */
-    atomic { taken[t]++; assert(taken[t] == 1); t = NONE; key = 0; woken = false };
+    atomic { taken[t]++; assert(taken[t] == 1); t = NONE; woken = false };
     if
     :: skip                                  /* a short task */
     :: skip; closed                          /* a long one: runs until close */
@@ -414,8 +425,11 @@ out:
  * racing the producers. Then the closes and the wake, the join, and the
  * exactly-once check. */
 proctype closer() {
-    byte i, prev, cnt;
+    byte i, nd, j;
     bool quiesce;
+#ifdef NO_LOCKED_SIGNAL
+    bool held[NW];
+#endif
     if
     :: quiesce = false                       /* EARLY */
     :: quiesce = true                        /* QUIESCE */
