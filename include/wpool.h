@@ -400,7 +400,11 @@ WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
 WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
 
 /* Destroys a port with no task in flight. Owner thread only. NULL accepted.
- * Errors: -EINVAL (the pool's default port), -EPERM (not the owner), -EBUSY
+ * Its file descriptor is closed at once; its memory stays with the pool until
+ * wpool_destroy, so any later call through the stale handle (dispatch, wait,
+ * drain, fd, destroy, set_port + submit, on_drain) returns -EINVAL.
+ * Errors: -EINVAL (the pool's default port, or already destroyed), -EPERM
+ * (not the owner), -EBUSY
  * (tasks in flight to it, called from its own completion callback, or
  * registered with wpool_on_drain), -EOWNERDEAD. */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);

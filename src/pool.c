@@ -467,14 +467,22 @@ static int wp_join_workers(struct wpool *pool, uint64_t deadline_ns)
 }
 
 /* Frees what wp_pool_alloc and wp_start_workers made; workers must be gone. */
+static void wp_free_ports(struct wpool *pool)
+{
+    struct wpool_port *lists[2] = {pool->ports, pool->dead_ports};
+    for (int i = 0; i < 2; i++) {
+        struct wpool_port *port = lists[i];
+        while (port) {
+            struct wpool_port *next = port->next;
+            wp_port_free(port);
+            port = next;
+        }
+    }
+}
+
 static void wp_pool_free(struct wpool *pool)
 {
-    struct wpool_port *port = pool->ports;
-    while (port) {
-        struct wpool_port *next = port->next;
-        wp_port_free(port);
-        port = next;
-    }
+    wp_free_ports(pool);
     if (pool->queues)
         for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
             wp_queue_fini(&pool->queues[i]);
@@ -732,12 +740,7 @@ static void wp_deliver_leftovers(struct wpool *pool)
  * callbacks (the tasks belong to the parent, which completes them). */
 static void wp_pool_free_forked(struct wpool *pool)
 {
-    struct wpool_port *port = pool->ports;
-    while (port) {
-        struct wpool_port *next = port->next;
-        wp_port_free(port);
-        port = next;
-    }
+    wp_free_ports(pool);
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         wp_queue_fini(&pool->queues[i]);
     wp_free(pool->queues);
@@ -943,7 +946,8 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
         return -EINVAL;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    if (t->wp_target && t->wp_target->pool != pool)
+    if (t->wp_target && (t->wp_target->pool != pool ||
+                         atomic_load_explicit(&t->wp_target->dead, memory_order_relaxed)))
         return -EINVAL;
     uint32_t idle = WP_TASK_IDLE;
     /* Acquire: pairs with the release in wp_port_complete when the previous
@@ -1101,7 +1105,7 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
         return -EOWNERDEAD;
     if (!port)
         port = pool->default_port;
-    if (port->pool != pool)
+    if (port->pool != pool || atomic_load_explicit(&port->dead, memory_order_relaxed))
         return -EINVAL;
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
@@ -1206,7 +1210,7 @@ int wpool_port_destroy(wpool_port_t *port)
 {
     if (!port)
         return 0;
-    if (port->is_default)
+    if (port->is_default || atomic_load_explicit(&port->dead, memory_order_relaxed))
         return -EINVAL;
     struct wpool *pool = port->pool;
     if (wp_forked(pool->generation))
@@ -1237,7 +1241,15 @@ int wpool_port_destroy(wpool_port_t *port)
     *link = port->next;
     pthread_mutex_unlock(&pool->lock);
     wp_port_quiesce(port);
-    wp_port_free(port);
+    /* Keep the memory until the pool goes: a stale handle then gets -EINVAL
+     * instead of touching freed memory. The file descriptor goes now. */
+    close(port->efd);
+    port->efd = -1;
+    atomic_store_explicit(&port->dead, 1, memory_order_relaxed);
+    pthread_mutex_lock(&pool->lock);
+    port->next = pool->dead_ports;
+    pool->dead_ports = port;
+    pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 

@@ -88,10 +88,11 @@ struct wpool {
     pthread_mutex_t lock;
     pthread_cond_t life_changed; /* a joiner finished, or a worker started */
     enum wp_life life;
-    bool joining;             /* a thread is joining the workers without the lock */
-    unsigned int nstarted;    /* workers that reported in (creation) */
-    int start_error;          /* first worker start failure (nice) */
-    struct wpool_port *ports; /* every port, the default one included */
+    bool joining;                  /* a thread is joining the workers without the lock */
+    unsigned int nstarted;         /* workers that reported in (creation) */
+    int start_error;               /* first worker start failure (nice) */
+    struct wpool_port *ports;      /* every port, the default one included */
+    struct wpool_port *dead_ports; /* destroyed ports, freed with the pool */
 };
 
 static inline bool wp_forked(unsigned int generation)

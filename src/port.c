@@ -28,6 +28,7 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->inflight, 0);
+    atomic_init(&port->dead, 0);
     port->is_default = is_default;
     port->owner = pthread_self();
     port->pool = pool;
@@ -39,7 +40,8 @@ void wp_port_free(struct wpool_port *port)
 {
     if (!port)
         return;
-    close(port->efd);
+    if (port->efd >= 0) /* a destroyed port closed it already */
+        close(port->efd);
     wp_free(port);
 }
 
@@ -198,9 +200,14 @@ static bool wp_port_owned(const struct wpool_port *port)
     return pthread_equal(port->owner, pthread_self());
 }
 
+static bool wp_port_dead(const struct wpool_port *port)
+{
+    return atomic_load_explicit(&port->dead, memory_order_relaxed) != 0;
+}
+
 int wpool_port_fd(const wpool_port_t *port)
 {
-    return port ? port->efd : -EINVAL;
+    return port && !wp_port_dead(port) ? port->efd : -EINVAL;
 }
 
 int wpool_fd(const wpool_t *pool)
@@ -210,7 +217,7 @@ int wpool_fd(const wpool_t *pool)
 
 int wpool_port_dispatch(wpool_port_t *port, unsigned int max)
 {
-    if (!port || max == 0)
+    if (!port || max == 0 || wp_port_dead(port))
         return -EINVAL;
     if (wp_forked(port->pool->generation))
         return -EOWNERDEAD;
@@ -264,7 +271,7 @@ static int64_t wp_deadline(int timeout_ms)
 
 int wpool_port_wait(wpool_port_t *port, int timeout_ms)
 {
-    if (!port || timeout_ms < -1)
+    if (!port || timeout_ms < -1 || wp_port_dead(port))
         return -EINVAL;
     if (wp_forked(port->pool->generation))
         return -EOWNERDEAD;
@@ -275,7 +282,7 @@ int wpool_port_wait(wpool_port_t *port, int timeout_ms)
 
 int wpool_port_drain(wpool_port_t *port, int timeout_ms)
 {
-    if (!port || timeout_ms < -1)
+    if (!port || timeout_ms < -1 || wp_port_dead(port))
         return -EINVAL;
     if (wp_forked(port->pool->generation))
         return -EOWNERDEAD;

@@ -43,6 +43,9 @@ struct wpool_port {
     int64_t owed;            /* eventfd writes of cleared epochs not yet read */
     int efd;
     bool is_default;
+    /* Destroyed: its memory is kept (on the pool's dead list) until the pool
+     * is destroyed, so that a call through a stale handle gets -EINVAL. */
+    _Atomic int dead;
     pthread_t owner;
     struct wpool *pool;
     struct wpool_port *next; /* pool's list of ports, under the pool lock */

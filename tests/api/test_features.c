@@ -907,6 +907,33 @@ START_TEST(test_new_options_validated)
 }
 END_TEST
 
+/* A destroyed port's handle stays safe to pass: every call on it says -EINVAL
+ * (its memory is kept until the pool is destroyed). */
+START_TEST(test_destroyed_port_handle)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    wpool_port_t *port;
+    ck_assert_int_eq(wpool_port_create(pool, &port), 0);
+    ck_assert_int_ge(wpool_port_fd(port), 0);
+    ck_assert_int_eq(wpool_port_destroy(port), 0);
+    ck_assert_int_eq(wpool_port_fd(port), -EINVAL);
+    ck_assert_int_eq(wpool_port_dispatch(port, 1), -EINVAL);
+    ck_assert_int_eq(wpool_port_wait(port, 0), -EINVAL);
+    ck_assert_int_eq(wpool_port_drain(port, 0), -EINVAL);
+    ck_assert_int_eq(wpool_port_destroy(port), -EINVAL);
+    ck_assert_int_eq(wpool_on_drain(pool, port, on_drain_count, &g_drains), -EINVAL);
+    struct job j;
+    job_init(&j, 4);
+    ck_assert_int_eq(wpool_task_set_port(&j.task, port), 0);
+    ck_assert_int_eq(wpool_submit(pool, &j.task), -EINVAL); /* nothing queued */
+    ck_assert_int_eq(wpool_task_set_port(&j.task, NULL), 0);
+    ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
+    ck_assert_int_eq(drain_all(pool), 1);
+    ck_assert_int_eq(j.status, 4);
+    ck_assert_int_eq(wpool_destroy(pool), 0); /* frees the dead port too */
+}
+END_TEST
+
 /* ---- fork policy ------------------------------------------------------------------ */
 
 START_TEST(test_fork_child_gets_eownerdead)
@@ -986,6 +1013,7 @@ static Suite *features_suite(void)
     tcase_add_loop_test(tc, test_stats, 0, 2);
     tcase_add_loop_test(tc, test_hooks_identity_stack_nice, 0, 2);
     tcase_add_test(tc, test_new_options_validated);
+    tcase_add_loop_test(tc, test_destroyed_port_handle, 0, 2);
     tcase_add_loop_test(tc, test_fork_child_gets_eownerdead, 0, 2);
     suite_add_tcase(s, tc);
     return s;

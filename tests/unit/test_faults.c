@@ -594,7 +594,8 @@ static void test_port_create_fails_at_each_allocation(void **state)
                 assert_true(left > 0);
                 check_round_trip(pool, port);
                 assert_int_equal(wpool_port_destroy(port), 0);
-                snap_check_clean(&s);
+                /* A destroyed port's memory stays with the pool (a stale
+                 * handle gets -EINVAL) and goes with it: checked below. */
                 break;
             }
             assert_int_equal(rc, -ENOMEM);
