@@ -161,6 +161,25 @@ static void wp_refused(struct wpool *pool)
     wp_drain_check(pool);
 }
 
+int wp_task_withdraw(struct wpool_task *t)
+{
+    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_RELAXED);
+    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
+    if (!q || !wp_queue_cancel(q, pos, t))
+        return -EBUSY;
+    /* We own the task now, exactly as a worker that popped it would (the
+     * CAS acquired its fields). In a forked child the copy is the parent's:
+     * leave it alone. */
+    struct wpool *pool = t->wp_port->pool;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    /* Free the slot now if the tombstone is at the tail, so that the backlog
+     * a refused submitter waits on falls at once. */
+    wp_queue_reclaim(q);
+    wp_pool_withdrawn(pool, t);
+    return 0;
+}
+
 void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
 {
     __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
@@ -299,23 +318,22 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     } else if (deadline && wp_clock_ns() >= deadline) {
         t->wp_status = -ETIMEDOUT;
         wp_stat_add(&st->timed_out, 1);
-    } else if (!pool->timing) {
-        atomic_store_explicit(&st->running, 1, memory_order_relaxed);
-        t->wp_status = t->wp_work(t);
-        atomic_store_explicit(&st->running, 0, memory_order_relaxed);
-        wp_stat_add(&st->ran, 1);
     } else {
         /* A task taken at once after the last one starts when that one ended:
          * one clock read per task in a busy pool. */
-        uint64_t start = !waited && w->last_end ? w->last_end : wp_ticks();
+        uint64_t start = 0;
+        if (pool->timing)
+            start = !waited && w->last_end ? w->last_end : wp_ticks();
         atomic_store_explicit(&st->running, 1, memory_order_relaxed);
         t->wp_status = t->wp_work(t);
         atomic_store_explicit(&st->running, 0, memory_order_relaxed);
         wp_stat_add(&st->ran, 1);
-        uint64_t end = wp_ticks(), stamp = t->wp_stamp;
-        wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
-                        start > stamp ? start - stamp : 0, end > start ? end - start : 0);
-        w->last_end = end;
+        if (pool->timing) {
+            uint64_t end = wp_ticks(), stamp = t->wp_stamp;
+            wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
+                            start > stamp ? start - stamp : 0, end > start ? end - start : 0);
+            w->last_end = end;
+        }
     }
     wp_port_post(t->wp_port, t);
     if (pool->limited) {
@@ -1042,20 +1060,7 @@ int wpool_cancel(struct wpool_task *t)
         return -EINVAL;
     if (wp_task_state(t) != WP_TASK_INFLIGHT)
         return -EBUSY;
-    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_RELAXED);
-    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
-    if (!q || !wp_queue_cancel(q, pos, t))
-        return -EBUSY;
-    /* We own the task now, exactly as a worker that popped it would (the
-     * CAS acquired its fields). In a forked child the copy is the parent's:
-     * leave it alone. */
-    if (wp_forked(t->wp_port->pool->generation))
-        return -EOWNERDEAD;
-    /* Free the slot now if the tombstone is at the tail, so that the backlog
-     * a refused submitter waits on falls at once. */
-    wp_queue_reclaim(q);
-    wp_pool_withdrawn(t->wp_port->pool, t);
-    return 0;
+    return wp_task_withdraw(t);
 }
 
 struct wp_cancel_all_ctx {

@@ -104,6 +104,10 @@ static inline bool wp_forked(unsigned int generation)
 /* A task left its queue without a worker running it (cancelled): account for
  * it and post its -ECANCELED completion. Caller won it from its cell. */
 void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t);
+/* Withdraws an in-flight task from its queue cell (the CAS that races the
+ * workers), reclaims the tail and posts -ECANCELED: 0; -EBUSY if it is not
+ * queued; -EOWNERDEAD in a forked child. */
+int wp_task_withdraw(struct wpool_task *t);
 /* Token side of a completion: detaches the task from its token. */
 void wp_token_detach(struct wpool_task *t);
 /* True if the task's token is cancelled (acquire). */

@@ -52,16 +52,6 @@ struct wp_hist_sum {
     uint64_t n, sum, max; /* ticks */
 };
 
-#if defined(__x86_64__)
-#include <x86intrin.h>
-static inline uint64_t wp_ticks(void)
-{
-    return __rdtsc();
-}
-#else
-static inline uint64_t wp_ticks(void);
-#endif
-
 static inline uint64_t wp_clock_ns(void)
 {
     struct timespec ts;
@@ -69,7 +59,13 @@ static inline uint64_t wp_clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-#if !defined(__x86_64__)
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t wp_ticks(void)
+{
+    return __rdtsc();
+}
+#else
 static inline uint64_t wp_ticks(void)
 {
     return wp_clock_ns();

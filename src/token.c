@@ -70,16 +70,10 @@ int wpool_token_cancel(wpool_token_t *tok)
     /* Release: a worker that sees the flag (acquire) before running a task
      * completes it with -ECANCELED instead. */
     atomic_store_explicit(&tok->cancelled, 1, memory_order_release);
-    for (struct wpool_task *t = tok->head; t; t = t->wp_tnext) {
-        struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_RELAXED);
-        uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
-        if (q && wp_queue_cancel(q, pos, t)) {
-            /* Stays linked: the owner unlinks it before its callback, which
-             * waits for this lock. */
-            wp_pool_withdrawn(t->wp_port->pool, t);
-            n++;
-        }
-    }
+    /* A withdrawn task stays linked: the owner unlinks it before its
+     * callback, which waits for this lock. */
+    for (struct wpool_task *t = tok->head; t; t = t->wp_tnext)
+        n += wp_task_withdraw(t) == 0;
     pthread_mutex_unlock(&tok->lock);
     return n;
 }
