@@ -73,8 +73,9 @@ void wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
     bool claimed = !node->queued;
     if (!claimed)
         wp_park_unlink(p, node);
-    /* else a notifier took the node and signalled it under this lock: it is
-     * done with the node, which the caller may now reuse. */
+    /* else a notifier took the node and stored its signal under this lock:
+     * it writes to the node no more (its futex wake, if not made yet, only
+     * names the address), and the caller may reuse the node. */
     pthread_mutex_unlock(&p->lock);
     /* That signal was meant for work the caller may not be the one to do (its
      * re-check found other work): pass it on, or another waiter could sleep
@@ -115,16 +116,52 @@ int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t time
     return mine ? -ETIMEDOUT : 0;
 }
 
-/* Under the lock: take the oldest node off the list and signal it. The store
- * and the wake happen before the unlock, so a cancel that finds the node
- * gone knows nobody touches it any more. */
-static void wp_park_signal_head(struct wp_park *p)
+/* Wakes taken per lock hold; the futex calls are made after the unlock. */
+#define WP_PARK_BATCH 8
+
+/* Under the lock: take the oldest node off the list and store its signal. The
+ * store happens before the unlock, so a cancel (or timed wait) that finds the
+ * node gone knows nobody writes to it any more. Returns the futex word to wake
+ * once the lock is released. */
+static _Atomic uint32_t *wp_park_signal_head(struct wp_park *p)
 {
     struct wp_park_node *node = p->head;
     wp_park_unlink(p, node);
     /* Release: the waiter's acquire load sees everything before the notify. */
     atomic_store_explicit(&node->signaled, 1, memory_order_release);
-    wp_futex_wake(&node->signaled, 1);
+    return &node->signaled;
+}
+
+/* The futex wakes of one lock hold, made after the unlock so that the woken
+ * waiter (or a worker about to park) does not find the lock held by a
+ * notifier sitting in a system call. The waiter may have seen its signal and
+ * moved on, and its node's stack memory been re-used, even by a node parked
+ * again at the same address: a wake only names the address (it writes no
+ * memory), and every futex waiter re-checks its word, so a late wake is at
+ * worst a spurious one (modelled in park.pml). */
+static void wp_park_wake(_Atomic uint32_t *const *words, int n)
+{
+    for (int i = 0; i < n; i++)
+        wp_futex_wake(words[i], 1);
+}
+
+/* Signals up to n queued nodes (all when n < 0). */
+static void wp_park_signal(struct wp_park *p, int n)
+{
+    _Atomic uint32_t *words[WP_PARK_BATCH];
+    for (;;) {
+        int k = 0;
+        pthread_mutex_lock(&p->lock);
+        while (k < WP_PARK_BATCH && (n < 0 || k < n) && p->head)
+            words[k++] = wp_park_signal_head(p);
+        bool more = p->head != NULL;
+        pthread_mutex_unlock(&p->lock);
+        wp_park_wake(words, k);
+        if (n >= 0)
+            n -= k;
+        if (!more || n == 0 || k < WP_PARK_BATCH)
+            return;
+    }
 }
 
 void wp_park_notify(struct wp_park *p, int n)
@@ -132,18 +169,12 @@ void wp_park_notify(struct wp_park *p, int n)
     /* seq_cst load: the second half of the Dekker pattern (see park.h). */
     if (WP_LIKELY(atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0))
         return;
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < n && p->head; i++)
-        wp_park_signal_head(p);
-    pthread_mutex_unlock(&p->lock);
+    wp_park_signal(p, n);
 }
 
 void wp_park_notify_all(struct wp_park *p)
 {
-    pthread_mutex_lock(&p->lock);
-    while (p->head)
-        wp_park_signal_head(p);
-    pthread_mutex_unlock(&p->lock);
+    wp_park_signal(p, -1);
 }
 
 uint32_t wp_park_waiters(struct wp_park *p)

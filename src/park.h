@@ -21,7 +21,9 @@
  * the waiter it was meant for: no waiter can be counted out without being
  * signalled, and a woken waiter that has not run yet costs later notifies
  * nothing. The signal is written under the lock, so a waiter whose cancel
- * finds its node already taken knows the notifier is done with the node.
+ * finds its node already taken knows the notifier writes to it no more; the
+ * futex wake comes after the unlock (a late wake is at worst spurious), so a
+ * woken waiter never finds the lock held by a notifier in a system call.
  * Checked by the Spin model beside this file (park.pml, docs/model.md).
  */
 #ifndef WP_PARK_H

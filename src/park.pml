@@ -23,8 +23,10 @@
  *             run): lock; if queued { unlink, nwaiters--, unlock, -ETIMEDOUT }
  *             else { unlock; 0 (signaled must be set) }
  *   notify(1) if (nwaiters == 0) return; lock; pop the head node: unlink,
- *             queued = false, nwaiters--, signaled = 1, futex_wake; unlock
- *   notify_all  lock; pop every node as above; unlock
+ *             queued = false, nwaiters--, signaled = 1; unlock; futex_wake
+ *             (the wake after the unlock may land when the waiter has moved
+ *             on and parked again on the same node: a spurious wake)
+ *   notify_all  lock; pop every node as above; unlock; the wakes
  *   waiters   nwaiters (relaxed)
  *
  * Steps. The mutex is one bit taken by an atomic test-and-set (a blocked
@@ -61,6 +63,8 @@
  *   NO_LOCKED_SIGNAL  the notifier stores signaled and wakes the futex after
  *               unlocking (so cancel can return, and the waiter re-use its
  *               node, while a notifier still holds it)
+ *   LOCKED_WAKE the futex wake too is made under the lock (the design before
+ *               the late wake; must verify as well)
  */
 
 #ifndef NW
@@ -192,19 +196,24 @@ inline signal(nd) {
     asleep[nd] = false
 }
 
-/* Pops the head node (lock held, list not empty). With NO_LOCKED_SIGNAL the
- * signal is deferred past the unlock (the node is remembered in `held`). */
+/* Pops the head node (lock held, list not empty). By default the signal is
+ * stored under the lock and the futex wake deferred past the unlock; with
+ * NO_LOCKED_SIGNAL the store is deferred too; with LOCKED_WAKE neither is.
+ * Deferred nodes are remembered in `held`. */
 inline pop_one() {
     d_step { nd = lq[0]; unlink(nd) };
     nwaiters--;
-#ifdef NO_LOCKED_SIGNAL
+#if defined(NO_LOCKED_SIGNAL)
     held[nd] = true
-#else
+#elif defined(LOCKED_WAKE)
     signal(nd)
+#else
+    signaled[nd] = true;
+    held[nd] = true
 #endif
 }
 
-#ifdef NO_LOCKED_SIGNAL
+#if defined(NO_LOCKED_SIGNAL)
 inline late_signals() {
     nd = 0;
     do
@@ -214,9 +223,27 @@ inline late_signals() {
     od;
     nd = 0
 }
-#else
+#elif defined(LOCKED_WAKE)
 inline late_signals() {
     skip
+}
+#else
+/* futex_wake(&signaled[nd], 1) after the unlock: wakes worker nd if it sleeps
+ * on its word now, whatever it has done since the notifier took its node. */
+inline late_signals() {
+    do
+    :: atomic {
+        nd = 0;
+        do
+        :: nd < NW && !held[nd] -> nd++
+        :: else -> break
+        od;
+        if
+        :: nd < NW -> asleep[nd] = false; held[nd] = false; nd = 0
+        :: else -> nd = 0; break
+        fi
+    }
+    od
 }
 #endif
 
@@ -294,7 +321,7 @@ inline park_wait() {
 
 proctype producer() {
     byte k, pos, nd, j;
-#ifdef NO_LOCKED_SIGNAL
+#ifndef LOCKED_WAKE
     bool held[NW];
 #endif
     do
@@ -315,7 +342,7 @@ proctype producer() {
  * wp_park_notify(1) if any was queued. */
 proctype batch() {
     byte k, pos, nd, j;
-#ifdef NO_LOCKED_SIGNAL
+#ifndef LOCKED_WAKE
     bool held[NW];
 #endif
     do
@@ -340,7 +367,7 @@ proctype worker(byte me) {
 #ifdef TIMED
     bool tclaimed;
 #endif
-#ifdef NO_LOCKED_SIGNAL
+#ifndef LOCKED_WAKE
     bool held[NW];
 #endif
 again:                                       /* wp_next_task's loop */
@@ -427,7 +454,7 @@ out:
 proctype closer() {
     byte i, nd, j;
     bool quiesce;
-#ifdef NO_LOCKED_SIGNAL
+#ifndef LOCKED_WAKE
     bool held[NW];
 #endif
     if
