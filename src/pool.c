@@ -20,11 +20,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* Polls of the queues before a worker registers to sleep: long enough to catch
- * a task submitted right behind the last one (a few microseconds), short
- * enough that an idle pool burns no measurable CPU. */
-#ifndef WP_SPIN_ROUNDS
-#define WP_SPIN_ROUNDS 200
+/* Adaptive spinning before a worker registers to sleep. Each worker polls the
+ * queues up to `spin` rounds; a spin that finds a task doubles the budget, one
+ * that finds none halves it, and a sleep that ends within WP_SPIN_REACH_NS
+ * (work came back soon after the worker gave up) doubles it again. A stream of
+ * tasks keeps workers spinning across the short gaps between bursts (no futex
+ * calls); a pool fed one task now and then decays to WP_SPIN_MIN rounds, well
+ * under a microsecond of CPU per task. */
+#ifndef WP_SPIN_MAX
+#define WP_SPIN_MAX 256u
+#endif
+#ifndef WP_SPIN_MIN
+#define WP_SPIN_MIN 4u
+#endif
+#ifndef WP_SPIN_REACH_NS
+#define WP_SPIN_REACH_NS 20000u
 #endif
 
 /* The worker running on this thread, if any: lets close/destroy refuse to wait
@@ -265,12 +275,16 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
     struct wpool_task *t = wp_take(w);
     *waited = t == NULL;
     for (; !t;) {
-        for (int i = 0; !t && i < WP_SPIN_ROUNDS; i++) {
+        unsigned int limit = w->spin;
+        for (unsigned int i = 0; !t && i < limit; i++) {
             wp_cpu_relax();
             t = wp_take(w);
         }
-        if (t)
+        if (t) {
+            w->spin = limit < WP_SPIN_MAX / 2 ? limit * 2 : WP_SPIN_MAX;
             break;
+        }
+        w->spin = limit / 2 > WP_SPIN_MIN ? limit / 2 : WP_SPIN_MIN;
         if (wp_drained(pool))
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
@@ -282,7 +296,10 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             wp_park_cancel(&pool->park, &node);
             return t;
         }
+        uint64_t parked = wp_clock_ns();
         wp_park_wait(&pool->park, &node);
+        if (wp_clock_ns() - parked < WP_SPIN_REACH_NS)
+            w->spin = limit < WP_SPIN_MAX / 2 ? limit * 2 : WP_SPIN_MAX;
         woken = true;
         t = wp_take(w);
     }
@@ -587,6 +604,7 @@ static int wp_start_workers(struct wpool *pool)
         struct wp_worker *w = &pool->workers[i];
         w->pool = pool;
         w->index = i;
+        w->spin = WP_SPIN_MAX;
         if (pool->pin) {
             const cpu_set_t *cpus = &pool->topo.cores[i % pool->topo.ncores];
             rc = pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), cpus);

@@ -27,6 +27,7 @@ struct wp_worker {
     struct wpool *pool;
     unsigned int index;
     unsigned int high_streak; /* high-priority tasks taken in a row */
+    unsigned int spin;        /* polls before sleeping (adaptive, see pool.c) */
     uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
     WP_ALIGNED struct wp_wstats st;
