@@ -170,17 +170,48 @@ static void test_notify_all_wakes_everyone(void **state)
     struct wp_park p;
     _Atomic int flag = 0, asleep = 0;
     wp_park_init(&p);
-    pthread_t th[4];
+    /* More sleepers than one lock hold of a notify takes (8). */
+    enum { NSLEEPERS = 20 };
+    pthread_t th[NSLEEPERS];
     struct sleeper s = {&p, &flag, &asleep};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NSLEEPERS; i++)
         pthread_create(&th[i], NULL, sleeper_main, &s);
-    while (atomic_load(&asleep) < 4)
+    while (atomic_load(&asleep) < NSLEEPERS)
         sched_yield();
     atomic_store(&flag, 1);
     wp_park_notify_all(&p);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NSLEEPERS; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(wp_park_waiters(&p), 0);
+    wp_park_fini(&p);
+}
+
+/* A notify takes at most 8 nodes per lock hold and makes their futex wakes
+ * after the unlock: notify(n) across several holds still signals exactly the
+ * n oldest, one wake each, and notify_all the rest. */
+static void test_notify_many_in_batches(void **state)
+{
+    enum { N = 20, FIRST = 11 };
+    struct wp_park p;
+    struct wp_park_node nodes[N];
+    wp_park_init(&p);
+    atomic_store(&g_futex_wakes, 0);
+    for (int i = 0; i < N; i++)
+        wp_park_prepare(&p, &nodes[i]);
+    assert_int_equal(wp_park_waiters(&p), N);
+    wp_park_notify(&p, FIRST);
+    assert_int_equal(wp_park_waiters(&p), N - FIRST);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(atomic_load(&nodes[i].signaled), i < FIRST);
+    assert_int_equal(atomic_load(&g_futex_wakes), FIRST);
+    wp_park_notify_all(&p);
+    assert_int_equal(wp_park_waiters(&p), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(atomic_load(&nodes[i].signaled), 1);
+    assert_int_equal(atomic_load(&g_futex_wakes), N);
+    /* Nothing queued: no lock, no call. */
+    wp_park_notify(&p, N);
+    assert_int_equal(atomic_load(&g_futex_wakes), N);
     wp_park_fini(&p);
 }
 
@@ -191,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_notify_claims_oldest),
         cmocka_unit_test(test_pingpong_no_lost_wakeup),
         cmocka_unit_test(test_notify_all_wakes_everyone),
+        cmocka_unit_test(test_notify_many_in_batches),
     };
     return cmocka_run_group_tests_name("park", tests, NULL, NULL);
 }
