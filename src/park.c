@@ -159,7 +159,7 @@ static void wp_park_signal(struct wp_park *p, int n)
         wp_park_wake(words, k);
         if (n >= 0)
             n -= k;
-        if (!more || n == 0 || k < WP_PARK_BATCH)
+        if (!more || n == 0)
             return;
     }
 }

@@ -37,6 +37,11 @@
 #define WP_SPIN_REACH_NS 20000u
 #endif
 
+static unsigned int wp_spin_doubled(unsigned int limit)
+{
+    return limit < WP_SPIN_MAX / 2 ? limit * 2 : WP_SPIN_MAX;
+}
+
 /* The worker running on this thread, if any: lets close/destroy refuse to wait
  * for themselves. One pointer per thread, no global state shared between
  * threads. */
@@ -82,12 +87,8 @@ static int64_t wp_backlog_level(struct wpool *pool)
         return atomic_load_explicit(&pool->waiting, memory_order_seq_cst) -
                atomic_load_explicit(&pool->idle, memory_order_seq_cst);
     int64_t n = 0;
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
-        struct wp_queue *q = &pool->queues[i];
-        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
-        uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
-        n += head > tail ? (int64_t)(head - tail) : 0;
-    }
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
+        n += (int64_t)wp_queue_size(&pool->queues[i]);
     return n;
 }
 
@@ -97,12 +98,9 @@ static bool wp_has_room(struct wpool *pool, int lane)
     if (pool->limited && wp_backlog_level(pool) >= pool->max_queue)
         return false;
     struct wp_queue *qs = wp_lane(pool, lane);
-    for (unsigned int i = 0; i < pool->nqueues; i++) {
-        uint64_t tail = atomic_load_explicit(&qs[i].tail, memory_order_seq_cst);
-        uint64_t head = atomic_load_explicit(&qs[i].head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
-        if (head - tail < pool->capacity)
+    for (unsigned int i = 0; i < pool->nqueues; i++)
+        if (wp_queue_size(&qs[i]) < pool->capacity)
             return true;
-    }
     return false;
 }
 
@@ -281,7 +279,7 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             t = wp_take(w);
         }
         if (t) {
-            w->spin = limit < WP_SPIN_MAX / 2 ? limit * 2 : WP_SPIN_MAX;
+            w->spin = wp_spin_doubled(limit);
             break;
         }
         w->spin = limit / 2 > WP_SPIN_MIN ? limit / 2 : WP_SPIN_MIN;
@@ -299,7 +297,7 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
         uint64_t parked = wp_clock_ns();
         wp_park_wait(&pool->park, &node);
         if (wp_clock_ns() - parked < WP_SPIN_REACH_NS)
-            w->spin = limit < WP_SPIN_MAX / 2 ? limit * 2 : WP_SPIN_MAX;
+            w->spin = wp_spin_doubled(limit);
         woken = true;
         t = wp_take(w);
     }

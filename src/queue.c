@@ -201,7 +201,10 @@ bool wp_queue_drained(struct wp_queue *q)
 
 uint64_t wp_queue_size(struct wp_queue *q)
 {
-    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed) & ~WP_QUEUE_CLOSED;
+    /* seq_cst (plain loads on x86): the pool reads the size after a refusal
+     * flag or a park registration (Dekker with the consumers' tail RMW). Tail
+     * first: head only grows, so head >= tail unless tail moved between. */
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
     return head > tail ? head - tail : 0;
 }
