@@ -19,11 +19,12 @@ int wp_futex_wake(_Atomic uint32_t *addr, int n)
     return rc < 0 ? -errno : (int)rc;
 }
 
-void wp_park_init(struct wp_park *p)
+void wp_park_init(struct wp_park *p, bool late_wake)
 {
     atomic_init(&p->nwaiters, 0);
     pthread_mutex_init(&p->lock, NULL);
     p->head = p->tail = NULL;
+    p->late_wake = late_wake;
 }
 
 void wp_park_fini(struct wp_park *p)
@@ -116,7 +117,7 @@ int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t time
     return mine ? -ETIMEDOUT : 0;
 }
 
-/* Wakes taken per lock hold; the futex calls are made after the unlock. */
+/* Wakes taken per lock hold (a late-wake park makes them after the unlock). */
 #define WP_PARK_BATCH 8
 
 /* Under the lock: take the oldest node off the list and store its signal. The
@@ -132,13 +133,13 @@ static _Atomic uint32_t *wp_park_signal_head(struct wp_park *p)
     return &node->signaled;
 }
 
-/* The futex wakes of one lock hold, made after the unlock so that the woken
- * waiter (or a worker about to park) does not find the lock held by a
- * notifier sitting in a system call. The waiter may have seen its signal and
- * moved on, and its node's stack memory been re-used, even by a node parked
- * again at the same address: a wake only names the address (it writes no
- * memory), and every futex waiter re-checks its word, so a late wake is at
- * worst a spurious one (modelled in park.pml). */
+/* The futex wakes of one lock hold. On a late-wake park they are made after
+ * the unlock, so that the woken waiter (or a worker about to park) does not
+ * find the lock held by a notifier sitting in a system call. The waiter may
+ * have seen its signal and moved on, even parked again on the same node: a
+ * wake only names the address (it writes no memory), the node outlives its
+ * waits (see park.h), and every futex waiter re-checks its word, so a late
+ * wake is at worst a spurious one (modelled in park.pml). */
 static void wp_park_wake(_Atomic uint32_t *const *words, int n)
 {
     for (int i = 0; i < n; i++)
@@ -155,8 +156,11 @@ static void wp_park_signal(struct wp_park *p, int n)
         while (k < WP_PARK_BATCH && (n < 0 || k < n) && p->head)
             words[k++] = wp_park_signal_head(p);
         bool more = p->head != NULL;
+        if (!p->late_wake)
+            wp_park_wake(words, k);
         pthread_mutex_unlock(&p->lock);
-        wp_park_wake(words, k);
+        if (p->late_wake)
+            wp_park_wake(words, k);
         if (n >= 0)
             n -= k;
         if (!more || n == 0)

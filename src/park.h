@@ -3,9 +3,9 @@
  * work" without losing a wakeup, and lets a producer with no sleeper notify
  * without any system call or lock.
  *
- * Each waiter brings a node (on its own stack) with a private futex word. A
- * park keeps the waiting nodes in a FIFO list under a mutex, and a count of
- * them that notifiers read without the lock.
+ * Each waiter brings a node with a private futex word. A park keeps the
+ * waiting nodes in a FIFO list under a mutex, and a count of them that
+ * notifiers read without the lock.
  *
  * Waiter:   wp_park_prepare(p, &node);   // queue the node; RMW on the count
  *           if (work is visible) wp_park_cancel(p, &node);
@@ -21,10 +21,20 @@
  * the waiter it was meant for: no waiter can be counted out without being
  * signalled, and a woken waiter that has not run yet costs later notifies
  * nothing. The signal is written under the lock, so a waiter whose cancel
- * finds its node already taken knows the notifier writes to it no more; the
- * futex wake comes after the unlock (a late wake is at worst spurious), so a
- * woken waiter never finds the lock held by a notifier in a system call.
- * Checked by the Spin model beside this file (park.pml, docs/model.md).
+ * finds its node already taken knows the notifier writes to it no more.
+ *
+ * The futex wake: a park made with late_wake makes it after the unlock, so a
+ * woken waiter never finds the lock held by a notifier in a system call. The
+ * waiter may by then have seen its signal and moved on, so a late wake names
+ * a node the notifier no longer owns: every node of such a park must stay
+ * allocated, its word a live futex word, until wp_park_fini (the workers'
+ * nodes live in struct wp_worker). A late wake is then at worst a spurious
+ * wake of the same node's next wait, never a futex call on memory that has
+ * become something else (a returned stack frame, which Valgrind reports as a
+ * system call reading uninitialised bytes). A park without late_wake makes
+ * the wake under the lock, and its nodes may live on the waiters' stacks.
+ * Both orders are checked by the Spin model beside this file (park.pml,
+ * docs/model.md).
  */
 #ifndef WP_PARK_H
 #define WP_PARK_H
@@ -44,10 +54,13 @@ struct wp_park {
     WP_ALIGNED _Atomic uint32_t nwaiters; /* queued nodes; read by notifiers without the lock */
     pthread_mutex_t lock;
     struct wp_park_node *head, *tail;
+    bool late_wake; /* futex wakes after the unlock; nodes outlive their waits */
     char pad[WP_CACHELINE];
 };
 
-void wp_park_init(struct wp_park *p);
+/* late_wake: make futex wakes after the unlock; then every node used with
+ * this park must stay allocated until wp_park_fini (see above). */
+void wp_park_init(struct wp_park *p, bool late_wake);
 void wp_park_fini(struct wp_park *p);
 /* Queues the caller's node; the caller then re-checks for work. */
 void wp_park_prepare(struct wp_park *p, struct wp_park_node *node);

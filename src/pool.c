@@ -287,15 +287,14 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
          * (see park.h). */
-        struct wp_park_node node;
-        wp_park_prepare(&pool->park, &node);
+        wp_park_prepare(&pool->park, &w->node);
         t = wp_take(w);
         if (t || wp_drained(pool)) {
-            wp_park_cancel(&pool->park, &node);
+            wp_park_cancel(&pool->park, &w->node);
             return t;
         }
         uint64_t parked = wp_clock_ns();
-        wp_park_wait(&pool->park, &node);
+        wp_park_wait(&pool->park, &w->node);
         if (wp_clock_ns() - parked < WP_SPIN_REACH_NS)
             w->spin = wp_spin_doubled(limit);
         woken = true;
@@ -639,8 +638,11 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     struct wpool *pool = wp_alloc(sizeof(*pool));
     if (!pool)
         return -ENOMEM;
-    wp_park_init(&pool->park);
-    wp_park_init(&pool->space);
+    /* Workers' nodes live in pool->workers: late wakes. Submitters waiting
+     * for room park nodes on their own stacks: wakes under the lock (a slow
+     * path, taken only when a queue is full). */
+    wp_park_init(&pool->park, true);
+    wp_park_init(&pool->space, false);
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
     atomic_init(&pool->has_high, 0);

@@ -30,6 +30,9 @@ struct wp_worker {
     unsigned int spin;        /* polls before sleeping (adaptive, see pool.c) */
     uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
+    /* This worker's node on pool->park, a late-wake park: it outlives every
+     * wait, so a notifier's late futex wake names live memory (park.h). */
+    struct wp_park_node node;
     WP_ALIGNED struct wp_wstats st;
 };
 
