@@ -16,7 +16,8 @@
  *   payload      like w1, the owner mallocs a 256 B..4 KiB payload per task
  *                and the worker frees it
  *   mem          (wpool-bench-alloc only) mallocs per task, heap per queued task
- * Peers: wpool wpool-pin wpool-notiming plain libuv glib, plus threads (w2)
+ * Peers: wpool wpool-pin wpool-notiming wpool-coalesce plain libuv glib, plus
+ * threads (w2)
  * and floor (w3).
  *
  * Exits non-zero if a task is lost, runs twice, or completes on a thread
@@ -55,6 +56,7 @@ static const struct peer *const all_peers[] = {
     &peer_wpool_pin,
 #ifdef BENCH_HAVE_TIMING
     &peer_wpool_notiming,
+    &peer_wpool_coalesce,
 #endif
 #ifdef BENCH_HAVE_UV
     &peer_uv,
@@ -795,6 +797,9 @@ static bool supported(const char *w, const struct peer *p, const char *pname)
     if (p == &peer_wpool_notiming)
         return strcmp(w, "w1") == 0;
 #endif
+    if (p == &peer_wpool_coalesce)
+        return strcmp(w, "w1") == 0 || strcmp(w, "w2") == 0 || strcmp(w, "w3") == 0 ||
+               strcmp(w, "w4") == 0;
     return true;
 }
 

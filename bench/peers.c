@@ -68,12 +68,16 @@ static void wp_done(struct wpool_task *task, int status)
     bench_complete((struct btask *)task);
 }
 
-static int wp_create_opts(unsigned int threads, int pin, int timing)
+/* The coalesce_us of peer wpool-coalesce (WPOOL_BENCH_COALESCE_US overrides). */
+#define WP_COALESCE_US 1000
+
+static int wp_create_opts(unsigned int threads, int pin, int timing, unsigned int coalesce_us)
 {
     struct wpool_options o;
     wpool_options_init(&o);
     o.threads = threads;
     o.pin = pin;
+    o.coalesce_us = coalesce_us;
 #ifdef BENCH_HAVE_TIMING
     o.timing = timing;
 #else
@@ -94,17 +98,24 @@ static void wp_prepare(struct btask *t)
 
 static int wp_create(unsigned int threads)
 {
-    return wp_create_opts(threads, 0, 1);
+    return wp_create_opts(threads, 0, 1, 0);
 }
 
 static int wp_create_pin(unsigned int threads)
 {
-    return wp_create_opts(threads, 1, 1);
+    return wp_create_opts(threads, 1, 1, 0);
 }
 
 static int wp_create_notiming(unsigned int threads)
 {
-    return wp_create_opts(threads, 0, 0);
+    return wp_create_opts(threads, 0, 0, 0);
+}
+
+static int wp_create_coalesce(unsigned int threads)
+{
+    const char *env = getenv("WPOOL_BENCH_COALESCE_US");
+    return wp_create_opts(threads, 0, 1,
+                          env ? (unsigned int)strtoul(env, NULL, 10) : WP_COALESCE_US);
 }
 
 static int wp_submit(struct btask *t)
@@ -167,6 +178,19 @@ const struct peer peer_wpool_notiming = {"wpool-notiming",
                                          WP_NOTE ", timing = 0",
                                          sizeof(struct wpool_task),
                                          wp_create_notiming,
+                                         wp_prepare,
+                                         wp_submit,
+                                         wp_submit,
+                                         WP_BATCH,
+                                         wp_poll,
+                                         wp_destroy};
+
+#define WP_STR2(x) #x
+#define WP_STR(x)  WP_STR2(x)
+const struct peer peer_wpool_coalesce = {"wpool-coalesce",
+                                         WP_NOTE ", coalesce_us = " WP_STR(WP_COALESCE_US),
+                                         sizeof(struct wpool_task),
+                                         wp_create_coalesce,
                                          wp_prepare,
                                          wp_submit,
                                          wp_submit,

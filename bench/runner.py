@@ -320,6 +320,10 @@ def report(results, meta):
                  "wpool/best peer = %.2fx")
     ratio_target("W2 efficiency >= 0.95 of plain threads", med("w2", WPOOL, "efficiency"),
                  med("w2", "threads", "efficiency"), 0.95, "wpool/threads = %.3f")
+    if med("w2", "wpool-coalesce", "efficiency") is not None:
+        ratio_target("  the same with the opt-in coalesce_us", med("w2", "wpool-coalesce",
+                                                                   "efficiency"),
+                     med("w2", "threads", "efficiency"), 0.95, "wpool-coalesce/threads = %.3f")
     p50, floor = med("w3", WPOOL, "p50_us"), med("w3", "floor", "p50_us")
     if p50 is not None and floor:
         target("W3 p50 <= 1.2x futex + eventfd floor", p50 <= 1.2 * floor,
@@ -354,10 +358,18 @@ def report(results, meta):
         if a is not None and b is not None:
             w("  pin: %-12s unpinned %s, pinned %s (pinned/unpinned %.2fx)\n" % (
                 label, fmt(a), fmt(b), b / a))
+    for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"), ("w2", "efficiency", "W2 effic."),
+                          ("w3", "p50_us", "W3 p50 us"), ("w3", "p99_us", "W3 p99 us"),
+                          ("w4", "mtasks_per_s", "W4 Mtasks/s")):
+        a, b = med(g, WPOOL, key), med(g, "wpool-coalesce", key)
+        if a is not None and b is not None:
+            w("  coalesce: %-12s default %s, coalesce_us %s (coalesced/default %.2fx)\n" % (
+                label, fmt(a), fmt(b), b / a))
     return "".join(out)
 
 
-PEER_ORDER = ["wpool", "wpool-pin", "wpool-notiming", "libuv", "glib", "plain", "floor"]
+PEER_ORDER = ["wpool", "wpool-pin", "wpool-notiming", "wpool-coalesce", "libuv", "glib", "plain",
+              "floor"]
 
 
 def charts(results, out, samples_dir):

@@ -52,6 +52,8 @@ extern "C" {
 /* Default and largest number of slots in one task queue (powers of two). */
 #define WPOOL_DEFAULT_QUEUE_CAPACITY 4096u
 #define WPOOL_MAX_QUEUE_CAPACITY     (1u << 24)
+/* Largest coalesce_us option: one second. */
+#define WPOOL_MAX_COALESCE_US 1000000u
 
 /* max_queue and drain_low_water: no limit beyond the queues' capacity. */
 #define WPOOL_UNLIMITED 0xffffffffu
@@ -143,17 +145,33 @@ struct wpool_options {
     wpool_worker_fn on_worker_start;
     wpool_worker_fn on_worker_stop;
     void *hook_arg;
+    /* Completion coalescing on the pool's own port (wpool_fd), in
+     * microseconds, at most WPOOL_MAX_COALESCE_US. 0 (default): the first
+     * completion after the owner went idle makes wpool_fd readable at once.
+     * N: a worker that finishes a task and finds another one waiting may hold
+     * that signal back and run on, so that the owner's loop wakes once for a
+     * run of completions instead of once for every few; it signals as soon
+     * as it finds no task, or before it starts a task once N us have passed
+     * since it began holding. A completion is thus signalled at most N us
+     * plus the run time of one task late (the task the worker was running
+     * when the N us passed). Completions are still posted at once: a
+     * dispatch in the meantime runs them, and the signal that follows it may
+     * then find nothing to run (one spurious wakeup of the loop, as after
+     * wpool_port_drain). Ports made with wpool_port_create are signalled at
+     * once. See docs/design.md. */
+    unsigned int coalesce_us;
     /* Must be zero; room for options added later without breaking the ABI. */
-    uint64_t reserved[4];
+    unsigned int reserved_int;
+    uint64_t reserved[3];
 };
 
 /* Default options: one worker per allowed core, 4096-slot queues, FIRST_FREE,
  * unpinned, no limit beyond capacity, timing on, inherited nice and stack, no
- * hooks. */
+ * hooks, no completion coalescing. */
 #define WPOOL_OPTIONS_INIT                                                                         \
     {                                                                                              \
         0u, WPOOL_DEFAULT_QUEUE_CAPACITY, WPOOL_FIRST_FREE, 0, WPOOL_UNLIMITED, WPOOL_UNLIMITED,   \
-            1, 0, 0u, 0, 0, 0,                                                                     \
+            1, 0, 0u, 0, 0, 0, 0u, 0u,                                                             \
         {                                                                                          \
             0                                                                                      \
         }                                                                                          \

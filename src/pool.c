@@ -264,6 +264,14 @@ static bool wp_backlog(struct wpool *pool)
     return false;
 }
 
+/* Coalescing: signals the completions this worker pushed to the default
+ * port without signalling (wp_port_push). */
+static void wp_release_held(struct wp_worker *w)
+{
+    w->holding = false;
+    wp_port_signal(w->pool->default_port);
+}
+
 /* Next task, or NULL once the pool is closed and drained. *waited tells
  * whether the worker had to look more than once. */
 static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
@@ -272,6 +280,9 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
     bool woken = false;
     struct wpool_task *t = wp_take(w);
     *waited = t == NULL;
+    /* No task waiting: held completions go to the owner before any spin. */
+    if (!t && w->holding)
+        wp_release_held(w);
     for (; !t;) {
         unsigned int limit = w->spin;
         for (unsigned int i = 0; !t && i < limit; i++) {
@@ -322,6 +333,9 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
     wp_room_made(pool);
+    /* Coalescing: held completions wait at most coalesce_ns plus one task. */
+    if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
+        wp_release_held(w);
     uint64_t deadline = t->wp_deadline;
     /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
      * covers tasks still queued when it looked, which the join makes final. */
@@ -349,7 +363,17 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
             w->last_end = end;
         }
     }
-    wp_port_post(t->wp_port, t);
+    struct wpool_port *port = t->wp_port;
+    if (pool->coalesce_ns && port == pool->default_port) {
+        /* Hold the signal; wp_next_task or the next wp_run releases it. */
+        wp_port_push(port, t);
+        if (!w->holding) {
+            w->holding = true;
+            w->holding_since = wp_clock_ns();
+        }
+    } else {
+        wp_port_post(port, t);
+    }
     if (pool->limited) {
         atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
         wp_room_made(pool);
@@ -434,6 +458,8 @@ static int wp_check_options(const struct wpool_options *o)
     if (o->dispatch != WPOOL_FIRST_FREE && o->dispatch != WPOOL_ROUND_ROBIN)
         return -EINVAL;
     if (o->pin != 0 && o->pin != 1)
+        return -EINVAL;
+    if (o->coalesce_us > WPOOL_MAX_COALESCE_US || o->reserved_int)
         return -EINVAL;
     if (o->timing != 0 && o->timing != 1)
         return -EINVAL;
@@ -554,6 +580,7 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     else
         pool->low_water = (int64_t)(total / 2);
     pool->timing = o->timing;
+    pool->coalesce_ns = (uint64_t)o->coalesce_us * 1000u;
     pool->nice = o->nice;
     pool->stack_size = o->stack_size;
     pool->on_start = o->on_worker_start;

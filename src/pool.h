@@ -30,6 +30,8 @@ struct wp_worker {
     unsigned int spin;        /* polls before sleeping (adaptive, see pool.c) */
     uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
+    bool holding;             /* coalescing: completions pushed, not yet signalled */
+    uint64_t holding_since;   /* wp_clock_ns when it began holding */
     /* This worker's node on pool->park, a late-wake park: it outlives every
      * wait, so a notifier's late futex wake names live memory (park.h). */
     struct wp_park_node node;
@@ -69,8 +71,9 @@ struct wpool {
     bool pin;
     bool limited; /* max_queue set */
     bool timing;
-    int64_t max_queue; /* limited: waiting - idle must stay below it */
-    int64_t low_water; /* drain when the backlog falls to this */
+    uint64_t coalesce_ns; /* the coalesce_us option; 0: signal completions at once */
+    int64_t max_queue;    /* limited: waiting - idle must stay below it */
+    int64_t low_water;    /* drain when the backlog falls to this */
     unsigned int generation;
     int nice;
     size_t stack_size;

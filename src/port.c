@@ -45,7 +45,7 @@ void wp_port_free(struct wpool_port *port)
     wp_free(port);
 }
 
-static void wp_port_signal(struct wpool_port *port)
+void wp_port_signal(struct wpool_port *port)
 {
     /* Cheap test first so that a busy stream of completions does not bounce
      * the line with RMWs; the CAS makes exactly one producer write per ARMED
@@ -64,23 +64,35 @@ static void wp_port_signal(struct wpool_port *port)
     }
 }
 
+static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
+{
+    struct wpool_task *head = atomic_load_explicit(&port->head, memory_order_relaxed);
+    do {
+        task->wp_next = head;
+        /* seq_cst RMW: releases the task (status, next) to the owner's
+         * exchange, and orders a following load of pending (Dekker). */
+    } while (!atomic_compare_exchange_weak_explicit(&port->head, &head, task, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+}
+
 void wp_port_post(struct wpool_port *port, struct wpool_task *task)
 {
     /* Relaxed: published by the seq_cst CAS below to the owner, whose acquire
      * exchange of head comes before any decision to free the port. */
     atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
-    struct wpool_task *head = atomic_load_explicit(&port->head, memory_order_relaxed);
-    do {
-        task->wp_next = head;
-        /* seq_cst RMW: releases the task (status, next) to the owner's
-         * exchange, and orders our following load of pending (Dekker). */
-    } while (!atomic_compare_exchange_weak_explicit(&port->head, &head, task, memory_order_seq_cst,
-                                                    memory_order_relaxed));
+    wp_port_push_task(port, task);
     /* From here the task may be dispatched and the port's last completion
      * run; only `posting` keeps the port (and its eventfd) alive. */
     wp_port_signal(port);
     /* Release: pairs with the acquire load in wp_port_quiesce. */
     atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release);
+}
+
+void wp_port_push(struct wpool_port *port, struct wpool_task *task)
+{
+    /* No `posting`: the caller's later signal keeps the port alive by other
+     * means (the default port outlives the workers). */
+    wp_port_push_task(port, task);
 }
 
 void wp_port_quiesce(struct wpool_port *port)

@@ -59,6 +59,14 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp);
 void wp_port_free(struct wpool_port *port);
 /* Hands a finished task (wp_status set) to the port's owner. Any thread. */
 void wp_port_post(struct wpool_port *port, struct wpool_task *task);
+/* wp_port_post in two halves, for a worker that coalesces completions on the
+ * default port: push the task now, signal later (at the latest before the
+ * worker looks for work in vain or exits). Everything posted before a signal
+ * is covered by it, exactly as if each post had been slow to signal; the
+ * port must outlive the signal, which only the default port, freed after the
+ * workers are joined, is sure to. */
+void wp_port_push(struct wpool_port *port, struct wpool_task *task);
+void wp_port_signal(struct wpool_port *port);
 /* Waits until no producer is still inside wp_port_post. Call before freeing a
  * port that has no task in flight. */
 void wp_port_quiesce(struct wpool_port *port);

@@ -31,6 +31,15 @@
  *              NP*K - 1, which is tight: one fewer fails)
  *   BROKEN     drop go_idle's re-check of head after clearing pending
  *   NO_GIVEBACK  drop go_idle's give-back write when owed goes negative
+ *   COALESCE   the coalesce_us option on the default port: a producer
+ *              (worker) pushes with wp_port_push and may hold the signal
+ *              across its next completions, signalling after any later push
+ *              and at the latest after its last one (it finds no task); no
+ *              posting (the default port outlives the workers), so the
+ *              owner's final check waits for the producers to finish (the
+ *              join) instead of posting == 0
+ *   NO_RELEASE with COALESCE: a producer that holds at its last push never
+ *              signals (must fail: the lost wakeup)
  */
 
 #ifndef NP
@@ -88,9 +97,33 @@ inline signal() {
     fi
 }
 
+#ifdef COALESCE
+byte finished;      /* producers that are done (joined) */
+#endif
+
 proctype producer(byte base) {
     byte k;
     bool won;
+#ifdef COALESCE
+    bool held;
+    do
+    :: k < K ->
+        atomic { head = head | (1 << (base + k)) };   /* wp_port_push */
+        if
+        :: held = true                   /* another task waits: hold */
+        :: signal(); held = false        /* window over, or no task */
+        fi;
+        k++
+    :: else -> break
+    od;
+#ifndef NO_RELEASE
+    if
+    :: held -> signal()                  /* wp_next_task finds no task */
+    :: else
+    fi;
+#endif
+    finished++
+#else
     do
     :: k < K ->
         /* posting++ and the push CAS (nothing the owner can see lies
@@ -101,6 +134,7 @@ proctype producer(byte base) {
         k++
     :: else -> break
     od
+#endif
 }
 
 /* wp_port_go_idle. The owner's own updates of owed are merged into the
@@ -236,8 +270,14 @@ active proctype owner() {
     :: else -> break
     od;
     /* wpool_port_drain once nothing is in flight: quiesce, then go idle;
-     * after that the fd is quiet and nothing is owed. */
+     * after that the fd is quiet and nothing is owed. Coalescing: a held
+     * signal may still come (a spurious wakeup after the drain); once the
+     * workers are joined, a last go_idle leaves the fd quiet. */
+#ifdef COALESCE
+    finished == NP;
+#else
     posting == 0;
+#endif
     go_idle();
     assert(efd == 0 && owed == 0 && pending == QUIET && writing == 0);
     i = 0;

@@ -1304,10 +1304,16 @@ static void probe_bad_options(uint8_t b)
         o.nice = 20;
         break;
     case 8:
-        o.stack_size = 1;
+        if ((b / 12) % 2)
+            o.coalesce_us = WPOOL_MAX_COALESCE_US + 1;
+        else
+            o.stack_size = 1;
         break;
     case 9:
-        o.reserved[b % 4] = 1;
+        if ((b / 12) % 4 == 3)
+            o.reserved_int = 1;
+        else
+            o.reserved[(b / 12) % 4] = 1;
         break;
     case 10:
         o.drain_low_water = 1;
@@ -1358,6 +1364,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o->dispatch = (b0 >> 2) & 1;
     o->timing = (b0 >> 3) & 1;
     o->queue_capacity = 2u << (b1 % 6);
+    if ((b1 >> 6) == 3) /* completion coalescing, from 0 to 1 ms */
+        o->coalesce_us = (b2 % 4) * 333u;
     unsigned int total = o->queue_capacity * (o->dispatch == WPOOL_ROUND_ROBIN ? o->threads : 1);
     if (b2 % 12 < 9) {
         o->max_queue = b2 % 12;
@@ -1376,10 +1384,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (g_trace)
         fprintf(stderr,
                 "== threads %u dispatch %s capacity %u max_queue %u low_water %u timing %d pin %d "
-                "stack %zu helpers %u main_drains %d\n",
+                "stack %zu coalesce %u us helpers %u main_drains %d\n",
                 o->threads, o->dispatch ? "ROUND_ROBIN" : "FIRST_FREE", o->queue_capacity,
-                o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size, nh,
-                main_drains);
+                o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size, o->coalesce_us,
+                nh, main_drains);
     if ((b0 >> 6) & 1)
         probe_bad_options(b3 >> 1);
 

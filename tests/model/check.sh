@@ -47,6 +47,11 @@ checks=(
   "port-cycles|port.pml|-DNP=2 -DK=2|-DNP|-l -m100000|pass"
   "port-broken|port.pml|-DBROKEN|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
   "port-nogiveback|port.pml|-DNO_GIVEBACK|-DSAFETY|-m100000|assertion violated \(\(efd\+writing\)==\(owed\+pending\)\)"
+  # The coalesce_us option: workers hold the signal across completions and
+  # release it at the latest when they find no task; without that release
+  # the owner sleeps on posted completions.
+  "port-coalesce|port.pml|-DNP=2 -DK=2 -DCOALESCE|-DSAFETY|-m100000|pass"
+  "port-norelease|port.pml|-DCOALESCE -DNO_RELEASE|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
 )
 
 run_check() { # index spec

@@ -266,6 +266,8 @@ START_TEST(test_soak)
         o.timing = (int)((x >> 5) & 1);
         if ((x >> 6) % 3 == 0)
             o.max_queue = (unsigned)((x >> 8) % 48);
+        if ((x >> 14) % 3 == 0) /* completion coalescing, 1 us to 2 ms */
+            o.coalesce_us = 1 + (unsigned)((x >> 16) % 2000);
         REQUIRE(wpool_create(&rd.pool, &o) == 0, "create");
         for (int i = 0; i < TOKENS; i++)
             REQUIRE(wpool_token_create(&rd.tokens[i]) == 0, "token_create");

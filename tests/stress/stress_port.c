@@ -5,7 +5,9 @@
  * the owner sleeps in poll() on the port's fd and dispatches. Every post must
  * be dispatched exactly once, and the owner must never sleep while
  * completions wait: a poll that sees nothing for 10 s fails the test. Run on
- * 2 cores and under `taskset -c 0`. White-box: links the library's internals.
+ * 2 cores and under `taskset -c 0`. Also with producers that hold their
+ * signal over several posts, as workers do with the coalesce_us option.
+ * White-box: links the library's internals.
  */
 #include "../common/helpers.h"
 #include "port.h"
@@ -44,25 +46,41 @@ struct producer {
     struct wpool_port *port;
     long first;
     uint64_t rng;
+    bool hold; /* coalescing: push, and signal only now and then */
 };
 
 static void *produce(void *arg)
 {
     struct producer *p = arg;
+    unsigned held = 0;
     for (long i = 0; i < POSTS; i++) {
         struct wpool_task *t = &g_tasks[p->first + i];
         t->wp_status = (int)((p->first + i) & 0xffff);
-        wp_port_post(p->port, t);
         uint64_t x = rng_next(&p->rng);
+        if (p->hold) {
+            /* As a coalescing worker: hold the signal over up to 64 posts
+             * (its window), release it now and then early (no task found). */
+            wp_port_push(p->port, t);
+            if (++held >= 64 || (x >> 32) % 16 == 0) {
+                wp_port_signal(p->port);
+                held = 0;
+            }
+        } else {
+            wp_port_post(p->port, t);
+        }
         if ((x & 63) == 0)
             sched_yield(); /* a gap: the owner catches up and goes idle */
         else
             for (unsigned spin = (unsigned)(x >> 58); spin; spin--)
                 __asm__ __volatile__("" ::: "memory");
     }
+    if (held) /* the last release: the worker finds no task */
+        wp_port_signal(p->port);
     return NULL;
 }
 
+/* _i 0..2: every post signals (wp_port_post); 3..4: producers hold signals
+ * as coalescing workers do (wp_port_push, then wp_port_signal). */
 START_TEST(test_port_no_lost_wakeup)
 {
     struct wpool_port *port;
@@ -76,7 +94,8 @@ START_TEST(test_port_no_lost_wakeup)
     pthread_t th[PRODUCERS];
     struct producer p[PRODUCERS];
     for (int i = 0; i < PRODUCERS; i++) {
-        p[i] = (struct producer){port, (long)i * POSTS, 0xabcdefull * (uint64_t)(i + 1)};
+        p[i] =
+            (struct producer){port, (long)i * POSTS, 0xabcdefull * (uint64_t)(i + 1 + _i), _i >= 3};
         pthread_create(&th[i], NULL, produce, &p[i]);
     }
     long wakeups = 0;
@@ -99,8 +118,8 @@ START_TEST(test_port_no_lost_wakeup)
         ck_assert_int_eq(poll(&pfd, 1, 0), 0);
     }
     ck_assert_int_eq(g_seen, total);
-    printf("port: %ld completions from %d producers in %ld owner wakeups\n", total, PRODUCERS,
-           wakeups);
+    printf("port%s: %ld completions from %d producers in %ld owner wakeups\n",
+           _i >= 3 ? " (held signals)" : "", total, PRODUCERS, wakeups);
     wp_port_free(port);
     free(g_tasks);
     free(g_count);
@@ -112,7 +131,7 @@ int main(void)
     Suite *s = suite_create("stress-port");
     TCase *tc = tcase_create("port");
     tcase_set_timeout(tc, 600);
-    tcase_add_loop_test(tc, test_port_no_lost_wakeup, 0, 3);
+    tcase_add_loop_test(tc, test_port_no_lost_wakeup, 0, 5);
     suite_add_tcase(s, tc);
     return wp_run_suite(s);
 }
