@@ -365,9 +365,14 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     }
     struct wpool_port *port = t->wp_port;
     if (pool->coalesce_ns && port == pool->default_port) {
-        /* Hold the signal; wp_next_task or the next wp_run releases it. */
         wp_port_push(port, t);
-        if (!w->holding) {
+        /* An armed port covers everything pushed before this seq_cst load,
+         * what we held included (the Dekker argument of wp_port_signal): the
+         * owner will clear it and then re-check head. Only an idle port's
+         * signal is held; wp_next_task or the next wp_run releases it. */
+        if (wp_port_armed(port))
+            w->holding = false;
+        else if (!w->holding) {
             w->holding = true;
             w->holding_since = wp_clock_ns();
         }

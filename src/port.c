@@ -75,6 +75,11 @@ static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
                                                     memory_order_relaxed));
 }
 
+bool wp_port_armed(struct wpool_port *port)
+{
+    return atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_ARMED;
+}
+
 void wp_port_post(struct wpool_port *port, struct wpool_task *task)
 {
     /* Relaxed: published by the seq_cst CAS below to the owner, whose acquire

@@ -67,6 +67,9 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task);
  * workers are joined, is sure to. */
 void wp_port_push(struct wpool_port *port, struct wpool_task *task);
 void wp_port_signal(struct wpool_port *port);
+/* pending == ARMED (seq_cst load): after a push, true means the owner will
+ * see everything pushed so far without a signal from the caller. */
+bool wp_port_armed(struct wpool_port *port);
 /* Waits until no producer is still inside wp_port_post. Call before freeing a
  * port that has no task in flight. */
 void wp_port_quiesce(struct wpool_port *port);

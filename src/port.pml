@@ -34,7 +34,9 @@
  *   COALESCE   the coalesce_us option on the default port: a producer
  *              (worker) pushes with wp_port_push and may hold the signal
  *              across its next completions, signalling after any later push
- *              and at the latest after its last one (it finds no task); no
+ *              and at the latest after its last one (it finds no task); in
+ *              C a push that finds the port ARMED drops the hold, which is
+ *              the signal branch here (signal() does nothing when ARMED); no
  *              posting (the default port outlives the workers), so the
  *              owner's final check waits for the producers to finish (the
  *              join) instead of posting == 0
