@@ -160,43 +160,21 @@ static void wp_destroy(void)
 
 #define WP_NOTE "epoll on wpool_fd + wpool_dispatch; wpool_submit is thread-safe"
 
-const struct peer peer_wpool = {"wpool",   WP_NOTE,    sizeof(struct wpool_task),
-                                wp_create, wp_prepare, wp_submit,
-                                wp_submit, WP_BATCH,   wp_poll,
-                                wp_destroy};
-const struct peer peer_wpool_pin = {"wpool-pin",
-                                    WP_NOTE ", pin = 1",
-                                    sizeof(struct wpool_task),
-                                    wp_create_pin,
-                                    wp_prepare,
-                                    wp_submit,
-                                    wp_submit,
-                                    WP_BATCH,
-                                    wp_poll,
-                                    wp_destroy};
-const struct peer peer_wpool_notiming = {"wpool-notiming",
-                                         WP_NOTE ", timing = 0",
-                                         sizeof(struct wpool_task),
-                                         wp_create_notiming,
-                                         wp_prepare,
-                                         wp_submit,
-                                         wp_submit,
-                                         WP_BATCH,
-                                         wp_poll,
-                                         wp_destroy};
-
+/* The wpool variants differ only in name, note and options (create). */
+#define WP_PEER(name, note, create)                                                                \
+    {                                                                                              \
+        name, WP_NOTE note, sizeof(struct wpool_task), create, wp_prepare, wp_submit, wp_submit,   \
+            WP_BATCH, wp_poll, wp_destroy                                                          \
+    }
 #define WP_STR2(x) #x
 #define WP_STR(x)  WP_STR2(x)
-const struct peer peer_wpool_coalesce = {"wpool-coalesce",
-                                         WP_NOTE ", coalesce_us = " WP_STR(WP_COALESCE_US),
-                                         sizeof(struct wpool_task),
-                                         wp_create_coalesce,
-                                         wp_prepare,
-                                         wp_submit,
-                                         wp_submit,
-                                         WP_BATCH,
-                                         wp_poll,
-                                         wp_destroy};
+
+const struct peer peer_wpool = WP_PEER("wpool", "", wp_create);
+const struct peer peer_wpool_pin = WP_PEER("wpool-pin", ", pin = 1", wp_create_pin);
+const struct peer peer_wpool_notiming =
+    WP_PEER("wpool-notiming", ", timing = 0", wp_create_notiming);
+const struct peer peer_wpool_coalesce =
+    WP_PEER("wpool-coalesce", ", coalesce_us = " WP_STR(WP_COALESCE_US), wp_create_coalesce);
 
 /* ---- plain mutex + condvar pool ---- */
 

@@ -1,4 +1,5 @@
 #include "park.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -95,14 +96,11 @@ void wp_park_wait(struct wp_park *p, struct wp_park_node *node)
 
 int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t timeout_ns)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t end = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec + timeout_ns;
+    uint64_t end = wp_clock_ns() + timeout_ns;
     for (;;) {
         if (atomic_load_explicit(&node->signaled, memory_order_acquire))
             return 0;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t t = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        uint64_t t = wp_clock_ns();
         if (t >= end)
             break;
         struct timespec left = {(time_t)((end - t) / 1000000000u), (long)((end - t) % 1000000000u)};

@@ -365,12 +365,9 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     }
     struct wpool_port *port = t->wp_port;
     if (pool->coalesce_ns && port == pool->default_port) {
-        wp_port_push(port, t);
-        /* An armed port covers everything pushed before this seq_cst load,
-         * what we held included (the Dekker argument of wp_port_signal): the
-         * owner will clear it and then re-check head. Only an idle port's
-         * signal is held; wp_next_task or the next wp_run releases it. */
-        if (wp_port_armed(port))
+        /* Only an idle port's signal is held (an armed one discharges what
+         * we held); wp_next_task or the next wp_run releases it. */
+        if (!wp_port_push(port, t))
             w->holding = false;
         else if (!w->holding) {
             w->holding = true;

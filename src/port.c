@@ -75,11 +75,6 @@ static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
                                                     memory_order_relaxed));
 }
 
-bool wp_port_armed(struct wpool_port *port)
-{
-    return atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_ARMED;
-}
-
 void wp_port_post(struct wpool_port *port, struct wpool_task *task)
 {
     /* Relaxed: published by the seq_cst CAS below to the owner, whose acquire
@@ -93,11 +88,14 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task)
     atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release);
 }
 
-void wp_port_push(struct wpool_port *port, struct wpool_task *task)
+bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
 {
     /* No `posting`: the caller's later signal keeps the port alive by other
      * means (the default port outlives the workers). */
     wp_port_push_task(port, task);
+    /* The signal's own first test (seq_cst, after the push CAS): an armed
+     * port covers this push and every earlier one. */
+    return atomic_load_explicit(&port->pending, memory_order_seq_cst) != WP_PORT_ARMED;
 }
 
 void wp_port_quiesce(struct wpool_port *port)

@@ -61,15 +61,15 @@ void wp_port_free(struct wpool_port *port);
 void wp_port_post(struct wpool_port *port, struct wpool_task *task);
 /* wp_port_post in two halves, for a worker that coalesces completions on the
  * default port: push the task now, signal later (at the latest before the
- * worker looks for work in vain or exits). Everything posted before a signal
- * is covered by it, exactly as if each post had been slow to signal; the
- * port must outlive the signal, which only the default port, freed after the
- * workers are joined, is sure to. */
-void wp_port_push(struct wpool_port *port, struct wpool_task *task);
+ * worker looks for work in vain or exits). wp_port_push returns whether a
+ * signal is owed: false when the port is armed, which covers this push and
+ * every earlier one (the owner has yet to clear the epoch and re-checks head
+ * after the clear, the Dekker argument of wp_port_signal). Everything pushed
+ * before a signal is covered by it, exactly as if each post had been slow to
+ * signal; the port must outlive the signal, which only the default port,
+ * freed after the workers are joined, is sure to. */
+bool wp_port_push(struct wpool_port *port, struct wpool_task *task);
 void wp_port_signal(struct wpool_port *port);
-/* pending == ARMED (seq_cst load): after a push, true means the owner will
- * see everything pushed so far without a signal from the caller. */
-bool wp_port_armed(struct wpool_port *port);
 /* Waits until no producer is still inside wp_port_post. Call before freeing a
  * port that has no task in flight. */
 void wp_port_quiesce(struct wpool_port *port);

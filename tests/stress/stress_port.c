@@ -60,9 +60,8 @@ static void *produce(void *arg)
         if (p->hold) {
             /* As a coalescing worker: hold the signal over up to 64 posts
              * (its window), release it now and then early (no task found). */
-            wp_port_push(p->port, t);
-            if (wp_port_armed(p->port))
-                held = 0; /* the owner's pass covers what we held */
+            if (!wp_port_push(p->port, t))
+                held = 0; /* armed: the owner's pass covers what we held */
             else if (++held >= 64 || (x >> 32) % 16 == 0) {
                 wp_port_signal(p->port);
                 held = 0;
