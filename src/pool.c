@@ -145,7 +145,7 @@ static void wp_drain_post(struct wpool *pool)
     struct wpool_port *port = atomic_load_explicit(&pool->drain_port, memory_order_relaxed);
     t->wp_port = port;
     t->wp_status = 0;
-    atomic_fetch_add_explicit(&port->inflight, 1, memory_order_relaxed);
+    wp_port_count(port);
     wp_port_post(port, t);
 }
 
@@ -973,6 +973,12 @@ int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
     }
     if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
         atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+    /* Before the reserve: a submitter preempted between reserve and publish
+     * holds up every task behind its cell, so that window stays short. */
+    if (pool->timing)
+        t->wp_stamp = wp_ticks();
+    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
+    t->wp_port = port;
     struct wp_queue *q;
     uint64_t pos;
     int rc = wp_reserve(pool, lane, &q, &pos);
@@ -985,12 +991,7 @@ int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
             wp_refused(pool);
         return rc;
     }
-    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
-    t->wp_port = port;
-    if (pool->timing)
-        t->wp_stamp = wp_ticks();
-    /* Relaxed: published to the owner with the task through the port. */
-    atomic_fetch_add_explicit(&port->inflight, 1, memory_order_relaxed);
+    wp_port_count(port);
     /* Relaxed: wpool_cancel reads these racily and trusts only its CAS on the
      * cell (see wp_queue_cancel). */
     __atomic_store_n(&t->wp_queue, q, __ATOMIC_RELAXED);
@@ -1270,7 +1271,7 @@ int wpool_port_destroy(wpool_port_t *port)
     if (!pthread_equal(port->owner, pthread_self()))
         return -EPERM;
     if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed) ||
-        atomic_load_explicit(&port->inflight, memory_order_acquire) != 0)
+        wp_port_inflight(port) != 0)
         return -EBUSY;
     pthread_mutex_lock(&pool->lock);
     if (atomic_load_explicit(&pool->drain_port, memory_order_relaxed) == port) {
@@ -1282,7 +1283,7 @@ int wpool_port_destroy(wpool_port_t *port)
          * posting a notification here; wait for it, then look again. */
         while (atomic_load_explicit(&pool->drain_busy, memory_order_seq_cst))
             sched_yield();
-        if (atomic_load_explicit(&port->inflight, memory_order_acquire) != 0) {
+        if (wp_port_inflight(port) != 0) {
             pthread_mutex_unlock(&pool->lock);
             return -EBUSY;
         }

@@ -27,7 +27,8 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     port->owed = 0;
     atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
-    atomic_init(&port->inflight, 0);
+    atomic_init(&port->submitted, 0);
+    atomic_init(&port->completed, 0);
     atomic_init(&port->dead, 0);
     port->is_default = is_default;
     port->owner = pthread_self();
@@ -179,8 +180,12 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
         wp_token_detach(t);
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still
-     * refused (in_dispatch). Release: pairs with drain's acquire load. */
-    atomic_fetch_sub_explicit(&port->inflight, 1, memory_order_release);
+     * refused (in_dispatch). One writer (the consumer): a load and a store.
+     * Release: a consumer that takes over later (wpool_destroy) reads it
+     * after a lock, and a relaxed store would do; release costs nothing. */
+    atomic_store_explicit(&port->completed,
+                          atomic_load_explicit(&port->completed, memory_order_relaxed) + 1,
+                          memory_order_release);
     /* Release: the task is idle before the callback, which may resubmit,
      * re-initialise or free it; nothing below touches it. */
     __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
@@ -308,8 +313,7 @@ int wpool_port_drain(wpool_port_t *port, int timeout_ms)
     for (;;) {
         int ran = wp_port_run(port, UINT_MAX);
         total = ran > INT_MAX - total ? INT_MAX : total + ran;
-        /* Acquire: pairs with the release decrement after each callback. */
-        if (atomic_load_explicit(&port->inflight, memory_order_acquire) == 0) {
+        if (wp_port_inflight(port) == 0) {
             /* A worker may still be signalling a completion we already ran;
              * let it finish and consume its signal, so the fd is not left
              * readable with nothing to dispatch. */

@@ -41,6 +41,11 @@ struct wpool_port {
     struct wpool_task *ready_tail;
     _Atomic int in_dispatch; /* nesting depth of dispatch on the owner */
     int64_t owed;            /* eventfd writes of cleared epochs not yet read */
+    /* Completions past wp_port_complete. Written only by the consumer (the
+     * owner, or wpool_destroy once nobody else can dispatch), so a plain
+     * store: no locked instruction per completion, and no line shared with
+     * the submitters. */
+    _Atomic int64_t completed;
     int efd;
     bool is_default;
     /* Destroyed: its memory is kept (on the pool's dead list) until the pool
@@ -49,9 +54,9 @@ struct wpool_port {
     pthread_t owner;
     struct wpool *pool;
     struct wpool_port *next; /* pool's list of ports, under the pool lock */
-    /* Submitters and owner: tasks submitted to this port and not yet past
-     * their completion callback. */
-    WP_ALIGNED _Atomic int64_t inflight;
+    /* Submitters: tasks ever submitted (or posted) to this port. Minus
+     * `completed`: the tasks in flight (wp_port_inflight). */
+    WP_ALIGNED _Atomic int64_t submitted;
 };
 
 /* 0, -ENOMEM or the eventfd's -errno. The calling thread becomes the owner. */
@@ -75,6 +80,20 @@ void wp_port_signal(struct wpool_port *port);
 void wp_port_quiesce(struct wpool_port *port);
 /* Runs up to max callbacks; no owner check. Returns how many ran. */
 int wp_port_run(struct wpool_port *port, unsigned int max);
+/* A task is being submitted to the port (before it is published). */
+static inline void wp_port_count(struct wpool_port *port)
+{
+    /* Relaxed: published to the owner with the task through the port. */
+    atomic_fetch_add_explicit(&port->submitted, 1, memory_order_relaxed);
+}
+/* Tasks submitted to the port and not yet past wp_port_complete (which runs
+ * just before the callback). The consumer's view: call it on the owner. */
+static inline int64_t wp_port_inflight(struct wpool_port *port)
+{
+    /* Acquire: a count we see covers the task's fields. `completed` is ours. */
+    return atomic_load_explicit(&port->submitted, memory_order_acquire) -
+           atomic_load_explicit(&port->completed, memory_order_relaxed);
+}
 /* Anything posted and not yet run? */
 bool wp_port_has_work(struct wpool_port *port);
 

@@ -59,7 +59,7 @@ static void test_close_with_stalled_producer(void **state)
     assert_int_equal(wp_queue_reserve(q, &pos), 0);
     t.wp_state = WP_TASK_INFLIGHT;
     t.wp_port = pool->default_port;
-    atomic_fetch_add(&pool->default_port->inflight, 1);
+    wp_port_count(pool->default_port);
     t.wp_queue = q;
     t.wp_pos = pos;
 
