@@ -186,21 +186,23 @@ struct wpool_options {
 struct wpool_task {
     void *data; /* the caller's; wpool never reads or writes it */
 
-    /* private */
-    wpool_work_fn wp_work;
-    wpool_done_fn wp_done;
+    /* private. The first 64 bytes hold what the worker and the owner touch
+     * for every task, so that a task moves as few cache lines as it can
+     * between threads (one, if you align the record to 64 bytes). */
     struct wpool_task *wp_next;
-    wpool_port_t *wp_target;                /* port chosen by wpool_task_set_port, or NULL */
-    wpool_port_t *wp_port;                  /* port of the current submission */
-    void *wp_queue;                         /* queue of the current submission */
-    uint64_t wp_pos;                        /* queue position of the current submission */
-    uint64_t wp_deadline;                   /* wpool_now_ns() value, 0 = none */
-    uint64_t wp_stamp;                      /* submit time (timing on) */
-    wpool_token_t *wp_token;                /* cancel token, or NULL */
-    struct wpool_task *wp_tprev, *wp_tnext; /* the token's list */
-    uint32_t wp_state;
-    uint32_t wp_magic;
+    wpool_done_fn wp_done;
+    wpool_work_fn wp_work;
+    wpool_port_t *wp_port;   /* port of the current submission */
+    wpool_token_t *wp_token; /* cancel token, or NULL */
     int wp_status;
+    uint32_t wp_state;
+    uint64_t wp_deadline;                   /* wpool_now_ns() value, 0 = none */
+    void *wp_queue;                         /* queue of the current submission */
+    uint64_t wp_stamp;                      /* submit time (timing on) */
+    uint64_t wp_pos;                        /* queue position of the current submission */
+    wpool_port_t *wp_target;                /* port chosen by wpool_task_set_port, or NULL */
+    struct wpool_task *wp_tprev, *wp_tnext; /* the token's list */
+    uint32_t wp_magic;
     int wp_prio;
     void *wp_reserved[2];
 };
