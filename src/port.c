@@ -180,12 +180,12 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
         wp_token_detach(t);
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still
-     * refused (in_dispatch). One writer (the consumer): a load and a store.
-     * Release: a consumer that takes over later (wpool_destroy) reads it
-     * after a lock, and a relaxed store would do; release costs nothing. */
+     * refused (in_dispatch). One writer at a time (the consumer; a later
+     * one, wpool_destroy, comes after the pool lock): a load and a relaxed
+     * store, no locked instruction. */
     atomic_store_explicit(&port->completed,
                           atomic_load_explicit(&port->completed, memory_order_relaxed) + 1,
-                          memory_order_release);
+                          memory_order_relaxed);
     /* Release: the task is idle before the callback, which may resubmit,
      * re-initialise or free it; nothing below touches it. */
     __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);

@@ -90,8 +90,11 @@ static inline void wp_port_count(struct wpool_port *port)
  * just before the callback). The consumer's view: call it on the owner. */
 static inline int64_t wp_port_inflight(struct wpool_port *port)
 {
-    /* Acquire: a count we see covers the task's fields. `completed` is ours. */
-    return atomic_load_explicit(&port->submitted, memory_order_acquire) -
+    /* Relaxed: it orders nothing (task fields come through head's acquire
+     * exchange). Each completion we ran was counted before it was published
+     * and reached us through that exchange, so `submitted` as read here
+     * covers it: the difference never falls below what is in flight. */
+    return atomic_load_explicit(&port->submitted, memory_order_relaxed) -
            atomic_load_explicit(&port->completed, memory_order_relaxed);
 }
 /* Anything posted and not yet run? */
