@@ -178,17 +178,20 @@ struct wpool_options {
     }
 
 /*
- * A task record, embedded in the caller's own struct. Initialise it with
- * wpool_task_init(). Only `data` is the caller's; every wp_* field is private
- * to wpool and must not be touched. The record must stay valid from a
- * successful submit until its completion callback has started.
+ * A task record, embedded in the caller's own struct. Zero-fill it (calloc,
+ * `= {0}`, memset), then initialise it with wpool_task_init(), which reads it
+ * to refuse re-initialising a record in flight. Only `data` is the caller's; every wp_* field is
+ * private to wpool and must not be touched. The record must stay valid from a successful submit
+ * until its completion callback has started.
  */
 struct wpool_task {
     void *data; /* the caller's; wpool never reads or writes it */
 
-    /* private. The first 64 bytes hold what the worker and the owner touch
-     * for every task, so that a task moves as few cache lines as it can
-     * between threads (one, if you align the record to 64 bytes). */
+    /* private. The first 64 bytes hold what the owner touches for every
+     * task and most of what the worker does; the worker also clears wp_queue
+     * and, with timing on, reads wp_stamp, both in the next 64 bytes. So a
+     * task moves two cache lines between threads (if you align the record to
+     * 64 bytes), the second one only between the submitter and the worker. */
     struct wpool_task *wp_next;
     wpool_done_fn wp_done;
     wpool_work_fn wp_work;
@@ -267,9 +270,10 @@ WPOOL_API int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port);
  * runs. On any error nothing changed and no completion will come. Any thread,
  * including a worker inside a task and a completion callback.
  * Errors: -EINVAL (pool or task NULL, task not initialised, task's port belongs
- * to another pool), -EBUSY (task already in flight), -EAGAIN (queue full; with
+ * to another pool or was destroyed), -EBUSY (task already in flight), -EAGAIN (queue full; with
  * ROUND_ROBIN every queue full; or max_queue tasks already waiting),
- * -ESHUTDOWN (pool closed or being destroyed), -ECANCELED (the task's token is
+ * -ESHUTDOWN (pool closed or being destroyed, or the task's port being
+ * destroyed), -ECANCELED (the task's token is
  * cancelled), -EOWNERDEAD (a pool inherited through fork()). */
 WPOOL_API int wpool_submit(wpool_t *pool, struct wpool_task *task);
 
@@ -362,9 +366,9 @@ WPOOL_API int wpool_needs_drain(const wpool_t *pool);
  * no callback. fn NULL unregisters. The port cannot be destroyed while it is
  * registered (-EBUSY). The notification is dispatched like a completion:
  * wpool_port_dispatch and wpool_port_drain count it.
- * Errors: -EINVAL (pool NULL, port of another pool), -EBUSY (a notification
- * is still on its way to the previously registered port, and port differs),
- * -EOWNERDEAD. */
+ * Errors: -EINVAL (pool NULL, port of another pool or destroyed), -ESHUTDOWN
+ * (port being destroyed), -EBUSY (a notification is still on its way to the
+ * previously registered port, and port differs), -EOWNERDEAD. */
 WPOOL_API int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg);
 
 /* ---- statistics ------------------------------------------------------------ */
@@ -420,13 +424,16 @@ WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
 WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
 
 /* Destroys a port with no task in flight. Owner thread only. NULL accepted.
- * Its file descriptor is closed at once; its memory stays with the pool until
- * wpool_destroy, so any later call through the stale handle (dispatch, wait,
- * drain, fd, destroy, set_port + submit, on_drain) returns -EINVAL.
+ * The first call closes the port to new submits for good (-ESHUTDOWN for
+ * them), so a call retried after -EBUSY succeeds once what was in flight has
+ * been dispatched. Its file descriptor is closed once no worker is still
+ * signalling it; its memory stays with the pool until wpool_destroy, so any
+ * later call through the stale handle (dispatch, wait, drain, fd, destroy,
+ * set_port + submit, on_drain) returns -EINVAL.
  * Errors: -EINVAL (the pool's default port, or already destroyed), -EPERM
- * (not the owner), -EBUSY
- * (tasks in flight to it, called from its own completion callback, or
- * registered with wpool_on_drain), -EOWNERDEAD. */
+ * (not the owner), -EBUSY (tasks in flight to it, called from its own
+ * completion callback, or registered with wpool_on_drain: the last leaves
+ * the port open), -EOWNERDEAD. */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);
 
 /* The port's eventfd: readable while completions are waiting to be dispatched.

@@ -104,16 +104,40 @@ static bool wp_has_room(struct wpool *pool, int lane)
     return false;
 }
 
+/* The notification's completion, on the owner of the port it was posted to.
+ * It calls the registration of that moment, if it is still for this port (a
+ * callback registered since for another port must not run on this thread). */
 static void wp_drain_done(struct wpool_task *t, int status)
 {
     (void)status;
     struct wpool *pool = t->data;
-    wpool_drain_fn fn = atomic_load_explicit(&pool->drain_fn, memory_order_acquire);
+    pthread_mutex_lock(&pool->drain_lock);
+    wpool_drain_fn fn = pool->drain_port == t->wp_port ? pool->drain_fn : NULL;
+    void *arg = pool->drain_arg;
+    pthread_mutex_unlock(&pool->drain_lock);
     if (fn)
-        fn(pool, atomic_load_explicit(&pool->drain_arg, memory_order_relaxed));
+        fn(pool, arg);
 }
 
-static void wp_drain_post(struct wpool *pool);
+/* Posts the drain notification to the registered port unless one is still on
+ * its way (it runs after this point, so it covers this refusal too). Under
+ * drain_lock: the port is registered, hence not closed (wpool_port_destroy
+ * refuses a registered port under the same lock), and counted in its
+ * in-flight total before the lock is released. */
+static void wp_drain_post(struct wpool *pool)
+{
+    struct wpool_task *t = &pool->drain_task;
+    uint32_t idle = WP_TASK_IDLE;
+    /* Acquire: pairs with the release in wp_port_complete of its last run. */
+    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return;
+    struct wpool_port *port = pool->drain_port;
+    t->wp_port = port;
+    t->wp_status = 0;
+    wp_port_count(port);
+    wp_port_post(port, t);
+}
 
 /* After a refusal: once the backlog is at the low-water mark, consume the
  * refusal and post one drain notification (unless one is already posted and
@@ -123,41 +147,28 @@ static void wp_drain_check(struct wpool *pool)
     if (wp_backlog_level(pool) > pool->low_water)
         return;
     int one = 1;
+    /* seq_cst: consumes the refusal exactly once (one notification per
+     * burst), after the level was seen low. */
     if (!atomic_compare_exchange_strong_explicit(&pool->refused, &one, 0, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return;
-    /* drain_busy keeps the registered port alive until the notification is
-     * counted in its inflight (Dekker with wpool_port_destroy: we raise it,
-     * then read fn; it clears fn, then waits for drain_busy == 0). */
-    atomic_fetch_add_explicit(&pool->drain_busy, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->drain_fn, memory_order_seq_cst))
+    pthread_mutex_lock(&pool->drain_lock);
+    if (pool->drain_fn)
         wp_drain_post(pool);
-    atomic_fetch_sub_explicit(&pool->drain_busy, 1, memory_order_release);
+    pthread_mutex_unlock(&pool->drain_lock);
 }
 
-static void wp_drain_post(struct wpool *pool)
-{
-    struct wpool_task *t = &pool->drain_task;
-    uint32_t idle = WP_TASK_IDLE;
-    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
-        return;
-    struct wpool_port *port = atomic_load_explicit(&pool->drain_port, memory_order_relaxed);
-    t->wp_port = port;
-    t->wp_status = 0;
-    wp_port_count(port);
-    wp_port_post(port, t);
-}
-
-/* Room was made (a task left a queue, or a worker became idle): wake
- * submitters waiting for room and deliver a pending drain notification. */
-static void wp_room_made(struct wpool *pool)
+/* Room was made for n tasks (tasks left a queue, or a worker became idle):
+ * wake as many submitters waiting for room, and deliver a pending drain
+ * notification. A woken waiter that finds the room taken waits again; one
+ * whose wait timed out as it was woken passes the wake on (park.h). */
+static void wp_room_made(struct wpool *pool, int n)
 {
     /* seq_cst: after the caller's RMW that made room (Dekker with a refusing
      * submitter, which sets the flag and then reads the backlog). */
     if (WP_UNLIKELY(atomic_load_explicit(&pool->refused, memory_order_seq_cst)))
         wp_drain_check(pool);
-    wp_park_notify(&pool->space, INT_MAX);
+    wp_park_notify(&pool->space, n);
 }
 
 /* A submit found no room. */
@@ -171,18 +182,25 @@ static void wp_refused(struct wpool *pool)
 
 int wp_task_withdraw(struct wpool_task *t)
 {
-    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_RELAXED);
-    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
-    if (!q || !wp_queue_cancel(q, pos, t))
+    /* Acquire: pairs with the submitter's release store of wp_queue, made
+     * after it stored wp_port and wp_pos. These are read racily (the task may
+     * be taken and even resubmitted meanwhile): only the CAS on the cell is
+     * trusted (see wp_queue_cancel). */
+    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_ACQUIRE);
+    if (!q)
         return -EBUSY;
-    /* We own the task now, exactly as a worker that popped it would (the
-     * CAS acquired its fields). In a forked child the copy is the parent's:
-     * leave it alone. */
-    struct wpool *pool = t->wp_port->pool;
+    /* In a forked child the copy is the parent's: check before the CAS, so
+     * that the child's copy of the cell is left as it was. */
+    struct wpool_port *port = __atomic_load_n(&t->wp_port, __ATOMIC_RELAXED);
+    struct wpool *pool = port->pool;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    /* Free the slot now if the tombstone is at the tail, so that the backlog
-     * a refused submitter waits on falls at once. */
+    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
+    if (!wp_queue_cancel(q, pos, t))
+        return -EBUSY;
+    /* We own the task now, exactly as a worker that popped it would (the
+     * CAS acquired its fields). Free the slot now if the tombstone is at the
+     * tail, so that the backlog a refused submitter waits on falls at once. */
     wp_queue_reclaim(q);
     wp_pool_withdrawn(pool, t);
     return 0;
@@ -197,7 +215,7 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     struct wpool_port *port = t->wp_port;
     wp_port_post(port, t);
-    wp_room_made(pool);
+    wp_room_made(pool, 1);
 }
 
 /* ---- worker side ---------------------------------------------------------- */
@@ -215,7 +233,7 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
                 return item;
             /* NULL: a cancelled task's tombstone; its completion is posted.
              * Its slot is free now: a refused submitter may be waiting. */
-            wp_room_made(w->pool);
+            wp_room_made(w->pool, 1);
         }
         if (++i == n)
             i = 0;
@@ -332,7 +350,7 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_sub_explicit(&pool->idle, 1, memory_order_seq_cst);
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
-    wp_room_made(pool);
+    wp_room_made(pool, 1);
     /* Coalescing: held completions wait at most coalesce_ns plus one task. */
     if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
         wp_release_held(w);
@@ -358,8 +376,13 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         wp_stat_add(&st->ran, 1);
         if (pool->timing) {
             uint64_t end = wp_ticks(), stamp = t->wp_stamp;
-            wp_stats_record(st, atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
-                            start > stamp ? start - stamp : 0, end > start ? end - start : 0);
+            /* Relaxed: the epoch is its own start (stats.h); a reset that we
+             * miss leaves this record under the old epoch, which readers of
+             * the new one skip. */
+            uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed);
+            uint64_t from = start > epoch ? start : epoch;
+            wp_stats_record(st, epoch, start > stamp ? start - stamp : 0,
+                            end > start ? end - start : 0, end > from ? end - from : 0);
             w->last_end = end;
         }
     }
@@ -378,7 +401,7 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     }
     if (pool->limited) {
         atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
-        wp_room_made(pool);
+        wp_room_made(pool, 1);
     }
 }
 
@@ -553,6 +576,7 @@ static void wp_pool_free(struct wpool *pool)
     wp_park_fini(&pool->space);
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->drain_lock);
     wp_free(pool);
 }
 
@@ -607,7 +631,7 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     if (rc)
         return rc;
     pool->ports = pool->default_port;
-    atomic_init(&pool->drain_port, pool->default_port);
+    pool->drain_port = pool->default_port;
     return 0;
 }
 
@@ -678,13 +702,10 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     atomic_init(&pool->refused, 0);
     atomic_init(&pool->waiting, 0);
     atomic_init(&pool->cancelled, 0);
-    atomic_init(&pool->stats_epoch, 0);
     pool->born_ns = wp_clock_ns();
     pool->born_ticks = wp_ticks();
-    atomic_init(&pool->stats_since, pool->born_ticks);
-    atomic_init(&pool->drain_fn, NULL);
-    atomic_init(&pool->drain_arg, NULL);
-    atomic_init(&pool->drain_busy, 0);
+    atomic_init(&pool->stats_epoch, pool->born_ticks);
+    pthread_mutex_init(&pool->drain_lock, NULL);
     pool->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_condattr_t ca;
@@ -781,18 +802,27 @@ static bool wp_any_port_dispatching(struct wpool *pool)
     return false;
 }
 
+static struct wpool_port *wp_first_with_work(struct wpool_port *p)
+{
+    for (; p; p = p->next)
+        if (wp_port_has_work(p))
+            return p;
+    return NULL;
+}
+
 /* Runs, on the calling thread, every completion nobody dispatched. Callbacks
  * may call back into the pool (submit gets -ESHUTDOWN, destroy -EBUSY,
- * port_destroy of a port with completions -EBUSY), so the list is re-scanned
- * under the lock each round and no port is freed until none has work. */
+ * port_destroy of a port with completions -EBUSY), so the lists are re-scanned
+ * under the lock each round and no port is freed until none has work. Dead
+ * ports too, as a backstop: a destroyed port had nothing in flight and
+ * refuses submits, so nothing should ever be found there. */
 static void wp_deliver_leftovers(struct wpool *pool)
 {
     for (;;) {
-        struct wpool_port *busy = NULL;
         pthread_mutex_lock(&pool->lock);
-        for (struct wpool_port *p = pool->ports; p && !busy; p = p->next)
-            if (wp_port_has_work(p))
-                busy = p;
+        struct wpool_port *busy = wp_first_with_work(pool->ports);
+        if (!busy)
+            busy = wp_first_with_work(pool->dead_ports);
         pthread_mutex_unlock(&pool->lock);
         if (!busy)
             return;
@@ -958,7 +988,9 @@ static int wp_admit(struct wpool *pool)
     }
 }
 
-int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
+/* Admits, reserves and publishes t for port (its completion's destination). */
+static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
+                      bool notify)
 {
     int lane = t->wp_prio;
     if (pool->limited) {
@@ -977,31 +1009,49 @@ int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
      * holds up every task behind its cell, so that window stays short. */
     if (pool->timing)
         t->wp_stamp = wp_ticks();
-    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
-    t->wp_port = port;
+    /* Relaxed: a canceller reads it after its acquire load of wp_queue. */
+    __atomic_store_n(&t->wp_port, port, __ATOMIC_RELAXED);
     struct wp_queue *q;
     uint64_t pos;
     int rc = wp_reserve(pool, lane, &q, &pos);
     if (WP_UNLIKELY(rc)) {
         if (pool->limited) {
             atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
-            wp_room_made(pool);
+            wp_room_made(pool, 1);
         }
         if (rc == -EAGAIN)
             wp_refused(pool);
         return rc;
     }
     wp_port_count(port);
-    /* Relaxed: wpool_cancel reads these racily and trusts only its CAS on the
-     * cell (see wp_queue_cancel). */
-    __atomic_store_n(&t->wp_queue, q, __ATOMIC_RELAXED);
+    /* wpool_cancel reads these racily and trusts only its CAS on the cell
+     * (see wp_queue_cancel). Release on wp_queue: a canceller that sees it
+     * (acquire) sees wp_port and wp_pos. */
     __atomic_store_n(&t->wp_pos, pos, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wp_queue, q, __ATOMIC_RELEASE);
     wp_queue_publish(q, pos, t);
     /* Nothing may touch t from here on: a worker may already have completed
      * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
     if (notify)
         wp_park_notify(&pool->park, 1);
     return 0;
+}
+
+int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
+    /* The default port lives as long as the pool: no gate on the hot path. */
+    if (port == pool->default_port)
+        return wp_enqueue(pool, t, port, notify);
+    /* Another port may be destroyed meanwhile: pass its gate, so that the
+     * task is either refused or counted where the destroy will see it. The
+     * port outlives our stay (a destroy waits for the gate to empty). */
+    int rc = wp_port_enter(port);
+    if (rc)
+        return rc;
+    rc = wp_enqueue(pool, t, port, notify);
+    wp_port_leave(port);
+    return rc;
 }
 
 /* Checks and claims the task for one submission; on success it is INFLIGHT
@@ -1012,8 +1062,8 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
         return -EINVAL;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    if (t->wp_target && (t->wp_target->pool != pool ||
-                         atomic_load_explicit(&t->wp_target->dead, memory_order_relaxed)))
+    /* A destroyed (or closing) target is refused by its gate. */
+    if (t->wp_target && t->wp_target->pool != pool)
         return -EINVAL;
     uint32_t idle = WP_TASK_IDLE;
     /* Acquire: pairs with the release in wp_port_complete when the previous
@@ -1090,6 +1140,13 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
         wp_park_prepare(&pool->space, &node);
         if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
             wp_park_cancel(&pool->space, &node);
+            /* Room is seen but the submit may still be refused (a worker
+             * preempted between taking a cell and freeing it): the deadline
+             * holds here too. */
+            if (deadline && wp_clock_ns() >= deadline) {
+                rc = wpool_submit(pool, t);
+                return rc == -EAGAIN ? -ETIMEDOUT : rc;
+            }
             if (spins > 16) /* room is being made by a preempted worker */
                 sched_yield();
             continue;
@@ -1136,7 +1193,7 @@ int wpool_cancel_all(wpool_t *pool)
         wp_queue_reclaim(&pool->queues[i]);
     }
     if (ctx.n)
-        wp_room_made(pool); /* after the reclaim: the backlog has fallen */
+        wp_room_made(pool, ctx.n); /* after the reclaim: the backlog has fallen */
     return ctx.n;
 }
 
@@ -1158,20 +1215,22 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
         return -EOWNERDEAD;
     if (!port)
         port = pool->default_port;
-    if (port->pool != pool || atomic_load_explicit(&port->dead, memory_order_relaxed))
+    if (port->pool != pool)
         return -EINVAL;
     int rc = 0;
-    pthread_mutex_lock(&pool->lock);
-    if (wp_task_state(&pool->drain_task) != WP_TASK_IDLE &&
-        atomic_load_explicit(&pool->drain_port, memory_order_relaxed) != port) {
+    pthread_mutex_lock(&pool->drain_lock);
+    if (wp_port_dead(port)) {
+        rc = -EINVAL;
+    } else if (wp_port_closed(port)) {
+        rc = -ESHUTDOWN; /* being destroyed: it could never be destroyed then */
+    } else if (wp_task_state(&pool->drain_task) != WP_TASK_IDLE && pool->drain_port != port) {
         rc = -EBUSY; /* a notification is on its way to the old port */
     } else {
-        atomic_store_explicit(&pool->drain_port, port, memory_order_relaxed);
-        atomic_store_explicit(&pool->drain_arg, arg, memory_order_relaxed);
-        /* Release: a worker that reads fn sees the port and arg. */
-        atomic_store_explicit(&pool->drain_fn, fn, memory_order_release);
+        pool->drain_port = port;
+        pool->drain_fn = fn;
+        pool->drain_arg = arg;
     }
-    pthread_mutex_unlock(&pool->lock);
+    pthread_mutex_unlock(&pool->drain_lock);
     return rc;
 }
 
@@ -1187,9 +1246,10 @@ int wpool_stats(wpool_t *pool, struct wpool_stats *out)
         return -ENOMEM;
     struct wp_hist_sum *wait = &sums[0], *run = &sums[1];
     memset(out, 0, sizeof(*out));
-    uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_acquire);
-    uint64_t since = atomic_load_explicit(&pool->stats_since, memory_order_relaxed);
-    uint64_t busy = 0, done = 0;
+    /* Relaxed: the epoch is its own start (stats.h); each worker's data is
+     * acquired through its own epoch (wp_stats_merge). */
+    uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed);
+    uint64_t since = epoch, busy = 0, done = 0;
     out->threads = pool->nthreads;
     for (unsigned int i = 0; i < pool->nthreads; i++) {
         const struct wp_wstats *st = &pool->workers[i].st;
@@ -1227,9 +1287,13 @@ int wpool_stats_reset(wpool_t *pool)
         return -EINVAL;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
+    /* Under the lock: concurrent resets keep the epoch strictly increasing
+     * (two resets in one tick still make two epochs). */
     pthread_mutex_lock(&pool->lock);
-    atomic_store_explicit(&pool->stats_since, wp_ticks(), memory_order_relaxed);
-    atomic_fetch_add_explicit(&pool->stats_epoch, 1, memory_order_release);
+    uint64_t now = wp_ticks(), old = atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed);
+    /* Relaxed: the epoch carries no data; workers clear their own histograms
+     * when they see it change. */
+    atomic_store_explicit(&pool->stats_epoch, now > old ? now : old + 1, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }
@@ -1263,43 +1327,40 @@ int wpool_port_destroy(wpool_port_t *port)
 {
     if (!port)
         return 0;
-    if (port->is_default || atomic_load_explicit(&port->dead, memory_order_relaxed))
+    if (port->is_default || wp_port_dead(port))
         return -EINVAL;
     struct wpool *pool = port->pool;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     if (!pthread_equal(port->owner, pthread_self()))
         return -EPERM;
-    if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed) ||
-        wp_port_inflight(port) != 0)
+    if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed))
         return -EBUSY;
-    pthread_mutex_lock(&pool->lock);
-    if (atomic_load_explicit(&pool->drain_port, memory_order_relaxed) == port) {
-        if (atomic_load_explicit(&pool->drain_fn, memory_order_seq_cst)) {
-            pthread_mutex_unlock(&pool->lock);
-            return -EBUSY; /* registered with wpool_on_drain */
-        }
-        /* Unregistered: a worker that read fn just before may still be
-         * posting a notification here; wait for it, then look again. */
-        while (atomic_load_explicit(&pool->drain_busy, memory_order_seq_cst))
-            sched_yield();
-        if (wp_port_inflight(port) != 0) {
-            pthread_mutex_unlock(&pool->lock);
-            return -EBUSY;
-        }
+    /* Under drain_lock: a registered port is refused (before it is closed),
+     * an unregistered one stops being the drain's destination, and no
+     * notification can be posted to it once it is closed. */
+    int rc = 0;
+    pthread_mutex_lock(&pool->drain_lock);
+    if (pool->drain_port == port) {
+        if (pool->drain_fn)
+            rc = -EBUSY; /* registered with wpool_on_drain */
+        else
+            pool->drain_port = pool->default_port;
     }
+    if (rc == 0)
+        rc = wp_port_close(port); /* from here on, for good, submits are refused */
+    pthread_mutex_unlock(&pool->drain_lock);
+    if (rc)
+        return rc;
+    /* Nothing in flight, nobody in the gate: wait for the last poster, close
+     * the fd. The memory stays until the pool goes: a stale handle then gets
+     * -EINVAL instead of touching freed memory. */
+    wp_port_bury(port);
+    pthread_mutex_lock(&pool->lock);
     struct wpool_port **link = &pool->ports;
     while (*link != port)
         link = &(*link)->next;
     *link = port->next;
-    pthread_mutex_unlock(&pool->lock);
-    wp_port_quiesce(port);
-    /* Keep the memory until the pool goes: a stale handle then gets -EINVAL
-     * instead of touching freed memory. The file descriptor goes now. */
-    close(port->efd);
-    port->efd = -1;
-    atomic_store_explicit(&port->dead, 1, memory_order_relaxed);
-    pthread_mutex_lock(&pool->lock);
     port->next = pool->dead_ports;
     pool->dead_ports = port;
     pthread_mutex_unlock(&pool->lock);

@@ -56,8 +56,9 @@ struct wpool {
     WP_ALIGNED _Atomic int64_t waiting;
     WP_ALIGNED _Atomic int64_t idle;
     WP_ALIGNED _Atomic uint64_t cancelled; /* cancelled by non-workers */
+    /* Ticks at creation or the last wpool_stats_reset: the epoch and its
+     * start in one word (stats.h). */
     _Atomic uint64_t stats_epoch;
-    _Atomic uint64_t stats_since; /* ticks at creation or the last reset */
     uint64_t born_ns, born_ticks; /* for the tick rate */
 
     /* Read-mostly after creation. */
@@ -80,13 +81,17 @@ struct wpool {
     wpool_worker_fn on_start, on_stop;
     void *hook_arg;
 
-    /* Drain notification: a pool-owned completion record. Registration under
-     * the lock; workers read the atomics. */
+    /* Drain notification: a pool-owned completion record. Registration,
+     * posting, a port's destroy and the callback's look-up all take
+     * drain_lock, so a notification always goes to the port registered when
+     * it is posted, and that port cannot be closed meanwhile. Taken alone, or
+     * under a token's lock (a token cancel that makes room); nothing is taken
+     * under it. */
+    pthread_mutex_t drain_lock;
     struct wpool_task drain_task;
-    struct wpool_port *_Atomic drain_port;
-    _Atomic wpool_drain_fn drain_fn;
-    void *_Atomic drain_arg;
-    _Atomic int drain_busy; /* workers between reading drain_fn and posting */
+    struct wpool_port *drain_port;
+    wpool_drain_fn drain_fn;
+    void *drain_arg;
 
     /* Lifecycle and the port list. Never taken on the task path, and never
      * held while waiting for workers (a task may call port_create). The pool

@@ -1,12 +1,12 @@
 #include "port.h"
 #include "alloc.h"
+#include "park.h"
 #include "pool.h"
 #include "task.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -29,7 +29,7 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->submitted, 0);
     atomic_init(&port->completed, 0);
-    atomic_init(&port->dead, 0);
+    atomic_init(&port->gate, 0);
     port->is_default = is_default;
     port->owner = pthread_self();
     port->pool = pool;
@@ -85,8 +85,10 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task)
     /* From here the task may be dispatched and the port's last completion
      * run; only `posting` keeps the port (and its eventfd) alive. */
     wp_port_signal(port);
-    /* Release: pairs with the acquire load in wp_port_quiesce. */
-    atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release);
+    /* Release: pairs with the acquire loads in wp_port_quiesce. The owner
+     * may be asleep there waiting for the last of us. */
+    if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
+        wp_futex_wake(&port->posting, 1);
 }
 
 bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
@@ -102,9 +104,80 @@ bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
 void wp_port_quiesce(struct wpool_port *port)
 {
     /* Bounded: with nothing in flight no new post can start, and a post in
-     * progress is a few instructions and at most one eventfd write away. */
-    while (atomic_load_explicit(&port->posting, memory_order_acquire))
-        sched_yield();
+     * progress is a few instructions and at most one eventfd write away; but
+     * its thread may be preempted, so sleep rather than spin (a spinning
+     * real-time owner could keep it off the CPU for good). The owner is the
+     * only waiter: it sets WAITER, and the poster whose decrement leaves
+     * WAITER alone wakes it. Acquire: pairs with the posters' release
+     * decrements, so their eventfd writes are done before we go on. */
+    uint32_t v = atomic_load_explicit(&port->posting, memory_order_acquire);
+    while (v & ~WP_PORT_WAITER) {
+        if (!(v & WP_PORT_WAITER)) {
+            /* Acquire on both: a failed CAS reloads v as a fresh look. */
+            if (!atomic_compare_exchange_weak_explicit(&port->posting, &v, v | WP_PORT_WAITER,
+                                                       memory_order_acquire, memory_order_acquire))
+                continue;
+            v |= WP_PORT_WAITER;
+        }
+        wp_futex_wait(&port->posting, v); /* EAGAIN: v changed; EINTR: look again */
+        v = atomic_load_explicit(&port->posting, memory_order_acquire);
+    }
+    if (v & WP_PORT_WAITER)
+        atomic_fetch_and_explicit(&port->posting, ~WP_PORT_WAITER, memory_order_relaxed);
+}
+
+int wp_port_enter(struct wpool_port *port)
+{
+    /* Relaxed: the decision is this RMW's own result, ordered against the
+     * destroy's fetch_or in the one word's modification order (port.h). */
+    uint64_t old = atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
+    if (WP_LIKELY(!(old & (WP_PORT_CLOSING | WP_PORT_DEAD))))
+        return 0;
+    atomic_fetch_sub_explicit(&port->gate, 1, memory_order_relaxed);
+    return old & WP_PORT_DEAD ? -EINVAL : -ESHUTDOWN;
+}
+
+void wp_port_leave(struct wpool_port *port)
+{
+    /* Release: pairs with the acquire load in wp_port_close, which then sees
+     * this submitter's count in `submitted`. */
+    atomic_fetch_sub_explicit(&port->gate, 1, memory_order_release);
+}
+
+int wp_port_close(struct wpool_port *port)
+{
+    /* Relaxed RMW: a submitter's entry is ordered before or after it in the
+     * gate's modification order; the acquire load below does the rest. */
+    atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_relaxed);
+    /* Acquire: pairs with wp_port_leave. A submitter still in the gate may
+     * yet queue a task: busy. Once the count is 0 every submitter that got
+     * in has counted its task in `submitted` (or queued nothing), and every
+     * later one is refused. */
+    uint64_t gate = atomic_load_explicit(&port->gate, memory_order_acquire);
+    if (gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD))
+        return -EBUSY;
+    return wp_port_inflight(port) ? -EBUSY : 0;
+}
+
+void wp_port_bury(struct wpool_port *port)
+{
+    wp_port_quiesce(port);
+    close(port->efd);
+    port->efd = -1;
+    /* Relaxed: stale-handle calls only need to see it eventually, and the
+     * owner itself (program order) at once. */
+    atomic_fetch_or_explicit(&port->gate, WP_PORT_DEAD, memory_order_relaxed);
+}
+
+bool wp_port_dead(const struct wpool_port *port)
+{
+    return atomic_load_explicit(&port->gate, memory_order_relaxed) & WP_PORT_DEAD;
+}
+
+bool wp_port_closed(const struct wpool_port *port)
+{
+    return atomic_load_explicit(&port->gate, memory_order_relaxed) &
+           (WP_PORT_CLOSING | WP_PORT_DEAD);
 }
 
 bool wp_port_has_work(struct wpool_port *port)
@@ -218,11 +291,6 @@ int wp_port_run(struct wpool_port *port, unsigned int max)
 static bool wp_port_owned(const struct wpool_port *port)
 {
     return pthread_equal(port->owner, pthread_self());
-}
-
-static bool wp_port_dead(const struct wpool_port *port)
-{
-    return atomic_load_explicit(&port->dead, memory_order_relaxed) != 0;
 }
 
 int wpool_port_fd(const wpool_port_t *port)

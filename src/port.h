@@ -13,6 +13,19 @@
  * head; all seq_cst) and re-arms if a completion slipped in. Each cleared epoch
  * owes exactly one write; the owner reads the counter while any is owed, so a
  * write that lands late costs one spurious wakeup, never a spin.
+ *
+ * Lifetime (every port but the default one, which lives as long as the pool):
+ * `gate` counts submitters between deciding to send a task to the port and
+ * counting it in `submitted`, and carries the CLOSING and DEAD flags.
+ * wpool_port_destroy sets CLOSING with an RMW on the same word, so each
+ * submitter's increment is ordered before or after it in that one word's
+ * modification order: before, and the destroy sees the submitter in the gate
+ * (or, once it has left, its task in `submitted`) and returns -EBUSY; after,
+ * and the submitter sees CLOSING and backs out without queueing. CLOSING is
+ * sticky, so the owner's retries converge. Once nothing is in flight the
+ * destroy waits (blocking, on a futex) until no worker is still inside
+ * wp_port_post, then closes the eventfd: no write reaches a closed or reused
+ * fd. src/port_life.pml models this; docs/model.md has the argument.
  */
 #ifndef WP_PORT_H
 #define WP_PORT_H
@@ -22,6 +35,12 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* In `gate`: the count of submitters in the gate is in the low bits. */
+#define WP_PORT_CLOSING (UINT64_C(1) << 62) /* wpool_port_destroy was called: refuse */
+#define WP_PORT_DEAD    (UINT64_C(1) << 61) /* destroyed; only its memory is left */
+/* In `posting`: the owner waits in wp_port_quiesce for the count to reach 0. */
+#define WP_PORT_WAITER (UINT32_C(1) << 31)
 
 enum wp_port_signal_state {
     WP_PORT_QUIET = 0, /* the owner knows of everything posted */
@@ -33,9 +52,10 @@ struct wpool_port {
     WP_ALIGNED struct wpool_task *_Atomic head;
     _Atomic int pending;
     /* Producers between the start of wp_port_post and the end of their
-     * signal: the task they posted may already be dispatched, so the port
-     * must outlive them (wp_port_quiesce). */
-    _Atomic int posting;
+     * signal, plus WP_PORT_WAITER: the task they posted may already be
+     * dispatched, so the eventfd must outlive them (wp_port_quiesce). A futex
+     * word. */
+    _Atomic uint32_t posting;
     /* Owner's. */
     WP_ALIGNED struct wpool_task *ready;
     struct wpool_task *ready_tail;
@@ -48,15 +68,16 @@ struct wpool_port {
     _Atomic int64_t completed;
     int efd;
     bool is_default;
-    /* Destroyed: its memory is kept (on the pool's dead list) until the pool
-     * is destroyed, so that a call through a stale handle gets -EINVAL. */
-    _Atomic int dead;
     pthread_t owner;
     struct wpool *pool;
     struct wpool_port *next; /* pool's list of ports, under the pool lock */
     /* Submitters: tasks ever submitted (or posted) to this port. Minus
      * `completed`: the tasks in flight (wp_port_inflight). */
     WP_ALIGNED _Atomic int64_t submitted;
+    /* Submitters in the gate | CLOSING | DEAD (see the top of this file). A
+     * destroyed port's memory is kept on the pool's dead list until the pool
+     * is destroyed, so that a call through a stale handle gets -EINVAL. */
+    _Atomic uint64_t gate;
 };
 
 /* 0, -ENOMEM or the eventfd's -errno. The calling thread becomes the owner. */
@@ -75,9 +96,24 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task);
  * freed after the workers are joined, is sure to. */
 bool wp_port_push(struct wpool_port *port, struct wpool_task *task);
 void wp_port_signal(struct wpool_port *port);
-/* Waits until no producer is still inside wp_port_post. Call before freeing a
- * port that has no task in flight. */
+/* Waits (blocking) until no producer is still inside wp_port_post. The
+ * owner's call, once nothing is in flight to the port. */
 void wp_port_quiesce(struct wpool_port *port);
+/* A submitter's entry into a port other than the pool's default one: 0, then
+ * wp_port_count if the task is queued, and wp_port_leave either way;
+ * -ESHUTDOWN when the port is being destroyed, -EINVAL when it was (nothing
+ * to leave then). */
+int wp_port_enter(struct wpool_port *port);
+void wp_port_leave(struct wpool_port *port);
+/* wpool_port_destroy's two steps, on the owner. wp_port_close refuses every
+ * later submit (for good) and returns 0 when nothing is in flight or in the
+ * gate, else -EBUSY. wp_port_bury then waits for the last poster, closes the
+ * eventfd and marks the port dead. */
+int wp_port_close(struct wpool_port *port);
+void wp_port_bury(struct wpool_port *port);
+/* Destroyed (DEAD), or (closed) being destroyed. Any thread. */
+bool wp_port_dead(const struct wpool_port *port);
+bool wp_port_closed(const struct wpool_port *port);
 /* Runs up to max callbacks; no owner check. Returns how many ran. */
 int wp_port_run(struct wpool_port *port, unsigned int max);
 /* A task is being submitted to the port (before it is published). */

@@ -168,8 +168,14 @@ void wp_queue_reclaim(struct wp_queue *q)
         if (atomic_load_explicit(&c->data, memory_order_relaxed) != NULL)
             return; /* a live item: leave it to the workers */
         /* Once published, data only goes item -> NULL within this lap, so a
-         * NULL seen here stays NULL while tail == pos. */
-        if (!atomic_compare_exchange_strong_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
+         * NULL seen here stays NULL while tail == pos. seq_cst, like the
+         * consumers' tail CAS in wp_queue_pop: this is the RMW that frees the
+         * slot, and the caller's wp_room_made then loads the refusal flag and
+         * the room waiters' count (seq_cst); a refused submitter stores the
+         * flag or registers as a waiter, then reads tail (seq_cst). In the
+         * total order one of the two sees the other, so no waiter sleeps
+         * through the room this makes. */
+        if (!atomic_compare_exchange_strong_explicit(&q->tail, &pos, pos + 1, memory_order_seq_cst,
                                                      memory_order_relaxed))
             continue; /* pos now holds the current tail */
         atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);

@@ -35,7 +35,8 @@ static void wp_hist_add(struct wp_hist *h, uint64_t v)
         atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
 
-void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run)
+void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run,
+                     uint64_t busy)
 {
     if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != epoch) {
         wp_hist_clear(&s->wait);
@@ -46,7 +47,7 @@ void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_
     }
     wp_hist_add(&s->wait, wait);
     wp_hist_add(&s->run, run);
-    wp_stat_add(&s->busy, run);
+    wp_stat_add(&s->busy, busy);
 }
 
 static void wp_hist_merge(const struct wp_hist *h, struct wp_hist_sum *sum)

@@ -12,9 +12,14 @@
  * every power of two above gets 16 equal buckets, so a bucket's top is at most
  * 1/16 above any value in it.
  *
- * Reset without stopping workers: wpool_stats_reset bumps the pool's epoch; a
- * worker that sees a new epoch zeroes its own histograms before recording, and
- * readers skip workers still on an older epoch (they recorded nothing since).
+ * Reset without stopping workers: the pool's epoch is the tick of its creation
+ * or of the last wpool_stats_reset (strictly increasing), so one atomic word
+ * names both the epoch and the start of the time it covers: a reader cannot
+ * pair one reset's epoch with another's start. A worker that sees a new epoch
+ * zeroes its own histograms before recording, and counts as busy only the
+ * part of a task's run after the epoch began (a task that started before a
+ * reset would otherwise push utilization above 1); readers skip workers still
+ * on an older epoch (they recorded nothing since).
  */
 #ifndef WP_STATS_H
 #define WP_STATS_H
@@ -79,8 +84,10 @@ static inline void wp_stat_add(_Atomic uint64_t *c, uint64_t v)
                           memory_order_relaxed);
 }
 
-/* Worker side: records one task's wait and run times (ticks) under `epoch`. */
-void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run);
+/* Worker side: records one task's wait and run times (ticks) under `epoch`,
+ * and `busy`, its run time since the epoch began. */
+void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run,
+                     uint64_t busy);
 /* Reader side: adds s's histograms to the sums if s is on `epoch`; returns
  * its busy ticks then, else 0. */
 uint64_t wp_stats_merge(const struct wp_wstats *s, uint64_t epoch, struct wp_hist_sum *wait,
