@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Mutation check: every test must catch the bug it is named after.
+#
+# Each tests/mutants/*.patch plants one deliberate bug in the library. Its
+# header names the tests that must catch it, in a line
+#     # tests: NAME [NAME ...]
+# (meson test names). For each mutant this script applies the patch to a copy
+# of the tree, rebuilds (incrementally: one build directory for all mutants),
+# runs those tests, and reverts the patch. A mutant is *killed* when at least
+# one of its tests fails (a crash, a failed assertion, a timeout: anything but
+# success); it *survives* when they all pass, and then this check fails. A
+# patch that no longer applies also fails the check: keep the mutants in step
+# with the code they mutate.
+#
+# Usage: tests/mutants/run.sh [--build-dir DIR] [MUTANT.patch ...]
+# Prints one line per mutant and a summary; exits non-zero on any survivor or
+# stale patch.
+#
+# Adding a mutant (when you write a test for a bug class): make the bug in
+# src/, `git diff > tests/mutants/NN-short-name.patch`, revert src/, put the
+# "# tests:" line (and one line of "# why:") at the top of the patch, and run
+# this script on it: it must report KILLED.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=${TMPDIR:-/tmp}/wpool-mutants
+mutants=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build-dir) work=$2; shift 2 ;;
+    *) mutants+=("$1"); shift ;;
+    esac
+done
+[ ${#mutants[@]} -gt 0 ] || mutants=("$root"/tests/mutants/*.patch)
+
+tree=$work/tree
+build=$work/build
+rm -rf "$tree"
+mkdir -p "$tree"
+# The working tree as git sees it (tracked and untracked files, not ignored).
+(cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$tree"
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$tree" -Dbuildtype=debugoptimized -Dexamples=false -Dbench=false \
+        -Dstress_tasks=100000 -Dsoak_seconds=2 >"$work/setup.log" 2>&1 ||
+        { tail -20 "$work/setup.log"; echo "mutants: setup failed"; exit 1; }
+fi
+ninja -C "$build" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 1; }
+
+killed=0
+survived=0
+stale=0
+for m in "${mutants[@]}"; do
+    name=$(basename "$m" .patch)
+    tests=$(sed -n 's/^# tests: *//p' "$m" | head -1)
+    if [ -z "$tests" ]; then
+        echo "STALE    $name: no '# tests:' line"
+        stale=$((stale + 1))
+        continue
+    fi
+    if ! patch -d "$tree" -p1 --quiet --forward <"$m" >"$work/$name.patch.log" 2>&1; then
+        echo "STALE    $name: the patch no longer applies"
+        cat "$work/$name.patch.log"
+        patch -d "$tree" -p1 --quiet -R <"$m" >/dev/null 2>&1
+        stale=$((stale + 1))
+        continue
+    fi
+    start=$(date +%s)
+    if ! ninja -C "$build" >"$work/$name.build.log" 2>&1; then
+        echo "STALE    $name: the mutant does not compile"
+        tail -10 "$work/$name.build.log"
+        stale=$((stale + 1))
+    else
+        # A short timeout multiplier: a mutant that hangs is killed by its
+        # timeout, and need not take the test's full allowance.
+        # shellcheck disable=SC2086
+        meson test -C "$build" --no-rebuild --timeout-multiplier 0.25 $tests \
+            >"$work/$name.test.log" 2>&1
+        rc=$?
+        took=$(($(date +%s) - start))
+        if [ $rc -ne 0 ]; then
+            caught=$(grep -E '^ *[0-9]+/[0-9]+ ' "$work/$name.test.log" |
+                grep -E 'FAIL|TIMEOUT|ERROR' | awk '{print $4}' | sort -u | tr '\n' ' ')
+            echo "KILLED   $name (${took}s; by: ${caught:-meson test exit $rc})"
+            killed=$((killed + 1))
+        else
+            echo "SURVIVED $name (${took}s): $tests all passed with the bug in place"
+            survived=$((survived + 1))
+        fi
+    fi
+    patch -d "$tree" -p1 --quiet -R <"$m" >/dev/null 2>&1 ||
+        { echo "mutants: could not revert $name"; exit 1; }
+done
+# Leave the build matching the unmutated tree.
+ninja -C "$build" >/dev/null 2>&1
+echo "mutants: $killed killed, $survived survived, $stale stale"
+[ $survived -eq 0 ] && [ $stale -eq 0 ]
