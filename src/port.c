@@ -41,7 +41,7 @@ void wp_port_free(struct wpool_port *port)
 {
     if (!port)
         return;
-    if (port->efd >= 0) /* a destroyed port closed it already */
+    if (!wp_port_dead(port)) /* a destroyed port closed it already */
         close(port->efd);
     wp_free(port);
 }
@@ -128,13 +128,17 @@ void wp_port_quiesce(struct wpool_port *port)
 
 int wp_port_enter(struct wpool_port *port)
 {
-    /* Relaxed: the decision is this RMW's own result, ordered against the
+    /* A CAS, not an add: a refused submitter never shows in the count, so
+     * submitters hammering a closing port cannot keep its destroy busy.
+     * Relaxed: the decision is the CAS's own success, ordered against the
      * destroy's fetch_or in the one word's modification order (port.h). */
-    uint64_t old = atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
-    if (WP_LIKELY(!(old & (WP_PORT_CLOSING | WP_PORT_DEAD))))
-        return 0;
-    atomic_fetch_sub_explicit(&port->gate, 1, memory_order_relaxed);
-    return old & WP_PORT_DEAD ? -EINVAL : -ESHUTDOWN;
+    uint64_t gate = atomic_load_explicit(&port->gate, memory_order_relaxed);
+    do {
+        if (WP_UNLIKELY(gate & (WP_PORT_CLOSING | WP_PORT_DEAD)))
+            return gate & WP_PORT_DEAD ? -EINVAL : -ESHUTDOWN;
+    } while (!atomic_compare_exchange_weak_explicit(&port->gate, &gate, gate + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return 0;
 }
 
 void wp_port_leave(struct wpool_port *port)
@@ -162,8 +166,9 @@ int wp_port_close(struct wpool_port *port)
 void wp_port_bury(struct wpool_port *port)
 {
     wp_port_quiesce(port);
+    /* efd keeps its (now closed) number: it is written only at creation, so
+     * wpool_port_fd on another thread reads it without a race. */
     close(port->efd);
-    port->efd = -1;
     /* Relaxed: stale-handle calls only need to see it eventually, and the
      * owner itself (program order) at once. */
     atomic_fetch_or_explicit(&port->gate, WP_PORT_DEAD, memory_order_relaxed);

@@ -22,7 +22,8 @@
  * modification order: before, and the destroy sees the submitter in the gate
  * (or, once it has left, its task in `submitted`) and returns -EBUSY; after,
  * and the submitter sees CLOSING and backs out without queueing. CLOSING is
- * sticky, so the owner's retries converge. Once nothing is in flight the
+ * sticky, and a submitter that sees it adds nothing to the count (it enters
+ * with a CAS), so the owner's retries converge. Once nothing is in flight the
  * destroy waits (blocking, on a futex) until no worker is still inside
  * wp_port_post, then closes the eventfd: no write reaches a closed or reused
  * fd. src/port_life.pml models this; docs/model.md has the argument.
