@@ -9,6 +9,14 @@
  *     the harness knows the state, the one that state implies);
  *   - nothing is left in flight after wpool_destroy, and the pool's counters
  *     agree with the records once every port is drained.
+ * Every thread may make (and destroy, retrying on -EBUSY between its other
+ * calls) an extra port and publishes it; the others submit tasks aimed at that
+ * port or at the thread's own one (their "foreign" records), whose completions
+ * must run on the port's owner: accepted, or refused with -ESHUTDOWN while the
+ * port is closing or -EINVAL once it is destroyed. The owner knows when its
+ * port is closing or destroyed and checks each call through it returns exactly
+ * the code that state implies. Each thread moves the drain registration to
+ * its own ports (callbacks must run on the thread that registered them).
  * A violation prints the decoded call sequence of every thread and aborts, so
  * libFuzzer reports it as a crash.
  *
@@ -45,6 +53,7 @@
 enum {
     MAX_THR = 3,   /* main + up to two helpers */
     NREC = 8,      /* records per thread (each with a child record) */
+    NFREC = 4,     /* records per thread sent to other threads' ports */
     NTOK = 2,      /* cancel tokens per thread */
     MAX_OPS = 64,  /* ops per thread */
     BUDGET_MS = 4, /* total blocking time (timeouts) per thread */
@@ -68,6 +77,7 @@ struct rec {
     struct thr *owner;
     int idx;
     bool is_child;
+    bool is_foreign; /* sent to another thread's port (frecs) */
     struct rec *child;
     /* Owner thread only (plain). */
     bool inited;
@@ -84,6 +94,11 @@ struct rec {
     /* Read by the worker while in flight, written by the owner while idle. */
     int kind;
     int spin_us;
+    /* Foreign records: 1 from just before the submit to the end of the
+     * completion callback on the port's owner, whose release store hands the
+     * record back; `dest` (the owner's thread) is written while it is 0. */
+    atomic_int fin;
+    int dest;
     /* Counters (children: the worker counts acceptances). */
     atomic_ulong accepted, completions, ran_work, ran_status, cancelled, timed_out;
 };
@@ -94,7 +109,13 @@ struct thr {
     const uint8_t *prog;
     size_t len;
     wpool_port_t *port;  /* own port (main: the default port) */
-    wpool_port_t *extra; /* main only: a further port it made, or NULL */
+    wpool_port_t *extra; /* a further port it made, or NULL */
+    int xstate;          /* extra's state as its owner knows it (enum xstate) */
+    bool reg_extra;      /* its last on_drain that returned 0 registered fn on extra */
+    wpool_port_t *dead;  /* the last extra port it destroyed: a stale handle */
+    /* For the other threads: the last extra port made (never cleared: it may
+     * be closing or destroyed; its memory stays until wpool_destroy). */
+    _Atomic(wpool_port_t *) pub_extra;
     wpool_token_t *tok[NTOK];
     bool tok_cancelled[NTOK];
     int budget_ms;
@@ -103,6 +124,19 @@ struct thr {
     char log[LOG_LINES][LOG_LEN];
     struct rec recs[NREC];
     struct rec kids[NREC];
+    struct rec frecs[NFREC];
+};
+
+/* The state of an own port. A destroy of extra returns -EBUSY for tasks in
+ * flight (the port is then closed for good) or because it is registered for
+ * drain notifications (it stays open); only the owner registers on its ports,
+ * so after an own on_drain that left no registration on extra, -EBUSY means
+ * closing. */
+enum xstate {
+    XS_OPEN,
+    XS_CLOSING, /* wpool_port_destroy returned -EBUSY: every submit is refused */
+    XS_MAYBE,   /* -EBUSY while maybe registered: open or closing */
+    XS_DEAD,    /* destroyed: every call through the handle returns -EINVAL */
 };
 
 static struct {
@@ -226,7 +260,11 @@ static const char *rname(const struct rec *r)
     static _Thread_local char b[4][24];
     static _Thread_local int k;
     char *s = b[k++ & 3];
-    snprintf(s, 24, "%s%d.%d", r->is_child ? "kid" : "rec", r->owner->id, r->idx);
+    snprintf(s, 24, "%s%d.%d",
+             r->is_child     ? "kid"
+             : r->is_foreign ? "frec"
+                             : "rec",
+             r->owner->id, r->idx);
     return s;
 }
 
@@ -290,10 +328,40 @@ static int rec_work(struct wpool_task *t)
 
 static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const char *why);
 
+/* A foreign record's completion: on the owner of the port it was sent to. */
+static void foreign_done(struct rec *r, int status)
+{
+    struct thr *d = &G.thr[r->dest];
+    if (!pthread_equal(pthread_self(), d->tid))
+        fail("completion of %s ran on a thread that does not own the port it was sent to "
+             "(thread %d's)",
+             rname(r), r->dest);
+    if (atomic_load(&r->fin) != 1)
+        fail("completion of %s (status %d) without an accepted submission", rname(r), status);
+    atomic_fetch_add(&r->completions, 1);
+    if (status == WORK_RAN) {
+        if (r->sub_passed)
+            fail("%s ran although its deadline had passed before it was submitted", rname(r));
+        atomic_fetch_add(&r->ran_status, 1);
+    } else if (status == -ECANCELED) {
+        atomic_fetch_add(&r->cancelled, 1);
+    } else if (status == -ETIMEDOUT && r->sub_deadline) {
+        atomic_fetch_add(&r->timed_out, 1);
+    } else {
+        fail("%s completed with status %d, not a documented one", rname(r), status);
+    }
+    logf_(t_self, "  done(%s, %s)", rname(r), status == WORK_RAN ? "ran" : ename(status));
+    atomic_store(&r->fin, 0); /* last: the submitter may reuse it at once */
+}
+
 static void rec_done(struct wpool_task *t, int status)
 {
     struct rec *r = (struct rec *)t;
     struct thr *th = r->owner;
+    if (r->is_foreign) {
+        foreign_done(r, status);
+        return;
+    }
     if (!pthread_equal(pthread_self(), th->tid))
         fail("completion of %s ran on a thread that does not own its port", rname(r));
     unsigned long c = atomic_fetch_add(&r->completions, 1) + 1;
@@ -349,9 +417,13 @@ static void rec_done(struct wpool_task *t, int status)
 
 static void drain_fn(wpool_t *pool, void *arg)
 {
-    (void)arg;
     if (pool != G.pool)
         fail("drain callback got pool %p, not %p", (void *)pool, (void *)G.pool);
+    /* Registered by the owner of the port, with itself as arg: a callback
+     * from a notification posted to another thread's port would run here. */
+    struct thr *th = arg;
+    if (th && !pthread_equal(pthread_self(), th->tid))
+        fail("drain callback registered by thread %d on its port ran on another thread", th->id);
     atomic_fetch_add(&G.drain_calls, 1);
 }
 
@@ -376,10 +448,37 @@ static bool tok_is_cancelled(const struct thr *th, const struct rec *r)
     return r->tok_slot >= 0 && th->tok_cancelled[r->tok_slot];
 }
 
+/* The state of one of the thread's own ports (XS_OPEN for its own port and
+ * the default one). */
+static int port_state(const struct thr *th, const wpool_port_t *p)
+{
+    if (p && p == th->dead)
+        return XS_DEAD;
+    if (p && p == th->extra)
+        return th->xstate;
+    return XS_OPEN;
+}
+
+/* The codes of a refused submit of an idle, initialised record whose port is
+ * closing or destroyed: -ESHUTDOWN (closing; or the pool closing meanwhile),
+ * -EINVAL (destroyed), -ECANCELED (its token is cancelled). */
+static void expect_refused_port(const char *what, int rc, int ps, bool tokc)
+{
+    if (ps == XS_DEAD && tokc)
+        EXPECT(what, rc, 0, -EINVAL, -ESHUTDOWN, -ECANCELED);
+    else if (ps == XS_DEAD)
+        EXPECT(what, rc, 0, -EINVAL, -ESHUTDOWN);
+    else if (tokc)
+        EXPECT(what, rc, 0, -ESHUTDOWN, -ECANCELED);
+    else
+        EXPECT(what, rc, 0, -ESHUTDOWN);
+}
+
 static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const char *why)
 {
     bool was = r->inflight, inited = r->inited, closed = atomic_load(&G.closed);
     bool tokc = tok_is_cancelled(th, r);
+    int ps = inited ? port_state(th, r->target) : XS_OPEN;
     if (inited && !was) {
         r->inflight = true; /* before the call: see rec_done */
         r->sub_port = r->target;
@@ -400,6 +499,9 @@ static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const ch
             fail("%s accepted %s after the pool was shut down", what, rname(r));
         if (tokc)
             fail("%s accepted %s whose token is cancelled", what, rname(r));
+        if (ps == XS_CLOSING || ps == XS_DEAD)
+            fail("%s accepted %s sent to its own port that is %s", what, rname(r),
+                 ps == XS_DEAD ? "destroyed" : "being destroyed");
         atomic_fetch_add(&r->accepted, 1);
         return;
     }
@@ -409,6 +511,8 @@ static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const ch
         EXPECT(what, rc, 0, -EINVAL);
     else if (was)
         EXPECT(what, rc, 0, -EBUSY, -ESHUTDOWN);
+    else if (ps == XS_CLOSING || ps == XS_DEAD)
+        expect_refused_port(what, rc, ps, tokc);
     else if (tokc)
         EXPECT(what, rc, 0, -ECANCELED, -ESHUTDOWN);
     else if (closed)
@@ -454,10 +558,13 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
             logf_(th, "  (%d accepted)", rc);
     } else {
         struct rec *r = rs[0];
+        int ps = r->inited ? port_state(th, r->target) : XS_OPEN;
         if (!r->inited)
             EXPECT("wpool_submit_batch", rc, 0, -EINVAL);
         else if (!eligible[0])
             EXPECT("wpool_submit_batch", rc, 0, -EBUSY, -ESHUTDOWN);
+        else if (ps == XS_CLOSING || ps == XS_DEAD)
+            expect_refused_port("wpool_submit_batch", rc, ps, tok_is_cancelled(th, r));
         else if (tok_is_cancelled(th, r))
             EXPECT("wpool_submit_batch", rc, 0, -ECANCELED, -ESHUTDOWN);
         else if (closed)
@@ -473,6 +580,10 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
                      rs[i]->inited ? "in flight (double submit)" : "uninitialised");
             if (tok_is_cancelled(th, rs[i]))
                 fail("wpool_submit_batch accepted %s whose token is cancelled", rname(rs[i]));
+            int ps = port_state(th, rs[i]->target);
+            if (ps == XS_CLOSING || ps == XS_DEAD)
+                fail("wpool_submit_batch accepted %s sent to its own port that is %s", rname(rs[i]),
+                     ps == XS_DEAD ? "destroyed" : "being destroyed");
             atomic_fetch_add(&rs[i]->accepted, 1);
         } else if (preset[i]) {
             rs[i]->inflight = false;
@@ -512,6 +623,8 @@ enum op {
     OP_BAD,
     OP_CROSS,
     OP_EXTRA_PORT,
+    OP_FOREIGN,
+    OP_FOREIGN2, /* more weight */
     OP_COUNT
 };
 
@@ -533,27 +646,38 @@ static void expect_set(const char *what, const struct rec *r, int rc, bool bad_v
         EXPECT(what, rc, OK_ZERO);
 }
 
+/* One of the thread's own ports: its own (main: the default one, or NULL),
+ * its extra port, or its last destroyed one. */
 static wpool_port_t *own_port_choice(struct thr *th, uint8_t b, const char **name)
 {
+    switch (b % 4) {
+    case 2:
+        if (th->extra) {
+            *name = th->xstate == XS_OPEN      ? "extra port"
+                    : th->xstate == XS_CLOSING ? "extra port, closing"
+                                               : "extra port, maybe closing";
+            return th->extra;
+        }
+        break;
+    case 3:
+        if (th->dead) {
+            *name = "destroyed extra port";
+            return th->dead;
+        }
+        break;
+    default:
+        break;
+    }
     if (th->id != 0) {
         *name = "own port";
         return th->port;
     }
-    switch (b % 3) {
-    case 0:
-        *name = "NULL (default)";
-        return NULL;
-    case 1:
+    if (b & 1) {
         *name = "default port";
         return th->port;
-    default:
-        if (th->extra) {
-            *name = "extra port";
-            return th->extra;
-        }
-        *name = "NULL (default)";
-        return NULL;
     }
+    *name = "NULL (default)";
+    return NULL;
 }
 
 static void set_port_checked(struct thr *th, struct rec *r, wpool_port_t *p, const char *pname)
@@ -829,6 +953,18 @@ static void op_cross(struct thr *th, uint8_t a, uint8_t b)
     if (!p || other == (unsigned int)th->id)
         return;
     int rc;
+    wpool_port_t *x = (a & 0x40) ? atomic_load(&o->pub_extra) : NULL;
+    if (x && b % 5 < 4) {
+        /* Its extra port: -EPERM, or -EINVAL once it is destroyed. */
+        const char *call = (const char *[]){"dispatch", "wait", "drain", "destroy"}[b % 5];
+        rc = b % 5 == 0   ? wpool_port_dispatch(x, 4)
+             : b % 5 == 1 ? wpool_port_wait(x, 0)
+             : b % 5 == 2 ? wpool_port_drain(x, 0)
+                          : wpool_port_destroy(x);
+        logf_(th, "port_%s(thread %u's extra port) -> %s", call, other, ename(rc));
+        EXPECT("owner-only call on another thread's extra port", rc, 0, -EPERM, -EINVAL);
+        return;
+    }
     switch (b % 5) {
     case 0:
         rc = wpool_port_dispatch(p, 4);
@@ -890,6 +1026,205 @@ static void forget_token(struct thr *th, int slot)
         if (rc != 0)
             fail("wpool_task_set_token(%s, NULL) after token destroy: %d", rname(r), rc);
         r->tok_slot = -1;
+    }
+}
+
+/* Sends the records aimed at `p` back to the thread's own port. */
+static void retarget(struct thr *th, wpool_port_t *p, const char *why)
+{
+    for (int i = 0; i < NREC; i++)
+        if (th->recs[i].inited && th->recs[i].target == p)
+            set_port_checked(th, &th->recs[i], th->id ? th->port : NULL, why);
+}
+
+/* Every call through a destroyed port's handle returns -EINVAL. */
+static void probe_dead(struct thr *th)
+{
+    wpool_port_t *p = th->dead;
+    int rc = wpool_port_destroy(p);
+    logf_(th, "port_destroy / dispatch / wait / drain / fd (destroyed extra) -> %s", ename(rc));
+    EXPECT("wpool_port_destroy(destroyed port)", rc, 0, -EINVAL);
+    rc = wpool_port_dispatch(p, 1);
+    EXPECT("wpool_port_dispatch(destroyed port)", rc, 0, -EINVAL);
+    rc = wpool_port_wait(p, 0);
+    EXPECT("wpool_port_wait(destroyed port)", rc, 0, -EINVAL);
+    rc = wpool_port_drain(p, 0);
+    EXPECT("wpool_port_drain(destroyed port)", rc, 0, -EINVAL);
+    rc = wpool_port_fd(p);
+    EXPECT("wpool_port_fd(destroyed port)", rc, 0, -EINVAL);
+}
+
+/* Creates the thread's extra port, or destroys it: a destroy refused with
+ * -EBUSY is retried by a later op, with dispatches in between, while the
+ * other threads may still aim submits at it. */
+static void op_extra_port(struct thr *th, uint8_t b)
+{
+    int rc;
+    if (!th->port)
+        return;
+    if ((b & 7) == 7 && th->dead) {
+        probe_dead(th);
+        return;
+    }
+    if (!th->extra) {
+        bool closed = atomic_load(&G.closed);
+        rc = wpool_port_create(G.pool, &th->extra);
+        logf_(th, "port_create(extra) -> %s", ename(rc));
+        if (closed)
+            EXPECT("wpool_port_create(after shutdown)", rc, 0, -ESHUTDOWN);
+        else
+            EXPECT("wpool_port_create", rc, OK_ZERO, -ESHUTDOWN, -ENOMEM, -EMFILE, -ENFILE);
+        if (rc) {
+            th->extra = NULL;
+            return;
+        }
+        th->xstate = XS_OPEN;
+        th->reg_extra = false;
+        atomic_store(&th->pub_extra, th->extra);
+        return;
+    }
+    int busy = 0;
+    for (int i = 0; i < NREC; i++)
+        busy += th->recs[i].inflight && th->recs[i].sub_port == th->extra;
+    int was = th->xstate;
+    rc = wpool_port_destroy(th->extra);
+    logf_(th, "port_destroy(extra%s, %d in flight to it) -> %s",
+          was == XS_CLOSING ? ", closing"
+          : was == XS_MAYBE ? ", maybe closing"
+                            : "",
+          busy, ename(rc));
+    if (busy)
+        EXPECT("wpool_port_destroy(tasks in flight)", rc, 0, -EBUSY);
+    else /* -EBUSY: on_drain, or other threads' tasks in flight or in its gate */
+        EXPECT("wpool_port_destroy", rc, OK_ZERO, -EBUSY);
+    if (rc == -EBUSY) {
+        th->xstate = th->reg_extra && was != XS_CLOSING ? XS_MAYBE : XS_CLOSING;
+        return;
+    }
+    if (rc)
+        return;
+    if (th->dead)
+        retarget(th, th->dead, "own port, the destroyed one replaced");
+    th->dead = th->extra;
+    th->extra = NULL;
+    th->reg_extra = false;
+    retarget(th, th->dead, "own port, extra destroyed");
+}
+
+/* A port of another thread, picked by `sel`: its own port (main's: the
+ * default one), which lives until the end of the programs, or the extra port
+ * it made last, which may be open, closing or destroyed by now. */
+static wpool_port_t *foreign_port(struct thr *th, uint8_t sel, int *dest, bool *may_die)
+{
+    unsigned int other = (unsigned int)(th->id + 1 + sel % (G.nthr - 1)) % G.nthr;
+    struct thr *o = &G.thr[other];
+    *dest = (int)other;
+    *may_die = false;
+    wpool_port_t *p = (sel & 0x10) ? atomic_load(&o->pub_extra) : NULL;
+    if (p)
+        *may_die = true;
+    else
+        p = o->port; /* written before the start barrier */
+    return p;
+}
+
+/* Readies an idle foreign record for `port` of thread `dest`: no token (its
+ * token could not be destroyed before that thread drains), a priority, a
+ * deadline, and noop or spinning work. */
+static void foreign_prepare(struct thr *th, struct rec *r, wpool_port_t *port, int dest, uint8_t b)
+{
+    int rc = wpool_task_set_port(&r->task, port);
+    EXPECT("wpool_task_set_port(idle foreign record)", rc, OK_ZERO);
+    rc = wpool_task_set_priority(&r->task, b & 1);
+    EXPECT("wpool_task_set_priority(idle foreign record)", rc, OK_ZERO);
+    uint64_t now = wpool_now_ns(), dl = 0;
+    switch ((b >> 1) % 4) {
+    case 1:
+        dl = now - 1;
+        break;
+    case 2:
+        dl = now + 20000;
+        break;
+    default:
+        break;
+    }
+    rc = wpool_task_set_deadline(&r->task, dl);
+    EXPECT("wpool_task_set_deadline(idle foreign record)", rc, OK_ZERO);
+    r->kind = (b & 8) ? K_SPIN : K_NOOP;
+    r->spin_us = 1 + (b >> 4) % 8;
+    r->dest = dest;
+    r->sub_deadline = dl != 0;
+    r->sub_passed = dl != 0 && dl <= wpool_now_ns();
+    (void)th;
+}
+
+/* Submits foreign records to other threads' ports (submit, blocking submit
+ * or a batch), which their owners may be destroying meanwhile. */
+static void op_foreign(struct thr *th, uint8_t a, uint8_t b)
+{
+    unsigned int how = (b >> 6) % 4, n = how == 3 ? 1 + a % NFREC : 1;
+    struct rec *rs[NFREC];
+    struct wpool_task *tasks[NFREC];
+    bool may_die[NFREC];
+    unsigned int k = 0;
+    for (unsigned int i = 0; i < n; i++) {
+        struct rec *r = &th->frecs[(a / 4 + i) % NFREC];
+        if (atomic_load(&r->fin))
+            continue; /* in flight (its callback may be running: not even -EBUSY is sure) */
+        int dest;
+        wpool_port_t *p = foreign_port(th, (uint8_t)(a + 5 * i), &dest, &may_die[k]);
+        if (!p)
+            continue; /* that thread has no port */
+        foreign_prepare(th, r, p, dest, (uint8_t)(b + 3 * i));
+        rs[k] = r;
+        tasks[k++] = &r->task;
+    }
+    if (!k)
+        return;
+    bool closed = atomic_load(&G.closed);
+    for (unsigned int i = 0; i < k; i++)
+        atomic_store(&rs[i]->fin, 1); /* before the call: see foreign_done */
+    int tmo = how == 2 ? blocking_ms(th, b % 3) : 0;
+    int rc = how == 3   ? wpool_submit_batch(G.pool, tasks, k)
+             : how == 2 ? wpool_submit_wait(G.pool, tasks[0], tmo)
+                        : wpool_submit(G.pool, tasks[0]);
+    const char *what = how == 3   ? "wpool_submit_batch(another thread's ports)"
+                       : how == 2 ? "wpool_submit_wait(another thread's port)"
+                                  : "wpool_submit(another thread's port)";
+    unsigned int ok = rc > 0 ? (unsigned int)rc : rc == 0 && how != 3;
+    logf_(th, "%s(%s -> thread %d's %s port%s%s) -> %s",
+          how == 3   ? "submit_batch"
+          : how == 2 ? "submit_wait"
+                     : "submit",
+          rname(rs[0]), rs[0]->dest, may_die[0] ? "extra" : "own", k > 1 ? ", ..." : "",
+          how == 2 ? (tmo ? (tmo == 1 ? ", ms=1" : ", ms=2") : ", ms=0") : "",
+          rc > 0 ? "accepted" : ename(rc));
+    if (rc == 0 && how == 3)
+        fail("%s returned 0", what);
+    if ((unsigned int)(rc > 0 ? rc : 0) > k)
+        fail("%s accepted %d of %u", what, rc, k);
+    if (ok && closed)
+        fail("%s accepted %u after the pool was shut down", what, ok);
+    if (!ok) {
+        /* tasks[0]'s error. No token: never -ECANCELED; idle: never -EBUSY. */
+        if (closed && may_die[0])
+            EXPECT(what, rc, 0, -ESHUTDOWN, -EINVAL);
+        else if (closed)
+            EXPECT(what, rc, 0, -ESHUTDOWN);
+        else if (how == 2 && may_die[0])
+            EXPECT(what, rc, 0, -ETIMEDOUT, -ESHUTDOWN, -EINVAL);
+        else if (how == 2)
+            EXPECT(what, rc, 0, -ETIMEDOUT, -ESHUTDOWN);
+        else if (may_die[0])
+            EXPECT(what, rc, 0, -EAGAIN, -ESHUTDOWN, -EINVAL);
+        else
+            EXPECT(what, rc, 0, -EAGAIN, -ESHUTDOWN);
+    }
+    for (unsigned int i = 0; i < k; i++) {
+        if (i < ok)
+            atomic_fetch_add(&rs[i]->accepted, 1);
+        else
+            atomic_store(&rs[i]->fin, 0);
     }
 }
 
@@ -1058,7 +1393,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_DISPATCH2: {
         if (!th->port)
             break;
-        wpool_port_t *p = (th->id == 0 && th->extra && (b & 0x80)) ? th->extra : th->port;
+        wpool_port_t *p = (th->extra && (b & 0x80)) ? th->extra : th->port;
         unsigned int max = 1 + b % 8;
         rc = (th->id == 0 && p == th->port && (b & 0x40)) ? wpool_dispatch(G.pool, max)
                                                           : wpool_port_dispatch(p, max);
@@ -1079,7 +1414,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_DRAIN: {
         if (!th->port)
             break;
-        wpool_port_t *p = (th->id == 0 && th->extra && (b & 0x80)) ? th->extra : th->port;
+        wpool_port_t *p = (th->extra && (b & 0x80)) ? th->extra : th->port;
         int ms = blocking_ms(th, b % 3);
         rc = wpool_port_drain(p, ms);
         logf_(th, "port_drain(%s, %d ms) -> %s", p == th->port ? "own port" : "extra port", ms,
@@ -1127,9 +1462,25 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
         const char *pname;
         wpool_port_t *p = own_port_choice(th, b >> 1, &pname);
         wpool_drain_fn fn = (b & 1) ? drain_fn : NULL;
-        rc = wpool_on_drain(G.pool, p, fn, NULL);
+        int ps = port_state(th, p);
+        rc = wpool_on_drain(G.pool, p, fn, th);
         logf_(th, "on_drain(%s, %s) -> %s", pname, fn ? "register" : "unregister", ename(rc));
-        EXPECT("wpool_on_drain", rc, OK_ZERO, -EBUSY);
+        if (ps == XS_DEAD)
+            EXPECT("wpool_on_drain(destroyed port)", rc, 0, -EINVAL);
+        else if (ps == XS_CLOSING)
+            EXPECT("wpool_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
+        else if (ps == XS_MAYBE)
+            EXPECT("wpool_on_drain(port maybe being destroyed)", rc, OK_ZERO, -EBUSY, -ESHUTDOWN);
+        else
+            EXPECT("wpool_on_drain", rc, OK_ZERO, -EBUSY);
+        if (rc == 0) {
+            /* The registration is now this call's: on p, with fn. */
+            th->reg_extra = fn && p && p == th->extra;
+            if (ps == XS_MAYBE)
+                th->xstate = XS_OPEN; /* not closed: on_drain checks that */
+        } else if (rc == -ESHUTDOWN && ps == XS_MAYBE) {
+            th->xstate = XS_CLOSING;
+        }
         break;
     }
     case OP_SHUTDOWN: {
@@ -1168,38 +1519,13 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_CROSS:
         op_cross(th, a, b);
         break;
-    case OP_EXTRA_PORT: {
-        if (th->id != 0)
-            break;
-        if (!th->extra) {
-            bool closed = atomic_load(&G.closed);
-            rc = wpool_port_create(G.pool, &th->extra);
-            logf_(th, "port_create(extra) -> %s", ename(rc));
-            if (closed)
-                EXPECT("wpool_port_create(after shutdown)", rc, 0, -ESHUTDOWN);
-            else
-                EXPECT("wpool_port_create", rc, OK_ZERO, -ESHUTDOWN, -ENOMEM, -EMFILE, -ENFILE);
-            if (rc)
-                th->extra = NULL;
-            break;
-        }
-        int busy = 0;
-        for (int i = 0; i < NREC; i++)
-            busy += th->recs[i].inflight && th->recs[i].sub_port == th->extra;
-        rc = wpool_port_destroy(th->extra);
-        logf_(th, "port_destroy(extra, %d in flight to it) -> %s", busy, ename(rc));
-        if (busy)
-            EXPECT("wpool_port_destroy(tasks in flight)", rc, 0, -EBUSY);
-        else
-            EXPECT("wpool_port_destroy", rc, OK_ZERO, -EBUSY); /* -EBUSY: on_drain */
-        if (rc == 0) {
-            for (int i = 0; i < NREC; i++)
-                if (th->recs[i].target == th->extra)
-                    set_port_checked(th, &th->recs[i], NULL, "NULL (default), extra destroyed");
-            th->extra = NULL;
-        }
+    case OP_EXTRA_PORT:
+        op_extra_port(th, b);
         break;
-    }
+    case OP_FOREIGN:
+    case OP_FOREIGN2:
+        op_foreign(th, a, b);
+        break;
     default:
         break;
     }
@@ -1207,6 +1533,16 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
 
 static void init_records(struct thr *th)
 {
+    for (int i = 0; i < NFREC; i++) {
+        struct rec *f = &th->frecs[i];
+        f->owner = th;
+        f->idx = i;
+        f->is_foreign = true;
+        f->tok_slot = -1;
+        int rc = wpool_task_init(&f->task, rec_work, rec_done);
+        EXPECT("wpool_task_init(foreign record)", rc, OK_ZERO);
+        f->inited = true;
+    }
     for (int i = 0; i < NREC; i++) {
         struct rec *r = &th->recs[i], *c = &th->kids[i];
         r->owner = c->owner = th;
@@ -1236,6 +1572,30 @@ static void run_program(struct thr *th)
         run_op(th, th->prog[3 * i], th->prog[3 * i + 1], th->prog[3 * i + 2]);
 }
 
+/* The end of a helper: unregisters the drain callback from the port (only
+ * this thread registers on it, so no notification can reach it after that),
+ * drains it and destroys it. Nobody submits to it any more, so the destroy
+ * succeeds: a refusal would leave a port whose notification could run on
+ * another thread. */
+static void finish_port(struct thr *th, wpool_port_t *p, int ps, const char *name)
+{
+    int rc = wpool_on_drain(G.pool, p, NULL, th);
+    logf_(th, "on_drain(%s port, unregister) -> %s", name, ename(rc));
+    if (ps == XS_CLOSING)
+        EXPECT("wpool_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
+    else if (ps == XS_MAYBE)
+        EXPECT("wpool_on_drain(port maybe being destroyed)", rc, OK_ZERO, -EBUSY, -ESHUTDOWN);
+    else
+        EXPECT("wpool_on_drain(own port, unregister)", rc, OK_ZERO, -EBUSY);
+    rc = wpool_port_drain(p, -1);
+    logf_(th, "port_drain(%s, -1) -> %s", name, rc >= 0 ? "ok" : ename(rc));
+    EXPECT("wpool_port_drain(-1)", rc, OK_COUNT);
+    check_drained(th, p, "wpool_port_drain(-1)");
+    rc = wpool_port_destroy(p);
+    logf_(th, "port_destroy(%s, drained, unregistered) -> %s", name, ename(rc));
+    EXPECT("wpool_port_destroy(drained, unregistered, no submitters)", rc, OK_ZERO);
+}
+
 static void *helper_main(void *arg)
 {
     struct thr *th = arg;
@@ -1251,15 +1611,10 @@ static void *helper_main(void *arg)
     if (th->port)
         run_program(th);
     pthread_barrier_wait(&G.end); /* other threads stop using this port */
-    if (th->port) {
-        rc = wpool_port_drain(th->port, -1);
-        logf_(th, "port_drain(own, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
-        EXPECT("wpool_port_drain(-1)", rc, OK_COUNT);
-        check_drained(th, th->port, "wpool_port_drain(-1)");
-        rc = wpool_port_destroy(th->port);
-        logf_(th, "port_destroy(own) -> %s", ename(rc));
-        EXPECT("wpool_port_destroy(drained)", rc, OK_ZERO, -EBUSY); /* -EBUSY: on_drain */
-    }
+    if (th->extra)
+        finish_port(th, th->extra, th->xstate, "extra");
+    if (th->port)
+        finish_port(th, th->port, XS_OPEN, "own");
     for (int s = 0; s < NTOK; s++) {
         if (!th->tok[s])
             continue;
@@ -1330,6 +1685,16 @@ static void probe_bad_options(uint8_t b)
              p == sentinel ? "untouched" : "written");
     if (wpool_create(NULL, NULL) != -EINVAL)
         fail("wpool_create(NULL) != -EINVAL");
+}
+
+/* Record k of a thread: its records, their children, its foreign records. */
+static struct rec *rec_at(struct thr *th, int k)
+{
+    if (k < NREC)
+        return &th->recs[k];
+    if (k < 2 * NREC)
+        return &th->kids[k - NREC];
+    return &th->frecs[k - 2 * NREC];
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -1465,8 +1830,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0) {
             unsigned long acc = 0, ran = 0, can = 0, tmo = 0;
             for (unsigned int i = 0; i < G.nthr; i++)
-                for (int k = 0; k < 2 * NREC; k++) {
-                    struct rec *r = k < NREC ? &G.thr[i].recs[k] : &G.thr[i].kids[k - NREC];
+                for (int k = 0; k < 2 * NREC + NFREC; k++) {
+                    struct rec *r = rec_at(&G.thr[i], k);
                     acc += atomic_load(&r->accepted);
                     ran += atomic_load(&r->ran_status);
                     can += atomic_load(&r->cancelled);
@@ -1502,13 +1867,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m->tok[s] = NULL;
     }
     for (unsigned int i = 0; i < G.nthr; i++)
-        for (int k = 0; k < 2 * NREC; k++) {
-            struct rec *r = k < NREC ? &G.thr[i].recs[k] : &G.thr[i].kids[k - NREC];
+        for (int k = 0; k < 2 * NREC + NFREC; k++) {
+            struct rec *r = rec_at(&G.thr[i], k);
             unsigned long acc = atomic_load(&r->accepted), done = atomic_load(&r->completions);
             if (acc != done)
                 fail("%s: %lu submissions accepted, %lu completions (exactly once violated)",
                      rname(r), acc, done);
-            if (r->inflight)
+            if (r->inflight || atomic_load(&r->fin))
                 fail("%s still in flight after wpool_destroy", rname(r));
             if (atomic_load(&r->ran_work) != atomic_load(&r->ran_status))
                 fail("%s: work ran %lu times, %lu completions say it ran", rname(r),

@@ -3,9 +3,19 @@
  * submit, cancel, token cancel, cancel-all, statistics, shutdown (with a mode
  * and a timeout) and dispatch on one pool, in rounds with random options, for
  * a bounded time; each round ends with drains, port destroys and wpool_destroy.
+ * Each thread owns a port and, during the round, replaces it: it creates a new
+ * one, publishes both, and destroys the old one, retrying on -EBUSY between
+ * other calls (dispatching it meanwhile), while the other threads submit tasks
+ * aimed at the published ports (set_port, then submit, batch or blocking
+ * submit): these are accepted, or refused with -ESHUTDOWN (closing) or -EINVAL
+ * (destroyed). Each thread also moves the drain registration to its own port
+ * or unregisters it (before each destroy), while workers post notifications.
  * Checked at the end of every round: every acceptance got exactly one
- * completion (per record, and accepted == ran + cancelled + timed out), the
- * pool's own counters agree, no token is left in use. A watchdog fails the
+ * completion (per record, and accepted == ran + cancelled + timed out), each
+ * on the thread that owns the port it was sent to, the pool's own counters
+ * agree, no token is left in use; every drain callback ran on the owner of the
+ * port it was registered for. Over the run, some submits to another thread's
+ * port were accepted and some ports destroyed mid-round. A watchdog fails the
  * test with a stack dump of every thread (gdb) if a round hangs.
  *
  * usage: soak [seconds]  (default 3; CI runs it plainly and under taskset -c 0)
@@ -23,18 +33,33 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { PRODUCERS = 8, RECORDS = 64, TOKENS = 4 };
+enum { PRODUCERS = 8, RECORDS = 64, FOREIGN = 16, TOKENS = 4 };
 
 static double g_seconds = 3.0;
 
 struct rec {
     struct wpool_task task;
-    atomic_int inflight; /* 1 from acceptance to completion */
-    uint64_t accepted;   /* owner thread only */
+    /* 1 from just before the submit to the end of the completion callback,
+     * which may run on another thread: its release store hands the record
+     * (and the counters below) back to the submitter. */
+    atomic_int inflight;
+    uint64_t accepted; /* submitting thread only */
     uint64_t completions;
     uint64_t ran, cancelled, timed_out;
     int spin_us;
-    int bad; /* a completion with no acceptance, or an unknown status */
+    int dest; /* the producer whose port the submission goes to */
+    int bad;  /* 1: a completion with no acceptance or an unknown status; 2: on
+                 a thread that does not own the port it was sent to */
+};
+
+/* Outcomes of the port and drain races, per producer (its own thread only). */
+struct counts {
+    uint64_t f_tried, f_acc, f_shut, f_inval, f_full; /* submits to another's port */
+    uint64_t created, destroyed, retried, busy;       /* port replacements mid-round */
+    uint64_t fin_busy;                                /* -EBUSY of the end-of-round destroys */
+    uint64_t reg, reg_busy, unreg, unreg_busy;        /* wpool_on_drain */
+    uint64_t drain_cbs;                               /* drain callbacks run here */
+    uint64_t probes;                                  /* calls on a closing or dead own port */
 };
 
 struct round {
@@ -42,6 +67,7 @@ struct round {
     wpool_token_t *tokens[TOKENS];
     uint64_t end_ns;
     atomic_int shut;         /* a shutdown was issued */
+    atomic_int drain_bad;    /* a drain callback ran on the wrong thread */
     pthread_barrier_t ready; /* every producer has its port */
 };
 
@@ -49,9 +75,20 @@ struct producer {
     struct round *r;
     unsigned int id;
     uint64_t rng;
-    wpool_port_t *port;
+    wpool_port_t *port;    /* current port: its own records go here */
+    wpool_port_t *closing; /* destroy returned -EBUSY: closed for good, retried */
+    wpool_port_t *dead;    /* the last port it destroyed (a stale handle) */
+    /* For the others: [0] the current port, [1] the one before (closing or
+     * destroyed). Handles stay valid memory until wpool_destroy, which comes
+     * after every producer has been joined. */
+    _Atomic(wpool_port_t *) pub[2];
+    struct counts n;
     struct rec recs[RECORDS];
+    struct rec frecs[FOREIGN]; /* submitted to the other producers' ports */
 };
+
+static struct producer prods[PRODUCERS];
+static _Thread_local struct producer *t_prod; /* NULL on the main thread */
 
 static int rec_work(struct wpool_task *t)
 {
@@ -66,8 +103,10 @@ static int rec_work(struct wpool_task *t)
 static void rec_done(struct wpool_task *t, int status)
 {
     struct rec *r = (struct rec *)t;
-    if (atomic_exchange(&r->inflight, 0) != 1)
-        r->bad = 1;
+    if (atomic_load(&r->inflight) != 1)
+        r->bad |= 1;
+    if (!t_prod || (int)t_prod->id != r->dest)
+        r->bad |= 2;
     r->completions++;
     if (status == 0 || status == 1)
         r->ran++;
@@ -76,11 +115,25 @@ static void rec_done(struct wpool_task *t, int status)
     else if (status == -ETIMEDOUT)
         r->timed_out++;
     else
-        r->bad = 1;
+        r->bad |= 1;
+    atomic_store(&r->inflight, 0); /* last: the submitter may reuse it at once */
 }
 
-/* Gives an idle record fresh random attributes; false if it is in flight. */
-static bool prepare(struct producer *p, struct rec *r)
+static void drain_cb(wpool_t *pool, void *arg)
+{
+    struct producer *p = arg;
+    /* Registered only by the owner of the port, with itself as arg. */
+    if (t_prod != p || pool != p->r->pool) {
+        atomic_store(&p->r->drain_bad, 1);
+        return;
+    }
+    p->n.drain_cbs++;
+}
+
+/* Gives an idle record fresh random attributes and sends it to `port` of
+ * producer `dest`; false if it is in flight. Records of other ports get no
+ * token: the token of this thread outlives its drain only so long. */
+static bool prepare_to(struct producer *p, struct rec *r, wpool_port_t *port, unsigned dest)
 {
     if (atomic_load(&r->inflight))
         return false;
@@ -93,14 +146,21 @@ static bool prepare(struct producer *p, struct rec *r)
         dl = wpool_now_ns() + 50000; /* 50 us: either way */
     REQUIRE(wpool_task_set_deadline(&r->task, dl) == 0, "set_deadline");
     wpool_token_t *tok = NULL;
-    if ((x >> 4) % 4 == 0) {
+    if (dest == p->id && (x >> 4) % 4 == 0) {
         tok = p->r->tokens[(x >> 6) % TOKENS];
         if (wpool_token_cancelled(tok))
             tok = NULL;
     }
     REQUIRE(wpool_task_set_token(&r->task, tok) == 0, "set_token");
+    REQUIRE(wpool_task_set_port(&r->task, port) == 0, "set_port");
+    r->dest = (int)dest;
     r->spin_us = (int)((x >> 8) % 20);
     return true;
+}
+
+static bool prepare(struct producer *p, struct rec *r)
+{
+    return prepare_to(p, r, p->port, p->id);
 }
 
 /* Marks a record in flight just before the call that may accept it: a
@@ -126,17 +186,270 @@ static int submit_one(struct producer *p, struct rec *r, int how)
     return rc;
 }
 
+static void dispatch(struct producer *p, uint64_t x)
+{
+    /* The closing port too: its destroy waits for its completions. */
+    wpool_port_t *port = p->closing && (x >> 48) % 4 == 0 ? p->closing : p->port;
+    int rc = wpool_port_dispatch(port, 1 + (unsigned)(x >> 50) % 64);
+    REQUIRE(rc >= 0, "dispatch: %d", rc);
+}
+
+/* ---- another thread's port ---------------------------------------------- */
+
+/* A published port of another producer: current, or the one before it (which
+ * may be closing or destroyed by now). */
+static wpool_port_t *foreign_port(struct producer *p, uint64_t x, unsigned *dest)
+{
+    unsigned o = (p->id + 1 + (unsigned)(x % (PRODUCERS - 1))) % PRODUCERS;
+    wpool_port_t *port = atomic_load(&prods[o].pub[(x >> 3) % 3 == 0]);
+    if (!port)
+        port = atomic_load(&prods[o].pub[0]);
+    *dest = o;
+    return port;
+}
+
+static void count_foreign(struct producer *p, int rc)
+{
+    p->n.f_tried++;
+    if (rc == -ESHUTDOWN)
+        p->n.f_shut++;
+    else if (rc == -EINVAL)
+        p->n.f_inval++;
+    else if (rc == -EAGAIN || rc == -ETIMEDOUT)
+        p->n.f_full++;
+}
+
+/* A submit (how 0), blocking submit (1) or batch (2) of records aimed at
+ * other threads' ports, any of which may be closing or destroyed. These
+ * records carry no token: no -ECANCELED. */
+static void foreign_submit(struct producer *p, uint64_t x)
+{
+    wpool_t *pool = p->r->pool;
+    unsigned how = (unsigned)(x >> 8) % 4 == 3 ? 2 : (unsigned)(x >> 8) % 4 == 2;
+    unsigned want = how == 2 ? 1 + (unsigned)(x >> 12) % 4 : 1;
+    struct wpool_task *batch[4];
+    struct rec *recs[4];
+    unsigned n = 0;
+    for (unsigned k = 0; k < want; k++) {
+        uint64_t y = rng_next(&p->rng);
+        struct rec *r = &p->frecs[(y >> 16) % FOREIGN];
+        bool dup = false;
+        for (unsigned m = 0; m < n; m++)
+            dup |= recs[m] == r;
+        unsigned dest;
+        wpool_port_t *port = foreign_port(p, y, &dest);
+        if (dup || !port || !prepare_to(p, r, port, dest))
+            continue;
+        recs[n] = r;
+        batch[n++] = &r->task;
+    }
+    if (!n)
+        return;
+    for (unsigned k = 0; k < n; k++)
+        atomic_store(&recs[k]->inflight, 1);
+    int rc;
+    if (how == 0) {
+        rc = wpool_submit(pool, batch[0]);
+        REQUIRE(rc == 0 || rc == -EAGAIN || rc == -ESHUTDOWN || rc == -EINVAL,
+                "submit to another thread's port: unexpected %d", rc);
+    } else if (how == 1) {
+        rc = wpool_submit_wait(pool, batch[0], (int)((x >> 20) % 3));
+        REQUIRE(rc == 0 || rc == -ETIMEDOUT || rc == -ESHUTDOWN || rc == -EINVAL,
+                "submit_wait to another thread's port: unexpected %d", rc);
+    } else {
+        rc = wpool_submit_batch(pool, batch, n);
+        REQUIRE(rc > 0 || rc == -EAGAIN || rc == -ESHUTDOWN || rc == -EINVAL,
+                "batch to other threads' ports: unexpected %d", rc);
+        REQUIRE(rc <= (int)n, "batch accepted %d of %u", rc, n);
+    }
+    unsigned ok = rc > 0 ? (unsigned)rc : rc == 0;
+    for (unsigned k = 0; k < n; k++) {
+        if (k < ok)
+            accepted(recs[k]);
+        else
+            atomic_store(&recs[k]->inflight, 0);
+    }
+    p->n.f_acc += ok;
+    if (rc <= 0)
+        count_foreign(p, rc);
+    else
+        p->n.f_tried++;
+}
+
+/* Calls only the owner may make, on another thread's port: -EPERM, or
+ * -EINVAL once that port is destroyed. Any thread may ask for its fd. */
+static void foreign_calls(struct producer *p, uint64_t x)
+{
+    unsigned dest;
+    wpool_port_t *port = foreign_port(p, x, &dest);
+    if (!port)
+        return;
+    int rc;
+    switch ((x >> 20) % 5) {
+    case 0:
+        rc = wpool_port_dispatch(port, 4);
+        break;
+    case 1:
+        rc = wpool_port_wait(port, 0);
+        break;
+    case 2:
+        rc = wpool_port_drain(port, 0);
+        break;
+    case 3:
+        rc = wpool_port_destroy(port);
+        break;
+    default:
+        rc = wpool_port_fd(port);
+        REQUIRE(rc >= 0 || rc == -EINVAL, "port_fd of another thread's port: %d", rc);
+        return;
+    }
+    REQUIRE(rc == -EPERM || rc == -EINVAL, "owner-only call on another thread's port: %d", rc);
+}
+
+/* ---- its own ports: replace, probe, drain registration -------------------- */
+
+/* Moves the drain registration away from `port` (unregistering there), so
+ * that a destroy of `port` is refused only for tasks in flight or submitters
+ * in its gate, and then leaves it closed. Only the owner ever registers on
+ * its ports, so nobody registers it again. -EBUSY: a notification is on its
+ * way to another port, which is where the registration is. */
+static void unregister(struct producer *p, wpool_port_t *port, bool closing)
+{
+    int rc = wpool_on_drain(p->r->pool, port, NULL, NULL);
+    if (closing)
+        REQUIRE(rc == -ESHUTDOWN, "on_drain(own closing port, NULL): %d", rc);
+    else
+        REQUIRE(rc == 0 || rc == -EBUSY, "on_drain(own port, NULL): %d", rc);
+    p->n.unreg += rc == 0;
+    p->n.unreg_busy += rc == -EBUSY;
+}
+
+static void destroyed(struct producer *p, wpool_port_t *port)
+{
+    p->dead = port;
+    p->n.destroyed++;
+}
+
+/* Creates a new port, publishes it, and destroys the old one; or retries the
+ * destroy of the one still closing. */
+static void replace_port(struct producer *p, uint64_t x)
+{
+    if (p->closing) {
+        if ((x >> 20) & 1)
+            REQUIRE(wpool_port_dispatch(p->closing, UINT_MAX) >= 0, "dispatch");
+        int rc = wpool_port_destroy(p->closing);
+        REQUIRE(rc == 0 || rc == -EBUSY, "port_destroy retried: %d", rc);
+        if (rc == 0) {
+            destroyed(p, p->closing);
+            p->closing = NULL;
+            p->n.retried++;
+        } else {
+            p->n.busy++;
+        }
+        return;
+    }
+    wpool_port_t *fresh;
+    int rc = wpool_port_create(p->r->pool, &fresh);
+    REQUIRE(rc == 0 || (rc == -ESHUTDOWN && atomic_load(&p->r->shut)), "port_create: %d", rc);
+    if (rc)
+        return;
+    p->n.created++;
+    wpool_port_t *old = p->port;
+    unregister(p, old, false);
+    p->port = fresh;
+    atomic_store(&p->pub[1], old);
+    atomic_store(&p->pub[0], fresh);
+    rc = wpool_port_destroy(old);
+    REQUIRE(rc == 0 || rc == -EBUSY, "port_destroy: %d", rc);
+    if (rc == 0)
+        destroyed(p, old);
+    else
+        p->closing = old, p->n.busy++;
+}
+
+/* The owner knows its closing and destroyed ports: every call through them
+ * is refused with exactly the code the state implies. */
+static void probe_own(struct producer *p, uint64_t x)
+{
+    wpool_t *pool = p->r->pool;
+    struct rec *r = &p->recs[(x >> 8) % RECORDS];
+    if (p->closing && (x >> 20) & 1) {
+        int rc = wpool_on_drain(pool, p->closing, drain_cb, p);
+        REQUIRE(rc == -ESHUTDOWN, "on_drain(own closing port): %d", rc);
+        if (prepare_to(p, r, p->closing, p->id)) {
+            atomic_store(&r->inflight, 1);
+            rc = wpool_submit(pool, &r->task);
+            atomic_store(&r->inflight, 0);
+            /* -ECANCELED: a token cancelled since prepare. */
+            REQUIRE(rc == -ESHUTDOWN || rc == -ECANCELED, "submit to own closing port: %d", rc);
+        }
+        p->n.probes++;
+    } else if (p->dead) {
+        int rc = wpool_on_drain(pool, p->dead, drain_cb, p);
+        REQUIRE(rc == -EINVAL, "on_drain(own destroyed port): %d", rc);
+        REQUIRE(wpool_port_destroy(p->dead) == -EINVAL, "port_destroy again");
+        REQUIRE(wpool_port_dispatch(p->dead, 1) == -EINVAL, "dispatch of a destroyed port");
+        REQUIRE(wpool_port_drain(p->dead, 0) == -EINVAL, "drain of a destroyed port");
+        REQUIRE(wpool_port_wait(p->dead, 0) == -EINVAL, "wait of a destroyed port");
+        REQUIRE(wpool_port_fd(p->dead) == -EINVAL, "fd of a destroyed port");
+        if (prepare_to(p, r, p->dead, p->id)) {
+            /* -ESHUTDOWN: the pool is closed too (both codes apply). */
+            bool shut = atomic_load(&p->r->shut);
+            atomic_store(&r->inflight, 1);
+            rc =
+                (x >> 21) & 1 ? wpool_submit_wait(pool, &r->task, 0) : wpool_submit(pool, &r->task);
+            atomic_store(&r->inflight, 0);
+            REQUIRE(rc == -EINVAL || rc == -ECANCELED || (rc == -ESHUTDOWN && shut),
+                    "submit to own destroyed port: %d", rc);
+        }
+        p->n.probes++;
+    }
+}
+
+/* Registers the drain callback on its current port (moving it from wherever
+ * it is: -EBUSY while a notification is on its way there), or unregisters. */
+static void drain_registration(struct producer *p, uint64_t x)
+{
+    if ((x >> 20) % 3 == 0) {
+        unregister(p, p->port, false);
+        return;
+    }
+    int rc = wpool_on_drain(p->r->pool, p->port, drain_cb, p);
+    REQUIRE(rc == 0 || rc == -EBUSY, "on_drain(own port): %d", rc);
+    p->n.reg += rc == 0;
+    p->n.reg_busy += rc == -EBUSY;
+}
+
+/* Drains and destroys one of its ports at the end of the round, retrying: the
+ * others may still be submitting to it until the first call closes it. */
+static void finish_port(struct producer *p, wpool_port_t *port, bool closing)
+{
+    unregister(p, port, closing);
+    for (unsigned tries = 0;; tries++) {
+        REQUIRE(wpool_port_drain(port, -1) >= 0, "drain");
+        int rc = wpool_port_destroy(port);
+        if (rc == 0)
+            break;
+        REQUIRE(rc == -EBUSY, "port_destroy at the end: %d", rc);
+        REQUIRE(tries < 1000000, "port_destroy never succeeds");
+        p->n.fin_busy++;
+    }
+}
+
 static void *producer_main(void *arg)
 {
     struct producer *p = arg;
     struct round *rd = p->r;
     wpool_t *pool = rd->pool;
+    t_prod = p;
     int prc = wpool_port_create(pool, &p->port);
     REQUIRE(prc == 0, "port_create: %d", prc);
-    for (int i = 0; i < RECORDS; i++) {
-        memset(&p->recs[i].task, 0, sizeof(p->recs[i].task));
-        REQUIRE(wpool_task_init(&p->recs[i].task, rec_work, rec_done) == 0, "task_init");
-        REQUIRE(wpool_task_set_port(&p->recs[i].task, p->port) == 0, "set_port");
+    atomic_store(&p->pub[0], p->port);
+    for (int i = 0; i < RECORDS + FOREIGN; i++) {
+        struct rec *r = i < RECORDS ? &p->recs[i] : &p->frecs[i - RECORDS];
+        memset(&r->task, 0, sizeof(r->task));
+        REQUIRE(wpool_task_init(&r->task, rec_work, rec_done) == 0, "task_init");
+        REQUIRE(wpool_task_set_port(&r->task, p->port) == 0, "set_port");
     }
     pthread_barrier_wait(&rd->ready);
     while (wpool_now_ns() < rd->end_ns) {
@@ -179,7 +492,9 @@ static void *producer_main(void *arg)
             if (prepare(p, r))
                 submit_one(p, r, 1);
         } else if (op < 600) {
-            /* Any record, in flight or not, this thread's or another's. */
+            /* Any record of this thread, in flight or not, to any port. */
+            if ((x >> 20) % 8 == 0)
+                r = &p->frecs[(x >> 8) % FOREIGN];
             int rc = wpool_cancel(&r->task);
             REQUIRE(rc == 0 || rc == -EBUSY, "cancel: %d", rc);
         } else if (op < 604) {
@@ -198,15 +513,55 @@ static void *producer_main(void *arg)
             int mode = (int)((x >> 40) & 1), tmo = (int)((x >> 41) % 3) * 2;
             int rc = wpool_shutdown(pool, mode, tmo);
             REQUIRE(rc == 0 || rc == -ETIMEDOUT, "shutdown: %d", rc);
+        } else if (op >= 620 && op < 700) {
+            foreign_submit(p, x);
+        } else if (op >= 700 && op < 712) {
+            replace_port(p, x);
+        } else if (op >= 712 && op < 722) {
+            drain_registration(p, x);
+        } else if (op >= 722 && op < 726) {
+            probe_own(p, x);
+        } else if (op >= 726 && op < 730) {
+            foreign_calls(p, x);
         } else {
-            int rc = wpool_port_dispatch(p->port, 1 + (unsigned)(x >> 50) % 64);
-            REQUIRE(rc >= 0, "dispatch: %d", rc);
+            dispatch(p, x);
         }
     }
-    /* Everything this thread had accepted completes on its port. */
-    REQUIRE(wpool_port_drain(p->port, -1) >= 0, "drain");
-    REQUIRE(wpool_port_destroy(p->port) == 0, "port_destroy");
+    /* Everything sent to its ports completes there; then they are closed
+     * (the others may still be submitting until then) and destroyed. */
+    if (p->closing)
+        finish_port(p, p->closing, true);
+    finish_port(p, p->port, false);
+    t_prod = NULL;
     return NULL;
+}
+
+static void counts_add(struct counts *s, const struct counts *c)
+{
+    const uint64_t *a = (const uint64_t *)c;
+    uint64_t *b = (uint64_t *)s;
+    for (size_t i = 0; i < sizeof(*c) / sizeof(uint64_t); i++)
+        b[i] += a[i];
+}
+
+static void counts_print(const struct counts *s)
+{
+    printf("soak: submits to another thread's port: %llu calls, %llu tasks accepted, refused "
+           "%llu -ESHUTDOWN, %llu -EINVAL, %llu full\n",
+           (unsigned long long)s->f_tried, (unsigned long long)s->f_acc,
+           (unsigned long long)s->f_shut, (unsigned long long)s->f_inval,
+           (unsigned long long)s->f_full);
+    printf("soak: ports replaced mid-round: %llu created, %llu destroyed (%llu after retries, "
+           "%llu -EBUSY); %llu -EBUSY at the end of rounds; %llu calls on own closing or dead "
+           "ports\n",
+           (unsigned long long)s->created, (unsigned long long)s->destroyed,
+           (unsigned long long)s->retried, (unsigned long long)s->busy,
+           (unsigned long long)s->fin_busy, (unsigned long long)s->probes);
+    printf("soak: on_drain: %llu registered (%llu -EBUSY), %llu unregistered (%llu -EBUSY); %llu "
+           "drain callbacks\n",
+           (unsigned long long)s->reg, (unsigned long long)s->reg_busy,
+           (unsigned long long)s->unreg, (unsigned long long)s->unreg_busy,
+           (unsigned long long)s->drain_cbs);
 }
 
 /* ---- watchdog --------------------------------------------------------------- */
@@ -249,12 +604,12 @@ START_TEST(test_soak)
     pthread_t wd;
     pthread_create(&wd, NULL, watchdog_main, &wd_limit);
 
-    static struct producer prods[PRODUCERS];
     uint64_t seed = (uint64_t)wpool_now_ns() | 1;
     printf("soak: %.1f s, seed %llu\n", g_seconds, (unsigned long long)seed);
     uint64_t stop = wpool_now_ns() + (uint64_t)(g_seconds * 1e9);
     unsigned rounds = 0;
     uint64_t total = 0;
+    struct counts sum = {0};
     while (wpool_now_ns() < stop) {
         struct round rd;
         memset(&rd, 0, sizeof(rd));
@@ -275,10 +630,10 @@ START_TEST(test_soak)
         pthread_barrier_init(&rd.ready, NULL, PRODUCERS);
         pthread_t th[PRODUCERS];
         for (unsigned i = 0; i < PRODUCERS; i++) {
+            memset(&prods[i], 0, sizeof(prods[i]));
             prods[i].r = &rd;
             prods[i].id = i;
             prods[i].rng = rng_next(&seed) | 1;
-            memset(prods[i].recs, 0, sizeof(prods[i].recs));
             pthread_create(&th[i], NULL, producer_main, &prods[i]);
         }
         for (unsigned i = 0; i < PRODUCERS; i++)
@@ -286,10 +641,15 @@ START_TEST(test_soak)
         struct wpool_stats st;
         REQUIRE(wpool_stats(rd.pool, &st) == 0, "stats");
         uint64_t acc = 0, ran = 0, can = 0, tmo = 0;
+        REQUIRE(!atomic_load(&rd.drain_bad), "a drain callback ran on a thread that does not "
+                                             "own the port it was registered for");
         for (unsigned i = 0; i < PRODUCERS; i++) {
-            for (int k = 0; k < RECORDS; k++) {
-                struct rec *r = &prods[i].recs[k];
-                REQUIRE(!r->bad, "record %u/%d: completion without acceptance or bad status", i, k);
+            for (int k = 0; k < RECORDS + FOREIGN; k++) {
+                struct rec *r = k < RECORDS ? &prods[i].recs[k] : &prods[i].frecs[k - RECORDS];
+                REQUIRE(!(r->bad & 1), "record %u/%d: completion without acceptance or bad status",
+                        i, k);
+                REQUIRE(!(r->bad & 2),
+                        "record %u/%d: completion on a thread that does not own its port", i, k);
                 REQUIRE(r->accepted == r->completions,
                         "record %u/%d: %llu accepted, %llu completed", i, k,
                         (unsigned long long)r->accepted, (unsigned long long)r->completions);
@@ -316,10 +676,16 @@ START_TEST(test_soak)
             REQUIRE(wpool_token_destroy(rd.tokens[i]) == 0, "token still carried");
         rounds++;
         total += acc;
+        for (unsigned i = 0; i < PRODUCERS; i++)
+            counts_add(&sum, &prods[i].n);
     }
     printf("soak: %u rounds, %llu tasks accepted, each completed exactly once\n", rounds,
            (unsigned long long)total);
+    counts_print(&sum);
     ck_assert_uint_ge(rounds, 1);
+    /* The new races must have happened, not only been attempted. */
+    REQUIRE(sum.f_acc > 0, "no submit to another thread's port was accepted");
+    REQUIRE(sum.destroyed > 0, "no port was destroyed mid-round");
     pthread_mutex_lock(&wd_mu);
     wd_done = true;
     pthread_cond_signal(&wd_cv);
