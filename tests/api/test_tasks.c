@@ -223,43 +223,55 @@ START_TEST(test_cancel_queued)
 END_TEST
 
 /* A canceller thread races the workers; each completion must agree with what
- * cancel returned. */
+ * cancel returned. Rounds alternate between a canceller that goes at once and
+ * one that yields a varying number of times first, and go on until both
+ * outcomes (a cancel that won, a task that ran) have been seen: on some
+ * machines one round gives only one of them. */
 struct race {
     struct job *jobs;
     int n;
     int *cancel_rc;
+    int lag; /* 0: cancel at once; else yield up to lag times first */
     atomic_int submitted;
 };
 
 static void *canceller(void *arg)
 {
     struct race *r = arg;
+    unsigned int seed = 12345u;
     for (int i = 0; i < r->n; i++) {
         while (atomic_load(&r->submitted) <= i)
             sched_yield();
+        if (r->lag) {
+            seed = seed * 1103515245u + 12345u;
+            for (int k = (int)((seed >> 16) % (unsigned int)r->lag); k > 0; k--)
+                sched_yield();
+        }
         r->cancel_rc[i] = wpool_cancel(&r->jobs[i].task);
     }
     return NULL;
 }
 
-START_TEST(test_cancel_race)
+/* One round; returns how many cancels won (the rest ran). */
+static int cancel_race_round(int dispatch, int n, int lag)
 {
-    enum { N = 20000 };
-    wpool_t *pool = make_pool(2, policy(_i), 32768);
-    struct race r = {
-        .jobs = calloc(N, sizeof(struct job)), .n = N, .cancel_rc = calloc(N, sizeof(int))};
+    wpool_t *pool = make_pool(2, dispatch, 32768);
+    struct race r = {.jobs = calloc((size_t)n, sizeof(struct job)),
+                     .n = n,
+                     .cancel_rc = calloc((size_t)n, sizeof(int)),
+                     .lag = lag};
     atomic_init(&r.submitted, 0);
     pthread_t th;
     pthread_create(&th, NULL, canceller, &r);
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         job_init(&r.jobs[i], i);
         ck_assert_int_eq(wpool_submit(pool, &r.jobs[i].task), 0);
         atomic_store(&r.submitted, i + 1);
     }
     pthread_join(th, NULL);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), N);
+    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), n);
     int cancelled = 0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         struct job *j = &r.jobs[i];
         ck_assert_int_eq(j->done_calls, 1);
         if (r.cancel_rc[i] == 0) {
@@ -275,6 +287,21 @@ START_TEST(test_cancel_race)
     ck_assert_int_eq(wpool_destroy(pool), 0);
     free(r.jobs);
     free(r.cancel_rc);
+    return cancelled;
+}
+
+START_TEST(test_cancel_race)
+{
+    enum { N = 20000, ROUNDS = 24 };
+    int won = 0, ran = 0, round = 0;
+    for (; round < ROUNDS && (won == 0 || ran == 0); round++) {
+        int c = cancel_race_round(policy(_i), N, round % 2 ? 8 << (round / 2 % 4) : 0);
+        won += c;
+        ran += N - c;
+    }
+    /* Both outcomes must occur, or the test says nothing about the race. */
+    ck_assert_msg(won > 0 && ran > 0, "after %d rounds: %d cancels won, %d tasks ran", round, won,
+                  ran);
 }
 END_TEST
 
