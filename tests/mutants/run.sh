@@ -73,7 +73,7 @@ for m in "${mutants[@]}"; do
         # A short timeout multiplier: a mutant that hangs is killed by its
         # timeout, and need not take the test's full allowance.
         # shellcheck disable=SC2086
-        meson test -C "$build" --no-rebuild --timeout-multiplier 0.25 $tests \
+        CK_TIMEOUT_MULTIPLIER=0.25 meson test -C "$build" --no-rebuild --timeout-multiplier 0.25 $tests \
             >"$work/$name.test.log" 2>&1
         rc=$?
         took=$(($(date +%s) - start))

@@ -1,0 +1,88 @@
+/* A test job (a task record with counters), its pool helpers, and a bounded
+ * wait, for the Check test programs. Include after <check.h>, fastcheck.h
+ * and <wpool.h>. Header-only, test code only. */
+#ifndef WP_TEST_JOBS_H
+#define WP_TEST_JOBS_H
+
+#include "helpers.h"
+
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+struct job {
+    struct wpool_task task;
+    int id;
+    atomic_int ran;
+    int status;
+    int done_calls;
+    struct gate *gate;           /* waited for after `started` is raised */
+    atomic_int *started;         /* raised when the work begins */
+    void (*hook)(struct job *j); /* called at the start of the work */
+    void *arg;                   /* for the hook */
+};
+
+static int job_work(struct wpool_task *t)
+{
+    struct job *j = (struct job *)t;
+    if (j->started)
+        atomic_fetch_add(j->started, 1);
+    if (j->hook)
+        j->hook(j);
+    if (j->gate)
+        gate_wait(j->gate);
+    atomic_fetch_add(&j->ran, 1);
+    return j->id;
+}
+
+static void job_done(struct wpool_task *t, int status)
+{
+    struct job *j = (struct job *)t;
+    j->status = status;
+    j->done_calls++;
+}
+
+static void job_init(struct job *j, int id)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = id;
+    ck_assert_int_eq(wpool_task_init(&j->task, job_work, job_done), 0);
+}
+
+static wpool_t *make_pool_opts(struct wpool_options *o)
+{
+    wpool_t *pool = NULL;
+    ck_assert_int_eq(wpool_create(&pool, o), 0);
+    return pool;
+}
+
+static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = threads;
+    o.dispatch = dispatch;
+    o.queue_capacity = cap;
+    return make_pool_opts(&o);
+}
+
+static int policy(int i)
+{
+    return i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE;
+}
+
+/* Waits until *v >= want, yielding; false if that takes longer than
+ * limit_ms (a hang becomes a failed assertion with a message, not a stall
+ * until the test's timeout). Never a condition for correctness: callers use
+ * it only for progress that must come. */
+static bool wait_at_least(atomic_int *v, int want, int limit_ms)
+{
+    uint64_t end = wpool_now_ns() + (uint64_t)limit_ms * 1000000u;
+    while (atomic_load(v) < want) {
+        if (wpool_now_ns() > end)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+#endif
