@@ -46,6 +46,8 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 1; }
 
+meson test -C "$build" --list 2>/dev/null | sed -n 's|.* / ||p' >"$work/tests.txt"
+
 killed=0
 survived=0
 stale=0
@@ -54,6 +56,15 @@ for m in "${mutants[@]}"; do
     tests=$(sed -n 's/^# tests: *//p' "$m" | head -1)
     if [ -z "$tests" ]; then
         echo "STALE    $name: no '# tests:' line"
+        stale=$((stale + 1))
+        continue
+    fi
+    missing=""
+    for t in $tests; do
+        grep -qx "$t" "$work/tests.txt" || missing="$missing $t"
+    done
+    if [ -n "$missing" ]; then
+        echo "STALE    $name: no such test:$missing"
         stale=$((stale + 1))
         continue
     fi
