@@ -432,8 +432,7 @@ WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
  * set_port + submit, on_drain) returns -EINVAL.
  * Errors: -EINVAL (the pool's default port, or already destroyed), -EPERM
  * (not the owner), -EBUSY (tasks in flight to it, called from its own
- * completion callback, or registered with wpool_on_drain: the last leaves
- * the port open), -EOWNERDEAD. */
+ * completion callback, or registered with wpool_on_drain), -EOWNERDEAD. */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);
 
 /* The port's eventfd: readable while completions are waiting to be dispatched.

@@ -106,7 +106,10 @@ static bool wp_has_room(struct wpool *pool, int lane)
 
 /* The notification's completion, on the owner of the port it was posted to.
  * It calls the registration of that moment, if it is still for this port (a
- * callback registered since for another port must not run on this thread). */
+ * callback registered since for another port must not run on this thread).
+ * The record stays in flight until this look-up (WP_TASK_OWN_IDLE): no
+ * re-post can move it to another port before we compare, and a refusal in
+ * between is covered by the callback that runs after it. */
 static void wp_drain_done(struct wpool_task *t, int status)
 {
     (void)status;
@@ -114,6 +117,8 @@ static void wp_drain_done(struct wpool_task *t, int status)
     pthread_mutex_lock(&pool->drain_lock);
     wpool_drain_fn fn = pool->drain_port == t->wp_port ? pool->drain_fn : NULL;
     void *arg = pool->drain_arg;
+    /* Release: pairs with the acquire CAS of the next wp_drain_post. */
+    __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&pool->drain_lock);
     if (fn)
         fn(pool, arg);
@@ -128,7 +133,7 @@ static void wp_drain_post(struct wpool *pool)
 {
     struct wpool_task *t = &pool->drain_task;
     uint32_t idle = WP_TASK_IDLE;
-    /* Acquire: pairs with the release in wp_port_complete of its last run. */
+    /* Acquire: pairs with the release in wp_drain_done of its last run. */
     if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return;
@@ -158,17 +163,23 @@ static void wp_drain_check(struct wpool *pool)
     pthread_mutex_unlock(&pool->drain_lock);
 }
 
-/* Room was made for n tasks (tasks left a queue, or a worker became idle):
- * wake as many submitters waiting for room, and deliver a pending drain
- * notification. A woken waiter that finds the room taken waits again; one
- * whose wait timed out as it was woken passes the wake on (park.h). */
-static void wp_room_made(struct wpool *pool, int n)
+#define WP_ALL_LANES (-1)
+
+/* Room was made for n tasks in a lane (tasks left its queues), or in every
+ * lane (a limited pool's backlog fell): wake as many submitters waiting for
+ * room there, and deliver a pending drain notification. A woken waiter that
+ * finds the room taken waits again; one that leaves without using it (its
+ * submit failed otherwise, or its wait timed out as it was woken) passes the
+ * wake on (wpool_submit_wait, park.h). */
+static void wp_room_made(struct wpool *pool, int lane, int n)
 {
     /* seq_cst: after the caller's RMW that made room (Dekker with a refusing
      * submitter, which sets the flag and then reads the backlog). */
     if (WP_UNLIKELY(atomic_load_explicit(&pool->refused, memory_order_seq_cst)))
         wp_drain_check(pool);
-    wp_park_notify(&pool->space, n);
+    for (int l = 0; l < WP_LANES; l++)
+        if (lane == WP_ALL_LANES || lane == l)
+            wp_park_notify(&pool->space[l], n);
 }
 
 /* A submit found no room. */
@@ -192,6 +203,8 @@ int wp_task_withdraw(struct wpool_task *t)
     /* In a forked child the copy is the parent's: check before the CAS, so
      * that the child's copy of the cell is left as it was. */
     struct wpool_port *port = __atomic_load_n(&t->wp_port, __ATOMIC_RELAXED);
+    if (!port) /* completed and re-initialised since we looked: not queued */
+        return -EBUSY;
     struct wpool *pool = port->pool;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
@@ -213,9 +226,10 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
     if (pool->limited)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+    int lane = t->wp_prio;
     struct wpool_port *port = t->wp_port;
     wp_port_post(port, t);
-    wp_room_made(pool, 1);
+    wp_room_made(pool, pool->limited ? WP_ALL_LANES : lane, 1);
 }
 
 /* ---- worker side ---------------------------------------------------------- */
@@ -233,7 +247,7 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
                 return item;
             /* NULL: a cancelled task's tombstone; its completion is posted.
              * Its slot is free now: a refused submitter may be waiting. */
-            wp_room_made(w->pool, 1);
+            wp_room_made(w->pool, lane, 1);
         }
         if (++i == n)
             i = 0;
@@ -350,7 +364,7 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_sub_explicit(&pool->idle, 1, memory_order_seq_cst);
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
-    wp_room_made(pool, 1);
+    wp_room_made(pool, t->wp_prio, 1); /* its slot is free */
     /* Coalescing: held completions wait at most coalesce_ns plus one task. */
     if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
         wp_release_held(w);
@@ -401,7 +415,7 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     }
     if (pool->limited) {
         atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
-        wp_room_made(pool, 1);
+        wp_room_made(pool, WP_ALL_LANES, 1);
     }
 }
 
@@ -516,7 +530,8 @@ static void wp_close_queues(struct wpool *pool, bool cancel)
         wp_queue_close(&pool->queues[i]);
     wp_park_notify_all(&pool->park);
     /* Submitters waiting for room must see -ESHUTDOWN now. */
-    wp_park_notify_all(&pool->space);
+    for (int l = 0; l < WP_LANES; l++)
+        wp_park_notify_all(&pool->space[l]);
 }
 
 /* Joins the workers not joined yet, until deadline_ns (0: none). Only one
@@ -573,7 +588,8 @@ static void wp_pool_free(struct wpool *pool)
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
     wp_park_fini(&pool->park);
-    wp_park_fini(&pool->space);
+    for (int l = 0; l < WP_LANES; l++)
+        wp_park_fini(&pool->space[l]);
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->drain_lock);
@@ -695,7 +711,8 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
      * for room park nodes on their own stacks: wakes under the lock (a slow
      * path, taken only when a queue is full). */
     wp_park_init(&pool->park, true);
-    wp_park_init(&pool->space, false);
+    for (int l = 0; l < WP_LANES; l++)
+        wp_park_init(&pool->space[l], false);
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
     atomic_init(&pool->has_high, 0);
@@ -719,6 +736,7 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     pool->drain_task.data = pool;
     pool->drain_task.wp_done = wp_drain_done;
     pool->drain_task.wp_magic = WP_TASK_MAGIC;
+    pool->drain_task.wp_prio = WP_TASK_OWN_IDLE; /* never queued: no lane */
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
@@ -886,11 +904,25 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
         return -EINVAL;
     if (wp_task_valid(task) && wp_task_state(task) != WP_TASK_IDLE)
         return -EBUSY;
-    void *data = task->data;
-    memset(task, 0, sizeof(*task));
-    task->data = data;
+    /* Field by field, keeping data: wpool_cancel on another thread may still
+     * be reading wp_queue, wp_port and wp_pos of the completed submission
+     * (atomically), so those are written atomically too (relaxed: the
+     * canceller trusts only its CAS on the cell). */
+    __atomic_store_n(&task->wp_queue, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&task->wp_port, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&task->wp_pos, 0, __ATOMIC_RELAXED);
+    task->wp_next = NULL;
     task->wp_work = work;
     task->wp_done = done;
+    task->wp_token = NULL;
+    task->wp_status = 0;
+    task->wp_deadline = 0;
+    task->wp_stamp = 0;
+    task->wp_target = NULL;
+    task->wp_tprev = task->wp_tnext = NULL;
+    task->wp_prio = WPOOL_PRIORITY_NORMAL;
+    memset(task->wp_reserved, 0, sizeof(task->wp_reserved));
+    __atomic_store_n(&task->wp_state, WP_TASK_IDLE, __ATOMIC_RELAXED);
     __atomic_store_n(&task->wp_magic, WP_TASK_MAGIC, __ATOMIC_RELAXED);
     return 0;
 }
@@ -1017,7 +1049,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     if (WP_UNLIKELY(rc)) {
         if (pool->limited) {
             atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
-            wp_room_made(pool, 1);
+            wp_room_made(pool, WP_ALL_LANES, 1);
         }
         if (rc == -EAGAIN)
             wp_refused(pool);
@@ -1112,15 +1144,15 @@ int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned 
     return (int)k;
 }
 
-/* Sleeps on the space park until signalled or the deadline. */
-static int wp_space_wait(struct wpool *pool, struct wp_park_node *node, uint64_t deadline_ns)
+/* Sleeps on a space park until signalled (0) or the deadline. */
+static int wp_space_wait(struct wp_park *space, struct wp_park_node *node, uint64_t deadline_ns)
 {
     if (!deadline_ns) {
-        wp_park_wait(&pool->space, node);
+        wp_park_wait(space, node);
         return 0;
     }
     uint64_t now = wp_clock_ns();
-    return wp_park_wait_for(&pool->space, node, now >= deadline_ns ? 0 : deadline_ns - now);
+    return wp_park_wait_for(space, node, now >= deadline_ns ? 0 : deadline_ns - now);
 }
 
 int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
@@ -1130,16 +1162,27 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
     if (wp_on_own_worker(pool))
         return -EDEADLK;
     uint64_t deadline = wp_deadline_ns(timeout_ms);
+    bool woken = false;
     for (unsigned int spins = 0;; spins++) {
         int rc = wpool_submit(pool, t);
-        if (rc != -EAGAIN)
+        if (rc != -EAGAIN) {
+            /* A wake is one slot's: leaving without using it (token
+             * cancelled, port or pool closing, ...) hands it to the next
+             * waiter of the lane. */
+            if (woken && rc != 0)
+                wp_park_notify(&pool->space[t->wp_prio], 1);
             return rc;
+        }
+        /* Refused after a wake: the room went to someone else (used). */
+        woken = false;
+        /* The task is valid (not -EINVAL) and ours: its lane is stable. */
+        struct wp_park *space = &pool->space[t->wp_prio];
         /* Register, then re-check for room (Dekker with the worker that makes
          * room and then looks for waiters, see wp_room_made). */
         struct wp_park_node node;
-        wp_park_prepare(&pool->space, &node);
+        wp_park_prepare(space, &node);
         if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
-            wp_park_cancel(&pool->space, &node);
+            wp_park_cancel(space, &node);
             /* Room is seen but the submit may still be refused (a worker
              * preempted between taking a cell and freeing it): the deadline
              * holds here too. */
@@ -1152,10 +1195,11 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
             continue;
         }
         spins = 0;
-        if (wp_space_wait(pool, &node, deadline) == -ETIMEDOUT) {
+        if (wp_space_wait(space, &node, deadline) == -ETIMEDOUT) {
             rc = wpool_submit(pool, t);
             return rc == -EAGAIN ? -ETIMEDOUT : rc;
         }
+        woken = true;
     }
 }
 
@@ -1193,7 +1237,7 @@ int wpool_cancel_all(wpool_t *pool)
         wp_queue_reclaim(&pool->queues[i]);
     }
     if (ctx.n)
-        wp_room_made(pool, ctx.n); /* after the reclaim: the backlog has fallen */
+        wp_room_made(pool, WP_ALL_LANES, ctx.n); /* after the reclaim: the backlog has fallen */
     return ctx.n;
 }
 
@@ -1221,7 +1265,7 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
     pthread_mutex_lock(&pool->drain_lock);
     if (wp_port_dead(port)) {
         rc = -EINVAL;
-    } else if (wp_port_closed(port)) {
+    } else if (fn && wp_port_closed(port)) {
         rc = -ESHUTDOWN; /* being destroyed: it could never be destroyed then */
     } else if (wp_task_state(&pool->drain_task) != WP_TASK_IDLE && pool->drain_port != port) {
         rc = -EBUSY; /* a notification is on its way to the old port */
@@ -1336,19 +1380,18 @@ int wpool_port_destroy(wpool_port_t *port)
         return -EPERM;
     if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed))
         return -EBUSY;
-    /* Under drain_lock: a registered port is refused (before it is closed),
-     * an unregistered one stops being the drain's destination, and no
-     * notification can be posted to it once it is closed. */
-    int rc = 0;
+    /* Under drain_lock, so that wpool_on_drain sees the port closed exactly:
+     * close it (from here on, for good, submits are refused); a registered
+     * port stays busy (its notifications are counted in flight under this
+     * lock), an unregistered one stops being the drain's destination. */
     pthread_mutex_lock(&pool->drain_lock);
+    int rc = wp_port_close(port);
     if (pool->drain_port == port) {
         if (pool->drain_fn)
-            rc = -EBUSY; /* registered with wpool_on_drain */
-        else
+            rc = -EBUSY;  /* registered with wpool_on_drain */
+        else if (rc == 0) /* nothing in flight, the drain record included */
             pool->drain_port = pool->default_port;
     }
-    if (rc == 0)
-        rc = wp_port_close(port); /* from here on, for good, submits are refused */
     pthread_mutex_unlock(&pool->drain_lock);
     if (rc)
         return rc;

@@ -45,8 +45,10 @@ extern _Atomic unsigned int wp_fork_generation;
 void wp_fork_init(void);
 
 struct wpool {
-    struct wp_park park;                     /* idle workers sleep here; own cache line */
-    struct wp_park space;                    /* wpool_submit_wait sleeps here for room */
+    struct wp_park park; /* idle workers sleep here; own cache line */
+    /* wpool_submit_wait sleeps here for room in the task's lane: room in one
+     * lane must not be handed to a waiter that can only use the other. */
+    struct wp_park space[2];
     WP_ALIGNED _Atomic unsigned int rr_next; /* ROUND_ROBIN: next queue (a hint) */
     WP_ALIGNED _Atomic int cancel_queued;    /* cancel instead of run (destroy, CLOSE_CANCEL) */
     _Atomic int has_high;                    /* a high-priority task was ever submitted */

@@ -4,7 +4,9 @@
  * wp_port_post of tasks accepted before the destroy). Checked by
  * tests/model/check.sh; docs/model.md ("port_life.pml") says what it covers
  * and what it does not. The eventfd signalling itself (pending, owed, the
- * wakeups) is port.pml's; here a post's signal is one write(efd).
+ * wakeups) is port.pml's; here every post writes the eventfd once (in C
+ * only the post that arms the port does, at the same place: checking every
+ * post's write is the stronger check).
  *
  *   submitter = a thread calling wpool_submit with the port, K times:
  *               S1 submitted += 1 (RMW); S2 load state: not LIVE -> undo
@@ -29,7 +31,14 @@
  * relaxed but sequenced before the push (P2, a seq_cst RMW) that the owner's
  * exchange of head reads from, so every load of posting by the owner after
  * it has taken that task sees the increment (or a later value); P4 is a
- * release that pairs with the owner's acquire loads in D3.
+ * release that pairs with the owner's acquire loads in D3. GATE: the gate
+ * word's entry CAS and the destroy's fetch_or are relaxed in port.c; all on
+ * one word, so each successful entry is ordered before the destroy's
+ * fetch_or of CLOSING (an entry after it would fail its CAS and see the
+ * flag), and the
+ * destroy's acquire load of the gate after it synchronises with every leave
+ * (release) it reads or follows, which makes that submitter's count in
+ * submitted visible to the destroy's check.
  *
  * Build flags (spin -D...):
  *   NS, K        submitters, tasks per submitter (default 2, 1; NS*K <= 8)
@@ -42,9 +51,10 @@
  *   NO_QUIESCE   the correct counting, but no D3 (no wait for posting).
  *                Must fail: a write on the closed eventfd.
  *   GATE         the submit side as port.c realises it: a submitter enters
- *                a gate word (fetch_add; its old value's CLOSING/DEAD
- *                flags refuse), counts the task in submitted, queues it (or
- *                the queue refuses it), and leaves the gate (fetch_sub);
+ *                a gate word (a CAS of count + 1, refused without a trace
+ *                once CLOSING or DEAD is set), counts the task in
+ *                submitted, queues it (or the queue refuses it), and leaves
+ *                the gate (fetch_sub);
  *                destroy sets CLOSING on the gate word and is busy while
  *                the gate's count or submitted - completed is not 0.
  *   GATE_NOCOUNT with GATE: destroy ignores the gate's count. Must fail:
@@ -78,7 +88,7 @@ byte state = LIVE;  /* GATE: the gate word's CLOSING and DEAD flags */
 #ifdef GATE
 byte ingate;        /* GATE: the gate word's count of submitters in it */
 #endif
-byte submitted;     /* S1/S2 (correct) or before the post (BROKEN) */
+byte submitted;     /* S1/S2, GATE: G2, BROKEN: just before the post */
 byte completed;     /* written only by the owner */
 byte posting;       /* workers inside wp_port_post, | WAITER */
 byte head;          /* the Treiber stack, as the set of tasks on it */
@@ -131,9 +141,15 @@ proctype submitter(byte s) {
     do
     :: k < K ->
 #if defined(GATE)
-        atomic { ent = state; ingate++ };   /* G1 wp_port_enter: fetch_add */
+        atomic {                /* G1 wp_port_enter: load, CAS count + 1 */
+            ent = state;
+            if
+            :: ent == LIVE -> ingate++
+            :: else             /* CLOSING/DEAD: refused, no trace */
+            fi
+        };
         if
-        :: ent != LIVE -> ingate--          /* refused, leaves at once */
+        :: ent != LIVE
         :: else ->
             if
             :: submitted++;                 /* G2 wp_port_count */
@@ -280,7 +296,10 @@ ebusy:  skip
      * is done, (d) refused submits left no count, and nothing ran after the
      * destroy. */
     alive == 0;
-    assert(submitted == accepted && completed == accepted && ran == acc && head == 0)
+    assert(submitted == accepted && completed == accepted && ran == acc && head == 0);
+#ifdef GATE
+    assert(ingate == 0)
+#endif
 }
 
 /* Create the submitters (the owner is active). */

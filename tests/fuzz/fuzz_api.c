@@ -1467,8 +1467,10 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
         logf_(th, "on_drain(%s, %s) -> %s", pname, fn ? "register" : "unregister", ename(rc));
         if (ps == XS_DEAD)
             EXPECT("wpool_on_drain(destroyed port)", rc, 0, -EINVAL);
-        else if (ps == XS_CLOSING)
+        else if (ps == XS_CLOSING && fn)
             EXPECT("wpool_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
+        else if (ps == XS_CLOSING) /* unregistering is what its destroy needs */
+            EXPECT("wpool_on_drain(port being destroyed, unregister)", rc, OK_ZERO, -EBUSY);
         else if (ps == XS_MAYBE)
             EXPECT("wpool_on_drain(port maybe being destroyed)", rc, OK_ZERO, -EBUSY, -ESHUTDOWN);
         else
@@ -1581,10 +1583,8 @@ static void finish_port(struct thr *th, wpool_port_t *p, int ps, const char *nam
 {
     int rc = wpool_on_drain(G.pool, p, NULL, th);
     logf_(th, "on_drain(%s port, unregister) -> %s", name, ename(rc));
-    if (ps == XS_CLOSING)
-        EXPECT("wpool_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
-    else if (ps == XS_MAYBE)
-        EXPECT("wpool_on_drain(port maybe being destroyed)", rc, OK_ZERO, -EBUSY, -ESHUTDOWN);
+    if (ps == XS_DEAD)
+        EXPECT("wpool_on_drain(destroyed port, unregister)", rc, 0, -EINVAL);
     else
         EXPECT("wpool_on_drain(own port, unregister)", rc, OK_ZERO, -EBUSY);
     rc = wpool_port_drain(p, -1);

@@ -236,7 +236,8 @@ static void *submitter_main(void *arg)
  * the space park again. */
 static void wait_settled(struct wpool *pool, atomic_int *accepted, int want)
 {
-    while (atomic_load(accepted) < want || wp_park_waiters(&pool->space) < NSUB)
+    while (atomic_load(accepted) < want ||
+           wp_park_waiters(&pool->space[WPOOL_PRIORITY_NORMAL]) < NSUB)
         sched_yield();
 }
 
