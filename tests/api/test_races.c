@@ -210,6 +210,63 @@ START_TEST(test_submit_wait_blocked_vs_close)
 }
 END_TEST
 
+/* ---- a wake for room is one slot's: passed on when unused ---------------- */
+
+/* Two threads wait for room in one lane; the first one's token is cancelled
+ * while it sleeps. One slot is freed: the first waiter is woken, its submit
+ * now fails with -ECANCELED, and the wake must go on to the second, which
+ * takes the slot (not sleep on beside free room). */
+START_TEST(test_room_wake_passed_on)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 2);
+    wpool_token_t *tok;
+    ck_assert_int_eq(wpool_token_create(&tok), 0);
+    struct gate g;
+    gate_init(&g);
+    atomic_int started = 0;
+    struct job blocker, queued[2], first, second;
+    job_init(&blocker, 100);
+    blocker.gate = &g;
+    blocker.started = &started;
+    ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
+    ck_assert(wait_at_least(&started, 1, 10000));
+    for (int i = 0; i < 2; i++) {
+        job_init(&queued[i], i);
+        ck_assert_int_eq(wpool_submit(pool, &queued[i].task), 0);
+    }
+    job_init(&first, 1);
+    ck_assert_int_eq(wpool_task_set_token(&first.task, tok), 0);
+    job_init(&second, 2);
+    struct waiter w1 = {.pool = pool, .job = &first}, w2 = {.pool = pool, .job = &second};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, waiter_main, &w1);
+    ck_assert(flag_within(&w1.entered, 10000));
+    pause_ms(50); /* the first is asleep before the second queues */
+    pthread_create(&t2, NULL, waiter_main, &w2);
+    ck_assert(flag_within(&w2.entered, 10000));
+    pause_ms(50);
+    ck_assert_int_eq(wpool_token_cancel(tok), 0);       /* nothing of it queued yet */
+    ck_assert_int_eq(wpool_cancel(&queued[0].task), 0); /* one slot: one wake */
+    bool first_back = flag_within(&w1.returned, 10000);
+    bool second_back = flag_within(&w2.returned, 10000);
+    gate_open(&g); /* frees the rest (unblocks a second still asleep) */
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    ck_assert(first_back);
+    ck_assert_int_eq(w1.rc, -ECANCELED);
+    ck_assert_msg(second_back, "the second waiter slept beside a free slot");
+    ck_assert_int_eq(w2.rc, 0);
+    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 4);
+    ck_assert_int_eq(queued[0].status, -ECANCELED);
+    ck_assert_int_eq(queued[1].status, 1);
+    ck_assert_int_eq(second.status, 2);
+    ck_assert_int_eq(first.done_calls, 0);
+    ck_assert_int_eq(wpool_token_destroy(tok), 0);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    gate_fini(&g);
+}
+END_TEST
+
 /* ---- wpool_destroy vs a close still joining on another thread ------------ */
 
 struct closer {
@@ -244,12 +301,13 @@ static void *opener_main(void *arg)
  * and joining the same threads a second time. */
 START_TEST(test_destroy_waits_for_joiner)
 {
-    enum { N = 8, PROBES = 64 };
-    wpool_t *pool = make_pool(1, policy(_i), 128);
+    enum { N = 8 };
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    int rc;
     struct gate g;
     gate_init(&g);
     atomic_int started = 0, destroying = 0;
-    struct job blocker, jobs[N], probes[PROBES];
+    struct job blocker, jobs[N];
     job_init(&blocker, 100);
     blocker.gate = &g;
     blocker.started = &started;
@@ -262,14 +320,12 @@ START_TEST(test_destroy_waits_for_joiner)
     struct closer c = {pool, 1};
     pthread_t tc, to;
     pthread_create(&tc, NULL, closer_main, &c);
-    /* Until the close has begun: probes accepted before it are drained by it. */
-    int accepted = 0, rc;
-    for (;;) {
-        ck_assert_int_lt(accepted, PROBES);
-        job_init(&probes[accepted], 200 + accepted);
-        if ((rc = wpool_submit(pool, &probes[accepted].task)) != 0)
-            break;
-        accepted++;
+    /* Until the close has begun (port creation is refused under the pool lock
+     * from then on, and the closer became the joiner in the same critical
+     * section). */
+    wpool_port_t *p;
+    while ((rc = wpool_port_create(pool, &p)) == 0) {
+        ck_assert_int_eq(wpool_port_destroy(p), 0);
         sched_yield();
     }
     ck_assert_int_eq(rc, -ESHUTDOWN);
@@ -285,8 +341,6 @@ START_TEST(test_destroy_waits_for_joiner)
         ck_assert_int_eq(jobs[i].done_calls, 1);
         ck_assert_int_eq(jobs[i].status, i); /* drained by the close, not cancelled */
     }
-    for (int i = 0; i < accepted; i++)
-        ck_assert_int_eq(probes[i].status, 200 + i);
     gate_fini(&g);
 }
 END_TEST
@@ -485,6 +539,7 @@ static Suite *races_suite(void)
     tcase_add_loop_test(tc, test_two_shutdowns_second_waits, 0, 2);
     tcase_add_loop_test(tc, test_batch_engages_every_worker, 0, 2);
     tcase_add_loop_test(tc, test_submit_wait_blocked_vs_close, 0, 2);
+    tcase_add_loop_test(tc, test_room_wake_passed_on, 0, 2);
     tcase_add_loop_test(tc, test_destroy_waits_for_joiner, 0, 2);
     tcase_add_loop_test(tc, test_token_cancel_from_task, 0, 2);
     tcase_add_loop_test(tc, test_token_cancel_from_callback, 0, 2);
