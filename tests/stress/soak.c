@@ -15,8 +15,12 @@
  * on the thread that owns the port it was sent to, the pool's own counters
  * agree, no token is left in use; every drain callback ran on the owner of the
  * port it was registered for. Over the run, some submits to another thread's
- * port were accepted and some ports destroyed mid-round. A watchdog fails the
- * test with a stack dump of every thread (gdb) if a round hangs.
+ * port were accepted and some ports destroyed mid-round, at least 1000 tasks
+ * a round were accepted, and some ran, some were cancelled and some timed
+ * out. The shutdown op runs only in the last fifth of a round, so that most
+ * calls meet an open pool; cancels reach other threads' records too. A
+ * watchdog fails the test with a stack dump of every thread (gdb) if a round
+ * does not finish within 30 s.
  *
  * usage: soak [seconds]  (default 3; CI runs it plainly and under taskset -c 0)
  */
@@ -62,10 +66,14 @@ struct counts {
     uint64_t probes;                                  /* calls on a closing or dead own port */
 };
 
+struct producer;
+
 struct round {
     wpool_t *pool;
     wpool_token_t *tokens[TOKENS];
+    struct producer *prods; /* every producer: cancels reach others' records */
     uint64_t end_ns;
+    uint64_t shut_after_ns;  /* the shutdown op only in the round's last fifth */
     atomic_int shut;         /* a shutdown was issued */
     atomic_int drain_bad;    /* a drain callback ran on the wrong thread */
     pthread_barrier_t ready; /* every producer has its port */
@@ -492,9 +500,13 @@ static void *producer_main(void *arg)
             if (prepare(p, r))
                 submit_one(p, r, 1);
         } else if (op < 600) {
-            /* Any record of this thread, in flight or not, to any port. */
+            /* Any record, in flight or not, to any port: this thread's own,
+             * one it sent to another's port, or another thread's (cancel is
+             * an any-thread call, racing that thread's own calls). */
             if ((x >> 20) % 8 == 0)
                 r = &p->frecs[(x >> 8) % FOREIGN];
+            else if ((x >> 20) % 8 == 1)
+                r = &rd->prods[(x >> 24) % PRODUCERS].recs[(x >> 8) % RECORDS];
             int rc = wpool_cancel(&r->task);
             REQUIRE(rc == 0 || rc == -EBUSY, "cancel: %d", rc);
         } else if (op < 604) {
@@ -508,7 +520,8 @@ static void *producer_main(void *arg)
             REQUIRE(st.running <= st.threads, "running %u > threads", st.running);
             REQUIRE(st.completed + st.cancelled + st.timed_out <= st.submitted,
                     "more done than submitted");
-        } else if (op == 615 && (x >> 32) % 8 == 0) {
+        } else if (op == 615 && (x >> 32) % 8 == 0 && wpool_now_ns() >= rd->shut_after_ns) {
+            /* Late in the round: most calls must meet an open pool. */
             atomic_store(&rd->shut, 1);
             int mode = (int)((x >> 40) & 1), tmo = (int)((x >> 41) % 3) * 2;
             int rc = wpool_shutdown(pool, mode, tmo);
@@ -569,18 +582,25 @@ static void counts_print(const struct counts *s)
 static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cv;
 static bool wd_done;
+static unsigned wd_rounds; /* rounds finished (under wd_mu) */
 
+/* Fails the test if a round (0.2 s of calls, then the checks and destroys)
+ * does not finish within the limit. */
 static void *watchdog_main(void *arg)
 {
     double limit = *(double *)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)limit;
+    bool hung = false;
     pthread_mutex_lock(&wd_mu);
-    int rc = 0;
-    while (!wd_done && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&wd_cv, &wd_mu, &ts);
-    bool hung = !wd_done;
+    while (!wd_done && !hung) {
+        unsigned seen = wd_rounds;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)limit;
+        int rc = 0;
+        while (!wd_done && wd_rounds == seen && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&wd_cv, &wd_mu, &ts);
+        hung = !wd_done && wd_rounds == seen;
+    }
     pthread_mutex_unlock(&wd_mu);
     if (hung) {
         char cmd[128];
@@ -600,7 +620,7 @@ START_TEST(test_soak)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&wd_cv, &ca);
-    double wd_limit = g_seconds * 4 + 30;
+    double wd_limit = 30; /* per round */
     pthread_t wd;
     pthread_create(&wd, NULL, watchdog_main, &wd_limit);
 
@@ -608,7 +628,7 @@ START_TEST(test_soak)
     printf("soak: %.1f s, seed %llu\n", g_seconds, (unsigned long long)seed);
     uint64_t stop = wpool_now_ns() + (uint64_t)(g_seconds * 1e9);
     unsigned rounds = 0;
-    uint64_t total = 0;
+    uint64_t total = 0, total_ran = 0, total_can = 0, total_tmo = 0;
     struct counts sum = {0};
     while (wpool_now_ns() < stop) {
         struct round rd;
@@ -627,6 +647,8 @@ START_TEST(test_soak)
         for (int i = 0; i < TOKENS; i++)
             REQUIRE(wpool_token_create(&rd.tokens[i]) == 0, "token_create");
         rd.end_ns = wpool_now_ns() + 200000000u; /* 0.2 s */
+        rd.shut_after_ns = rd.end_ns - 40000000u;
+        rd.prods = prods;
         pthread_barrier_init(&rd.ready, NULL, PRODUCERS);
         pthread_t th[PRODUCERS];
         for (unsigned i = 0; i < PRODUCERS; i++) {
@@ -676,6 +698,13 @@ START_TEST(test_soak)
             REQUIRE(wpool_token_destroy(rd.tokens[i]) == 0, "token still carried");
         rounds++;
         total += acc;
+        total_ran += ran;
+        total_can += can;
+        total_tmo += tmo;
+        pthread_mutex_lock(&wd_mu);
+        wd_rounds++;
+        pthread_cond_signal(&wd_cv);
+        pthread_mutex_unlock(&wd_mu);
         for (unsigned i = 0; i < PRODUCERS; i++)
             counts_add(&sum, &prods[i].n);
     }
@@ -683,6 +712,14 @@ START_TEST(test_soak)
            (unsigned long long)total);
     counts_print(&sum);
     ck_assert_uint_ge(rounds, 1);
+    /* Every outcome must have happened, in numbers: a soak in which every
+     * submit is refused, or nothing is ever cancelled or timed out, checks
+     * nothing about them. */
+    REQUIRE(total >= 1000 * rounds, "only %llu tasks accepted in %u rounds",
+            (unsigned long long)total, rounds);
+    REQUIRE(total_ran > 0 && total_can > 0 && total_tmo > 0,
+            "outcomes: %llu ran, %llu cancelled, %llu timed out", (unsigned long long)total_ran,
+            (unsigned long long)total_can, (unsigned long long)total_tmo);
     /* The new races must have happened, not only been attempted. */
     REQUIRE(sum.f_acc > 0, "no submit to another thread's port was accepted");
     REQUIRE(sum.destroyed > 0, "no port was destroyed mid-round");
