@@ -70,7 +70,6 @@ static void *run_loop(void *arg)
 
     int submitted = 0;
     while (l->done < l->njobs) {
-        bool full = false;
         while (submitted < l->njobs) { /* submit until the queue is full */
             struct job *job = &l->jobs[submitted];
             job->loop = l;
@@ -78,9 +77,14 @@ static void *run_loop(void *arg)
             wpool_task_init(&job->task, hash_work, hash_done);
             wpool_task_set_port(&job->task, l->port);
             rc = wpool_submit(l->pool, &job->task);
-            if (rc == -EAGAIN) {
-                full = true;
-                break;
+            if (rc == -EAGAIN && submitted == l->done) {
+                /* The shared queue is full of other loops' tasks and none
+                 * of ours is in flight: no completion will wake this loop,
+                 * and there is nothing here to dispatch, so wait for room
+                 * (workers make it without us). */
+                rc = wpool_submit_wait(l->pool, &job->task, -1);
+            } else if (rc == -EAGAIN) {
+                break; /* ours are in flight: their completions wake us */
             }
             if (rc) {
                 fprintf(stderr, "loop %d: wpool_submit: %d\n", l->index, rc);
@@ -89,10 +93,7 @@ static void *run_loop(void *arg)
             }
             submitted++;
         }
-        /* The shared queue may be full of other loops' tasks while none of
-         * ours is in flight: then no completion would wake us, so retry the
-         * submit after a millisecond instead of waiting without limit. */
-        if (epoll_wait(ep, &ev, 1, full ? 1 : -1) == 1)
+        if (epoll_wait(ep, &ev, 1, -1) == 1)
             wpool_port_dispatch(ev.data.ptr, 128);
     }
     for (int i = 0; i < l->njobs; i++)

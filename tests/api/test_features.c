@@ -162,7 +162,7 @@ START_TEST(test_token_cancels_queued)
     }
     ck_assert_int_eq(late.done_calls, 0);
     ck_assert_int_eq(wpool_token_destroy(tok), 0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -193,7 +193,7 @@ START_TEST(test_token_flag_stops_running_work)
     ck_assert_int_eq(wpool_token_cancelled(NULL), -EINVAL);
     ck_assert_int_eq(wpool_token_destroy(NULL), 0);
     ck_assert_int_eq(wpool_task_cancelled(NULL), 0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
 }
 END_TEST
 
@@ -235,7 +235,7 @@ START_TEST(test_cancel_all)
     ck_assert_uint_eq(st.cancelled, N);
     ck_assert_uint_eq(st.completed, 2);
     ck_assert_uint_eq(st.submitted, N + 2);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -274,7 +274,7 @@ START_TEST(test_shutdown_timeout_then_cancel)
         ck_assert_int_eq(jobs[i].status, -ECANCELED);
         ck_assert_int_eq(atomic_load(&jobs[i].ran), 0);
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -322,7 +322,7 @@ START_TEST(test_shutdown_modes)
         for (int i = 0; i < N; i++)
             ck_assert_int_eq(jobs[i].status, mode == WPOOL_CLOSE_DRAIN ? i : -ECANCELED);
         ck_assert_int_eq(blocker.status, 1000);
-        wpool_destroy(pool);
+        ck_assert_int_eq(wpool_destroy(pool), 0);
         gate_fini(&g);
     }
 }
@@ -376,7 +376,7 @@ START_TEST(test_max_queue_and_drain)
     ck_assert_int_eq(atomic_load(&g_drains), 1); /* no refusal, no callback */
     ck_assert_int_eq(wpool_needs_drain(NULL), -EINVAL);
     ck_assert_int_eq(wpool_on_drain(NULL, NULL, NULL, NULL), -EINVAL);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -403,7 +403,7 @@ START_TEST(test_max_queue_zero)
     ck_assert_int_eq(wpool_submit_wait(pool, &extra.task, -1), 0);
     ck_assert_int_eq(drain_all(pool), 3);
     ck_assert_int_eq(extra.status, 3);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -476,7 +476,7 @@ START_TEST(test_submit_wait_blocks_until_room)
     ck_assert_int_eq(wpool_submit_wait(pool, &in.task, -2), -EINVAL);
     ck_assert_int_eq(wpool_close(pool), 0);
     ck_assert_int_eq(wpool_submit_wait(pool, &wj[0].task, -1), -ESHUTDOWN);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -536,7 +536,7 @@ START_TEST(test_drain_never_lost)
         }
     }
     drain_all(pool);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(tasks);
 }
 END_TEST
@@ -575,7 +575,7 @@ START_TEST(test_submit_batch)
         ck_assert_int_eq(jobs[i].done_calls, 1);
         ck_assert_int_eq(jobs[i].status, i);
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -599,7 +599,7 @@ START_TEST(test_batch_runs_everything)
     ck_assert_int_eq(drain_all(pool), N);
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(jobs[i].status, i);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(jobs);
 }
 END_TEST
@@ -621,7 +621,8 @@ static bool fd_readable(int fd, int timeout_ms)
  * dispatch runs them, signalled or not), that the tail's completion comes
  * through the fd once the worker runs out of work, and that every job
  * completed exactly once. */
-static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us, bool own_port)
+static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us, bool own_port,
+                                uint64_t *held_ns)
 {
     enum { N = 200 };
     struct wpool_options o = WPOOL_OPTIONS_INIT;
@@ -659,10 +660,15 @@ static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us,
     }
     ck_assert_int_eq(wpool_task_set_port(&tail->task, port), 0);
     ck_assert_int_eq(wpool_submit(pool, &tail->task), 0);
+    uint64_t released = wpool_now_ns();
     gate_open(&first);
     while (atomic_load(&started) < 2) /* the worker is in the tail job */
         sched_yield();
     bool readable = fd_readable(wpool_port_fd(port), 0);
+    /* How long the worker has been at it: a held signal may be released
+     * once the window has passed, and on a slow machine it may have. */
+    if (held_ns)
+        *held_ns = wpool_now_ns() - released;
     /* Posted at once either way: N jobs and the blocker. */
     ck_assert_int_eq(wpool_port_dispatch(port, UINT_MAX), N + 1);
     gate_open(&last);
@@ -689,8 +695,13 @@ static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us,
  * first completion signals at once. */
 START_TEST(test_coalesce_holds_signal_while_work_waits)
 {
-    ck_assert(readable_while_busy(policy(_i), 0, 0, false));
-    ck_assert(!readable_while_busy(policy(_i), WPOOL_MAX_COALESCE_US, 0, false));
+    ck_assert(readable_while_busy(policy(_i), 0, 0, false, NULL));
+    uint64_t held_ns;
+    bool readable = readable_while_busy(policy(_i), WPOOL_MAX_COALESCE_US, 0, false, &held_ns);
+    /* Held for the whole window, whatever the machine's speed. */
+    ck_assert_msg(!readable || held_ns >= (uint64_t)WPOOL_MAX_COALESCE_US * 1000u,
+                  "signalled after %llu ns of a %u us window", (unsigned long long)held_ns,
+                  WPOOL_MAX_COALESCE_US);
 }
 END_TEST
 
@@ -698,7 +709,7 @@ END_TEST
  * before it starts the tail job. */
 START_TEST(test_coalesce_window_expires)
 {
-    ck_assert(readable_while_busy(policy(_i), 1, 20, false));
+    ck_assert(readable_while_busy(policy(_i), 1, 20, false, NULL));
 }
 END_TEST
 
@@ -706,7 +717,7 @@ END_TEST
  * (which may be destroyed while the pool runs) is signalled at once. */
 START_TEST(test_coalesce_only_default_port)
 {
-    ck_assert(readable_while_busy(policy(_i), WPOOL_MAX_COALESCE_US, 0, true));
+    ck_assert(readable_while_busy(policy(_i), WPOOL_MAX_COALESCE_US, 0, true, NULL));
 }
 END_TEST
 
@@ -728,7 +739,13 @@ START_TEST(test_coalesce_stream_exactly_once)
         while (submitted < N && submitted - done < WINDOW) {
             job_init(&jobs[submitted], submitted);
             jobs[submitted].spin_us = submitted % 7 == 0;
-            ck_assert_int_eq(wpool_submit(pool, &jobs[submitted].task), 0);
+            /* Half the slots are free, but a worker preempted between taking
+             * a cell and freeing it keeps that one busy: -EAGAIN is allowed
+             * (dispatch, then go on), anything else is not. */
+            int rc = wpool_submit(pool, &jobs[submitted].task);
+            if (rc == -EAGAIN && submitted > done)
+                break;
+            ck_assert_int_eq(rc, 0);
             submitted++;
         }
         ck_assert(fd_readable(wpool_fd(pool), -1));
@@ -786,7 +803,7 @@ START_TEST(test_deadlines)
     ck_assert_int_eq(wpool_submit(pool, &late.task), 0);
     ck_assert_int_eq(drain_all(pool), 1);
     ck_assert_int_eq(late.status, 1);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -832,7 +849,7 @@ START_TEST(test_priorities_and_starvation_rule)
         }
         ck_assert_int_eq(order[k], want);
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -895,18 +912,21 @@ START_TEST(test_stats)
     ck_assert_uint_eq(st.idle, 2);
     ck_assert_uint_eq(st.run.count, N);
     ck_assert_uint_eq(st.wait.count, N);
-    ck_assert_uint_ge(st.run.p50_us, SPIN);
+    /* Every task spun SPIN us of CLOCK_MONOTONIC time, so each run is at
+     * least that long; the histograms count TSC ticks converted at a rate
+     * estimated over the pool's life, so allow that estimate 5%. */
+    ck_assert_uint_ge(st.run.p50_us * 100, SPIN * 95);
     ck_assert_uint_le(st.run.p50_us, st.run.p90_us);
     ck_assert_uint_le(st.run.p90_us, st.run.p99_us);
     ck_assert_uint_le(st.run.p99_us, st.run.p999_us);
     ck_assert_uint_le(st.run.p999_us, st.run.max_us);
-    ck_assert(st.run.mean_us >= SPIN);
+    ck_assert(st.run.mean_us >= SPIN * 0.95);
     /* Queued behind each other: the last waited for most of the run, less
      * the time it took to submit them all (its clock started last). */
     uint64_t least = (uint64_t)SPIN * (N / 2 - 1);
-    ck_assert_uint_ge(st.wait.max_us, least > submit_us ? least - submit_us : 0);
+    ck_assert_uint_ge(st.wait.max_us * 100, (least > submit_us ? least - submit_us : 0) * 95);
     ck_assert(st.utilization > 0.0 && st.utilization <= 1.0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
 
     /* Timing off: the counters still count, no histograms. */
     struct wpool_options o = WPOOL_OPTIONS_INIT;
@@ -923,7 +943,7 @@ START_TEST(test_stats)
     ck_assert_uint_eq(st.run.count, 0);
     ck_assert_int_eq(st.timing, 0);
     ck_assert(st.utilization == 0.0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(jobs);
     gate_fini(&g);
 }
@@ -1145,7 +1165,7 @@ START_TEST(test_fork_child_gets_eownerdead)
     ck_assert_int_eq(queued.status, 5);
     ck_assert_int_eq(queued.done_calls, 1);
     ck_assert_int_eq(wpool_token_destroy(tok), 0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST

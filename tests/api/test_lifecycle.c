@@ -420,7 +420,7 @@ START_TEST(test_worker_signals_and_name)
     ck_assert_int_eq(wpool_submit(pool, &t), 0);
     ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(g_status, 1);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
 }
 END_TEST
 

@@ -99,7 +99,7 @@ START_TEST(test_submit_and_dispatch)
         ck_assert(pthread_equal(jobs[i].finisher, g_owner));
         ck_assert(!pthread_equal(jobs[i].worker, g_owner));
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(jobs);
 }
 END_TEST
@@ -126,7 +126,7 @@ START_TEST(test_double_submit_busy)
     ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
     ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(j.done_calls, 2);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -167,7 +167,7 @@ START_TEST(test_full_queue_eagain)
     ck_assert_int_eq(extra.status, 42);
     ck_assert_int_eq(extra.done_calls, 1);
     ck_assert_int_eq(blocker.status, 100);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -217,7 +217,7 @@ START_TEST(test_cancel_queued)
         ck_assert_int_eq(jobs[i].status, i % 2 ? i : -ECANCELED);
     }
     ck_assert_int_eq(wpool_cancel(&jobs[1].task), -EBUSY); /* completed */
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -350,7 +350,7 @@ START_TEST(test_submit_from_many_threads)
         ck_assert_int_eq(jobs[i].status, i);
         ck_assert(pthread_equal(jobs[i].finisher, g_owner));
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(jobs);
 }
 END_TEST
@@ -392,7 +392,7 @@ START_TEST(test_submit_from_inside_tasks)
         ck_assert_int_eq(c[i].done_calls, 1);
         ck_assert_int_eq(c[i].submit_rc, 0);
     }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(c);
 }
 END_TEST
@@ -421,7 +421,7 @@ START_TEST(test_resubmit_from_completion)
     ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
     ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), -1), 500);
     ck_assert_int_eq(g_rounds, 500);
-    wpool_destroy(g_pool);
+    ck_assert_int_eq(wpool_destroy(g_pool), 0);
 }
 END_TEST
 
@@ -450,7 +450,7 @@ START_TEST(test_completion_coalescing)
     g_counted = 0;
     ck_assert_int_eq(wpool_dispatch(pool, UINT32_MAX), N);
     ck_assert_int_eq(g_counted, N);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(t);
 }
 END_TEST
@@ -486,7 +486,7 @@ START_TEST(test_coalescing_under_epoll)
     /* Each wakeup delivers a batch: far fewer wakeups than completions. */
     ck_assert_int_lt(wakeups, N / 4);
     close(ep);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(t);
 }
 END_TEST
@@ -539,7 +539,7 @@ START_TEST(test_ports_per_loop_thread)
             ck_assert_int_eq(j->status, k * PER + i);
             ck_assert(pthread_equal(j->finisher, l[k].self));
         }
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     free(jobs);
 }
 END_TEST
@@ -586,7 +586,7 @@ START_TEST(test_port_ownership)
     ck_assert_int_eq(wpool_port_dispatch(port, 10), 1);
     ck_assert_int_eq(j.status, 3);
     ck_assert_int_eq(wpool_port_destroy(port), 0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
 }
 END_TEST
 
@@ -608,7 +608,7 @@ START_TEST(test_port_of_other_pool)
     ck_assert_int_eq(wpool_submit(a, &j.task), 0);
     ck_assert_int_eq(wpool_port_drain(wpool_default_port(a), -1), 1);
     ck_assert_int_eq(j.done_calls, 2);
-    wpool_destroy(a);
+    ck_assert_int_eq(wpool_destroy(a), 0);
     ck_assert_int_eq(wpool_close(b), 0);
     wpool_port_t *late;
     ck_assert_int_eq(wpool_port_create(b, &late), -ESHUTDOWN);
@@ -638,7 +638,7 @@ START_TEST(test_wait_and_drain_timeouts)
     /* The fd is not left readable once everything is dispatched. */
     struct pollfd pfd = {.fd = wpool_fd(pool), .events = POLLIN};
     ck_assert_int_eq(poll(&pfd, 1, 0), 0);
-    wpool_destroy(pool);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
 }
 END_TEST
@@ -665,7 +665,7 @@ START_TEST(test_drain_nested_in_callback)
     ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), 10000), 1);
     ck_assert_int_eq(g_nested_drain_rc, 1); /* ran the follow-up, no timeout */
     ck_assert_int_eq(g_counted, 1);
-    wpool_destroy(g_pool);
+    ck_assert_int_eq(wpool_destroy(g_pool), 0);
 }
 END_TEST
 

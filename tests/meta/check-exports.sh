@@ -13,6 +13,19 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 declared=$(grep -o '^WPOOL_API [^(]*(' "$hdr" | sed 's/($//' | awk '{print $NF}' | tr -d '*' | sort -u)
+# An empty list on either side proves nothing: fail instead of passing.
+if [ -z "$exported" ] || [ -z "$declared" ]; then
+    echo "FAIL: nothing exported ($lib) or nothing declared ($hdr)"
+    exit 1
+fi
+undeclared=$(printf '%s\n' "$exported" | while read -r f; do
+    printf '%s\n' "$declared" | grep -qx "$f" || echo "$f"
+done)
+if [ -n "$undeclared" ]; then
+    echo "FAIL: exported but not declared in the header:"
+    printf '  %s\n' $undeclared
+    exit 1
+fi
 missing=$(printf '%s\n' "$declared" | while read -r f; do
     printf '%s\n' "$exported" | grep -qx "$f" || echo "$f"
 done)

@@ -48,7 +48,8 @@ int main()
     int bad = 0;
     for (int i = 0; i < 100; i++)
         bad += sq[i].status != 0 || sq[i].out != i * i;
-    wpool_destroy(pool);
+    if (wpool_destroy(pool) != 0)
+        return 1;
     std::printf("C++ consumer: %d completions, %d wrong, wpool %s\n", ran, bad,
                 wpool_version_string());
     return ran == 100 && bad == 0 ? 0 : 1;

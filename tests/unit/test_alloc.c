@@ -185,7 +185,7 @@ static void test_create_fails_at_each_allocation(void **state)
             atomic_store(&g_fail_at, 0);
             if (rc == 0) {
                 assert_true(left > 0); /* every allocation succeeded */
-                wpool_destroy(pool);
+                assert_int_equal(wpool_destroy(pool), 0);
                 break;
             }
             assert_int_equal(rc, -ENOMEM);

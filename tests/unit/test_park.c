@@ -12,35 +12,28 @@
 #include <sys/syscall.h>
 #include <cmocka.h>
 
-long __real_syscall(long number, ...);
-long __wrap_syscall(long number, ...);
 static atomic_long g_futex_wakes;
 /* When set, each FUTEX_WAKE also records whether this park's lock was held
  * (by the caller: the wake is made under it) at the time of the call. */
 static struct wp_park *g_watched;
 static atomic_long g_wakes_locked, g_wakes_unlocked;
 
-long __wrap_syscall(long number, ...)
+static void on_futex(int cmd, uintptr_t addr)
 {
-    va_list ap;
-    long a[6];
-    va_start(ap, number);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
-    if (number == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAKE) {
-        atomic_fetch_add(&g_futex_wakes, 1);
-        if (g_watched) {
-            if (pthread_mutex_trylock(&g_watched->lock) == 0) {
-                pthread_mutex_unlock(&g_watched->lock);
-                atomic_fetch_add(&g_wakes_unlocked, 1);
-            } else {
-                atomic_fetch_add(&g_wakes_locked, 1);
-            }
+    (void)addr;
+    if (cmd != FUTEX_WAKE)
+        return;
+    atomic_fetch_add(&g_futex_wakes, 1);
+    if (g_watched) {
+        if (pthread_mutex_trylock(&g_watched->lock) == 0) {
+            pthread_mutex_unlock(&g_watched->lock);
+            atomic_fetch_add(&g_wakes_unlocked, 1);
+        } else {
+            atomic_fetch_add(&g_wakes_locked, 1);
         }
     }
-    return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
+#include "../common/futex_hook.h"
 
 static void test_notify_without_waiter_no_syscall(void **state)
 {

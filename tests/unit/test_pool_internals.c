@@ -13,7 +13,9 @@
 #include "task.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,19 @@ static int work_mark(struct wpool_task *t)
 }
 
 static void done_nop(struct wpool_task *t, int status) {}
+
+/* FUTEX_WAKE calls aimed at the workers' park nodes (syscall is wrapped). */
+static struct wpool *_Atomic g_pool;
+static atomic_long g_worker_wakes;
+
+static void on_futex(int cmd, uintptr_t addr)
+{
+    struct wpool *pool = atomic_load(&g_pool);
+    if (pool && cmd == FUTEX_WAKE && addr >= (uintptr_t)pool->workers &&
+        addr < (uintptr_t)(pool->workers + pool->nthreads))
+        atomic_fetch_add(&g_worker_wakes, 1);
+}
+#include "../common/futex_hook.h"
 
 static void *closer(void *arg)
 {
@@ -64,12 +79,17 @@ static void test_close_with_stalled_producer(void **state)
     t.wp_pos = pos;
 
     pthread_t th;
+    atomic_store(&g_worker_wakes, 0);
+    atomic_store(&g_pool, pool);
     pthread_create(&th, NULL, closer, pool);
-    while (!wp_queue_closed(q))
+    /* Close's wakeup: it takes every sleeping node off the park (under the
+     * park's lock), then wakes each one. Once all the wakes are made, every
+     * worker has left the park, so all of them asleep again means each woke,
+     * found nothing to take and the queue not drained, and slept again. */
+    while (atomic_load(&g_worker_wakes) < (long)pool->nthreads)
         sched_yield();
-    /* Let close's wakeup play out: workers wake, find nothing, sleep again. */
-    for (int i = 0; i < 1000; i++)
-        sched_yield();
+    atomic_store(&g_pool, NULL);
+    assert_true(wp_queue_closed(q));
     wait_all_asleep(pool);
     assert_false(wp_queue_drained(q));
 

@@ -33,9 +33,6 @@
 
 /* ---- futex call counting --------------------------------------------------- */
 
-long __real_syscall(long number, ...);
-long __wrap_syscall(long number, ...);
-
 /* Counting is on while g_pool is set. A wake aimed at a worker's node (they
  * live in pool->workers) is a worker wakeup; every other futex wake the
  * library makes is a room waiter's (the space park). A wait made on a
@@ -51,25 +48,17 @@ static bool on_worker_node(const struct wpool *pool, uintptr_t addr)
     return addr >= lo && addr < hi;
 }
 
-long __wrap_syscall(long number, ...)
+static void on_futex(int cmd, uintptr_t addr)
 {
-    va_list ap;
-    long a[6];
-    va_start(ap, number);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
     struct wpool *pool = atomic_load(&g_pool);
-    if (pool && number == SYS_futex) {
-        int cmd = (int)(a[1] & FUTEX_CMD_MASK);
-        if (cmd == FUTEX_WAKE)
-            atomic_fetch_add(
-                on_worker_node(pool, (uintptr_t)a[0]) ? &g_worker_wakes : &g_space_wakes, 1);
-        else if (cmd == FUTEX_WAIT && t_submitter)
-            atomic_fetch_add(&g_submitter_waits, 1);
-    }
-    return __real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (!pool)
+        return;
+    if (cmd == FUTEX_WAKE)
+        atomic_fetch_add(on_worker_node(pool, addr) ? &g_worker_wakes : &g_space_wakes, 1);
+    else if (cmd == FUTEX_WAIT && t_submitter)
+        atomic_fetch_add(&g_submitter_waits, 1);
 }
+#include "../common/futex_hook.h"
 
 /* ---- helpers ----------------------------------------------------------------- */
 
