@@ -240,50 +240,63 @@ START_TEST(test_close_runs_everything_queued)
 }
 END_TEST
 
-/* A helper that opens the gate only once destroy has closed the pool (seen as
- * -ESHUTDOWN from submit), so destroy finds the queued tasks still queued. */
-struct opener {
-    struct held *h;
+/* A task that holds its worker until the pool is closed: it tries to submit
+ * a probe (a task may submit, even while a destroy runs) until that is
+ * refused with -ESHUTDOWN. So destroy finds the tasks queued behind it still
+ * queued, with no other thread calling into the pool during the destroy. */
+struct holder {
+    struct rec self;
+    wpool_t *pool;
     struct rec probe;
 };
 
-static void *open_after_shutdown(void *arg)
+static int hold_until_closed(struct wpool_task *t)
 {
-    struct opener *o = arg;
+    struct holder *h = (struct holder *)t;
+    atomic_fetch_add(h->self.started, 1);
     int rc;
     do {
-        rc = wpool_submit(o->h->pool, &o->probe.task);
-        ck_assert(rc == 0 || rc == -EBUSY || rc == -ESHUTDOWN);
+        rc = wpool_submit(h->pool, &h->probe.task);
+        if (rc != 0 && rc != -EBUSY && rc != -ESHUTDOWN)
+            return rc;
         sched_yield();
     } while (rc != -ESHUTDOWN);
-    gate_open(&o->h->gate);
-    return NULL;
+    atomic_fetch_add(&h->self.ran, 1);
+    return 1000;
 }
 
 START_TEST(test_destroy_cancels_queued_and_delivers)
 {
-    struct held h;
-    held_setup(&h, 20, _i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE);
-    struct opener o = {.h = &h};
-    rec_init(&o.probe, 500);
-    pthread_t th;
-    pthread_create(&th, NULL, open_after_shutdown, &o);
-    /* Nothing dispatched yet: destroy runs every completion on this thread. */
-    ck_assert_int_eq(wpool_destroy(h.pool), 0);
-    pthread_join(th, NULL);
-    ck_assert_int_eq(h.blocker.done_calls, 1);
-    ck_assert_int_eq(h.blocker.status, 1000);
-    for (int i = 0; i < h.n; i++) {
-        ck_assert_int_eq(h.queued[i].done_calls, 1);
-        ck_assert_int_eq(h.queued[i].status, -ECANCELED);
-        ck_assert_int_eq(atomic_load(&h.queued[i].ran), 0);
+    enum { N = 20 };
+    wpool_t *pool = make_pool(1, _i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE, 64);
+    struct holder h = {.pool = pool};
+    rec_init(&h.self, 1000);
+    ck_assert_int_eq(wpool_task_init(&h.self.task, hold_until_closed, rec_done), 0);
+    atomic_int started = 0;
+    h.self.started = &started;
+    rec_init(&h.probe, 500);
+    ck_assert_int_eq(wpool_submit(pool, &h.self.task), 0);
+    while (atomic_load(&started) == 0) /* running: destroy cannot cancel it */
+        sched_yield();
+    struct rec queued[N];
+    for (int i = 0; i < N; i++) {
+        rec_init(&queued[i], i);
+        ck_assert_int_eq(wpool_submit(pool, &queued[i].task), 0);
     }
-    /* The probe, if accepted, was queued behind the blocker: cancelled too. */
-    ck_assert_int_le(o.probe.done_calls, 1);
-    if (o.probe.done_calls)
-        ck_assert_int_eq(o.probe.status, -ECANCELED);
-    ck_assert_int_eq(atomic_load(&o.probe.ran), 0);
-    held_teardown(&h);
+    /* Nothing dispatched yet: destroy runs every completion on this thread. */
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    ck_assert_int_eq(h.self.done_calls, 1);
+    ck_assert_int_eq(h.self.status, 1000);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(queued[i].done_calls, 1);
+        ck_assert_int_eq(queued[i].status, -ECANCELED);
+        ck_assert_int_eq(atomic_load(&queued[i].ran), 0);
+    }
+    /* The probe, if accepted, was queued behind the holder: cancelled too. */
+    ck_assert_int_le(h.probe.done_calls, 1);
+    if (h.probe.done_calls)
+        ck_assert_int_eq(h.probe.status, -ECANCELED);
+    ck_assert_int_eq(atomic_load(&h.probe.ran), 0);
 }
 END_TEST
 
