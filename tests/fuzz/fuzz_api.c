@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
     MAX_THR = 3,   /* main + up to two helpers */
@@ -353,8 +354,13 @@ static void foreign_done(struct rec *r, int status)
     atomic_store(&r->fin, 0); /* last: the submitter may reuse it at once */
 }
 
+/* Completions over the whole process: the corpus replay (FUZZ_REQUIRE_WORK)
+ * must not pass on a library that refuses every task. */
+static atomic_ulong g_completions;
+
 static void rec_done(struct wpool_task *t, int status)
 {
+    atomic_fetch_add(&g_completions, 1);
     struct rec *r = (struct rec *)t;
     struct thr *th = r->owner;
     if (r->is_foreign) {
@@ -1697,10 +1703,23 @@ static struct rec *rec_at(struct thr *th, int k)
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void require_work(void)
+{
+    unsigned long n = atomic_load(&g_completions);
+    if (n == 0) {
+        fprintf(stderr, "fuzz_api: FUZZ_REQUIRE_WORK: not one task completed over the inputs\n");
+        _exit(1);
+    }
+    fprintf(stderr, "fuzz_api: %lu completions over the inputs\n", n);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    const char *w = getenv("FUZZ_REQUIRE_WORK");
+    if (w && *w && *w != '0')
+        atexit(require_work);
     const char *t = getenv("FUZZ_TRACE");
     g_trace = t && *t && *t != '0';
     struct wpool_options o;

@@ -124,7 +124,9 @@ if [ "$mode" = regress ]; then
     fi
     # Given files (not directories), libFuzzer runs each once and stops.
     # shellcheck disable=SC2086
-    "$exe" "${common[@]}" ${FUZZ_ARGS:-} "${files[@]}" >"$log" 2>&1
+    # FUZZ_REQUIRE_WORK: the replay fails if not one task completed (a
+    # library that refuses everything must not pass).
+    FUZZ_REQUIRE_WORK=1 "$exe" "${common[@]}" ${FUZZ_ARGS:-} "${files[@]}" >"$log" 2>&1
     rc=$?
     n=$(grep -c '^Executed ' "$log")
     echo "run.sh: regress: $n of ${#files[@]} inputs executed, exit $rc"
