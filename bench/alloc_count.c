@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Counts every allocation call of the whole process, shared libraries
  * included: the executable defines malloc and friends, which glibc allows

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool-bench: runs one workload on one peer and prints one JSON object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool benchmark suite: what every peer (wpool, libuv, GLib, the plain pool,
  * plain threads) and every workload share.

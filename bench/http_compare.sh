@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Drives examples/http_hash.c in its three modes (inline on the loop, libuv's
 # uv_queue_work, wpool) with wrk at a fixed connection count, one mode after
 # the other, and prints requests/s and latency p50/p99 side by side.

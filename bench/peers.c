@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pools under test, behind struct peer. Each owner waits the way that
  * pool is meant to be used from an event loop:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The plain peer: the pool most people write first. One mutex + condvar task
  * queue, N workers; finished tasks go on a mutex-protected list and an eventfd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The queue alone: wpool's lock-free ring (src/queue.c) against a bounded ring
  * behind one pthread mutex, same capacity, P producer and P consumer threads.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The benchmark suite of issue 5 in one command: builds bench/ (meson,
 # release) if needed, runs every workload for every peer (wpool, libuv's
 # uv_queue_work, GLib's GThreadPool, a plain mutex+condvar pool) interleaved,

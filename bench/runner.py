@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs the wpool benchmark suite (called by bench/run.sh).
 
 Every measurement is one process (bench/bench.c) that prints one JSON object;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * System calls per task, counted by the kernel: one perf tracepoint counter
  * per thread of this process for sys_enter_futex (all ops, and wakes only,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A shared atomic counter updated by many tasks. 10,000 tasks each add their
  * own number to one counter with an atomic add; at the end the counter must

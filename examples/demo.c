@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool demo: an epoll event loop that must stay responsive.
  *

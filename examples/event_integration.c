@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool + libevent: the pool's completion fd is a persistent EV_READ event,
  * so completions run on the event_base's thread. A 10 ms timer event keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A tour of the Piscina-style features, as one small job server:
  *   - worker hooks give each worker its own scratch buffer (wpool_worker_index);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool + GLib: the pool's completion fd is a g_unix_fd_add source on the
  * main context, so completions run on the GMainLoop's thread. A 10 ms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * An HTTP service on libuv that answers GET /hash?text=... with the SHA-256 of
  * the text, re-hashed `rounds` times (about 1 ms of CPU per request by

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks examples/http_hash.c in each mode: correct hashes under concurrent
 keep-alive clients, 400/404/431 for bad requests without a crash, and a clean
 exit (status 0) on SIGTERM. usage: http_hash_test.py path/to/wpool-http-hash"""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Several event loops, one pool. Each loop thread (an epoll loop, as in a
  * multi-reactor server) creates its own completion port, sends its tasks

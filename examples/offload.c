@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Basic offload: count to a billion on a worker while the main loop keeps
  * ticking every 100 ms. The loop only waits on its port with a timeout

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ROUND_ROBIN vs FIRST_FREE on uneven tasks. One task in eight is long
  * (~2 ms), the rest short (~20 us). For each policy the same 4000 tasks are

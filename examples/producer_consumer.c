@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Producer-consumer. A producer thread generates items and submits each as a
  * task; the pool's workers process them (consumers); the results are gathered

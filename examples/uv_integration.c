@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool + libuv: the pool's completion fd is watched with a uv_poll_t, so
  * completions run on the libuv loop thread, between its other callbacks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wpool: a static per-core worker-thread pool with a lock-free task queue,
  * futex parking, and completion callbacks delivered to the thread that owns an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's own allocations (pool, queues, ports): cache-line aligned and
  * zeroed. Nothing here runs per task. The only file that knows jemalloc. */
 #ifndef WP_ALLOC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal helpers shared by every module. Private to the library. */
 #ifndef WP_COMMON_H
 #define WP_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Parking lot: lets workers (and submitters waiting for room) sleep on "no
  * work" without losing a wakeup, and lets a producer with no sleeper notify

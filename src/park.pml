@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Promela model of the pool's sleep/wake protocol: the parking lot in park.c
  * (a FIFO list of per-waiter nodes under a mutex, a count of them read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pool object, shared by pool.c (workers, lifecycle, submit), port.c (the
  * public port calls that need the pool's lock) and token.c. */
 #ifndef WP_POOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Completion port: a multi-producer single-consumer channel from workers (and
  * cancellers) to the thread that owns an event loop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Promela model of the completion port's signalling protocol (port.c).
  * Checked by tests/model/check.sh; docs/model.md says what it covers and what

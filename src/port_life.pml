@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Promela model of a completion port's destruction racing concurrent submits
  * (wpool_port_destroy against wpool_submit to the same port, and the workers'

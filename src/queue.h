@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bounded lock-free multi-producer multi-consumer ring of pointers.
  *

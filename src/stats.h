@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Statistics: per-worker counters and latency histograms, each written only by
  * its worker (plain load + store, no locked instruction) on the worker's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private view of the public struct wpool_task. Its fields are plain types so
  * that wpool.h compiles as C and C++; the library accesses the shared ones with
  * __atomic builtins, each use stating its order. */

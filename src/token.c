@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cancel tokens. A token keeps the tasks that carry it and are in flight on a
  * doubly linked list under its own mutex: a submit links the task (and queues

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which cores the pool may use, from hwloc. The only file that includes hwloc. */
 #ifndef WP_TOPOLOGY_H
 #define WP_TOPOLOGY_H

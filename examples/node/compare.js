@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Runs the same hash job three ways and prints throughput and event-loop
 // delay side by side: inline on Node's main thread, on Piscina workers, and
 // on the wpool addon (C workers, promise resolved on Node's loop). Exits 1

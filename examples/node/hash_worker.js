@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The same job in JavaScript: SHA-256 of the text, re-hashed `rounds` times.
 // Used inline on the main thread and as a Piscina worker.
 'use strict';

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A Node.js addon (N-API, in C) that hashes on a wpool pool and resolves a
  * Promise on Node's own event loop.

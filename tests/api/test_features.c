@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api suite: the Piscina-parity features -- cancel tokens, cancel-all, close
  * modes and timeouts, backpressure (max_queue, blocking submit, drain
  * notification), batch submit, deadlines, priorities, statistics, worker hooks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api suite: creation, options, bad input, close and destroy. Black-box: only
  * the public header. Every test creates its pool inside the forked test. */
 #include "../common/cores.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pairs of public calls that the reference lets run at the same time on
  * different threads, each raced with its outcome asserted (issue: tests that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api suite: regressions, black-box (only the public header).
  *
  * - Fork: in a child, cancel calls on an inherited task, pool or token return

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* api suite: submit, cancel, full queues, completion threads, ports and
  * coalescing. Black-box: only the public header. */
 #include "../common/helpers.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The process's allowed CPUs grouped by physical core, read from sysfs (not
  * hwloc: the tests check the library's hwloc-based count against it). Test
  * code only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Include after <check.h>. Check's ck_assert_* record a "mark point" (a write
  * to a pipe under a lock) even when they pass; in loops run by many threads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* For white-box tests linked with -Wl,--wrap=syscall: every futex(2) call the
  * library makes through syscall() is reported to the test's own
  *     static void on_futex(int cmd, uintptr_t addr);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the test programs. Header-only, test code only. */
 #ifndef WP_TEST_HELPERS_H
 #define WP_TEST_HELPERS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A test job (a task record with counters), its pool helpers, and a bounded
  * wait, for the Check test programs. Include after <check.h>, fastcheck.h
  * and <wpool.h>. Header-only, test code only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness: turns the input bytes into pool options and a program of
  * API calls run by the main thread and one or two helper threads at once, then

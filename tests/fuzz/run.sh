@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer harness (tests/fuzz/fuzz_api.c with the library sources
 # compiled in, clang -fsanitize=fuzzer,address,undefined) and runs it.
 #

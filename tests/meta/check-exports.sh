@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Only wpool_* symbols may be exported from the shared library, and every
 # function declared in the public header must be.
 # usage: check-exports.sh libwpool.so include/wpool.h

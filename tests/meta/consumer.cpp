@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // A C++ program using the installed library through pkg-config (CI builds it
 // outside the source tree). Submits tasks, drains them, checks the results.
 #include <wpool.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* threads = 0 gives exactly one worker per allowed core: the count must equal
  * the number of physical cores (sysfs) that hold at least one CPU of the
  * process's affinity mask. meson runs it plainly and under several tasksets. */

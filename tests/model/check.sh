@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Model checks of the lock-free protocols (docs/model.md):
 #   src/park.pml       the workers' parking lot sleep/wake (park.c as used by pool.c)
 #   src/port.pml       the completion port's eventfd signalling (port.c)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * HISTORICAL, not run by tests/model/check.sh: the model of the claiming
  * eventcount that park.c used before the parking lot (see docs/model.md,

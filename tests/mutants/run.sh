@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Mutation check: every test must catch the bug it is named after.
 #
 # Each tests/mutants/*.patch plants one deliberate bug in the library. Its

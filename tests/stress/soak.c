@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Soak: eight threads issue a random mix of submit, batch submit, blocking
  * submit, cancel, token cancel, cancel-all, statistics, shutdown (with a mode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite: wpool_on_drain moving the drain registration between ports
  * while workers post drain notifications, and the destroy of a port that was

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite: 4 producer threads each submit N tasks (argv[1], default 1M)
  * through their own completion port, cancelling random in-flight tasks as they

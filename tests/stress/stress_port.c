@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite: the completion port's wakeup protocol alone. Producers post
  * bursts of completions with random gaps (and sometimes yield right after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite: wpool_submit racing wpool_port_destroy of the task's port.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite: the queue alone. P producers push disjoint ranges of items,
  * C consumers pop until all are taken; every item must be consumed exactly

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress suite, run under `taskset -c 0`: a port owner at real-time priority
  * (SCHED_FIFO) destroys its port right after dispatching the last completion.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit suite (cmocka): no allocation per task. The library is linked
  * statically with -Wl,--wrap for every allocator entry point, so each call the

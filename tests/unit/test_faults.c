@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit suite (cmocka): fault injection. The library is linked statically with
  * -Wl,--wrap for pthread_create and the joins, the workers' CPU binding and

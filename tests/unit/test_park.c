@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unit suite (cmocka): the eventcount. syscall() is wrapped (-Wl,--wrap) to
  * count FUTEX_WAKE calls made by the library's own code. */
 #include "../common/helpers.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit suite (cmocka): pool internals, white-box.
  *

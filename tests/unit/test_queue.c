@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unit suite (cmocka): the ring, white-box and single-threaded. */
 #include "queue.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unit suite (cmocka): wpool_submit_wait, white-box. syscall() is wrapped
  * (-Wl,--wrap) to count the futex calls the library makes.
