@@ -65,9 +65,12 @@ static void job_done(struct wpool_task *task, int status)
     jobs_done++;
 }
 
-static void die(const char *what, int err)
+/* err: a wpool call's result (wpool_strerror gives wpool's meaning of the
+ * code), or a system call's errno. */
+static void die(const char *what, int err, bool from_wpool)
 {
-    fprintf(stderr, "demo: %s: %s\n", what, strerror(err < 0 ? -err : err));
+    fprintf(stderr, "demo: %s: %s\n", what,
+            from_wpool ? wpool_strerror(err) : strerror(err < 0 ? -err : err));
     exit(1);
 }
 
@@ -87,7 +90,7 @@ static unsigned loop_once(int ep, int tfd, wpool_t *pool, int timeout_ms)
         } else {
             int rc = wpool_dispatch(pool, 64);
             if (rc < 0)
-                die("wpool_dispatch", rc);
+                die("wpool_dispatch", rc, true);
         }
     }
     return ticks;
@@ -108,12 +111,12 @@ int main(void)
     wpool_t *pool;
     int rc = wpool_create(&pool, NULL);
     if (rc)
-        die("wpool_create", rc);
+        die("wpool_create", rc, true);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (ep < 0 || tfd < 0)
-        die("epoll/timerfd", errno);
+        die("epoll/timerfd", errno, false);
     struct itimerspec every_10ms = {{0, 10000000}, {0, 10000000}};
     timerfd_settime(tfd, 0, &every_10ms, NULL);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = tfd};
@@ -149,7 +152,7 @@ int main(void)
         wpool_task_init(&jobs[i].task, job_work, job_done);
         rc = wpool_submit(pool, &jobs[i].task);
         if (rc)
-            die("wpool_submit", rc);
+            die("wpool_submit", rc, true);
     }
     unsigned pool_ticks = run_loop_until(ep, tfd, pool, &jobs_done, JOBS);
     double pool_ms = now_ms() - t0;

@@ -472,6 +472,11 @@ WPOOL_API unsigned int wpool_version(void);
 /* WPOOL_VERSION_STRING of the library actually linked. */
 WPOOL_API const char *wpool_version_string(void);
 
+/* What an error code means when wpool returns it (err negative, as returned,
+ * or positive), as a constant string; "not a wpool error code" for others.
+ * Never NULL. Any thread. */
+WPOOL_API const char *wpool_strerror(int err);
+
 #ifdef __cplusplus
 }
 #endif

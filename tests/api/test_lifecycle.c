@@ -8,6 +8,7 @@
 #include <check.h>
 #include "../common/fastcheck.h"
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -472,6 +473,31 @@ START_TEST(test_pinning)
 }
 END_TEST
 
+/* wpool_strerror: wpool's meaning of each code it returns, the same for -err
+ * and err, a distinct text per code, and a plain answer for the rest. */
+START_TEST(test_strerror)
+{
+    static const int codes[] = {EINVAL,  EBUSY, EAGAIN, ESHUTDOWN, ECANCELED, ETIMEDOUT, EOWNERDEAD,
+                                EDEADLK, EPERM, ENOMEM, EMFILE,    ENFILE,    ENODEV};
+    const size_t n = sizeof(codes) / sizeof(codes[0]);
+    const char *unknown = wpool_strerror(-EXDEV);
+    ck_assert_str_eq(unknown, "not a wpool error code");
+    ck_assert_str_eq(wpool_strerror(12345), unknown);
+    ck_assert_str_eq(wpool_strerror(INT_MIN + 1), unknown);
+    ck_assert_str_eq(wpool_strerror(0), "success");
+    for (size_t i = 0; i < n; i++) {
+        const char *t = wpool_strerror(-codes[i]);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_str_ne(t, unknown);
+        ck_assert_ptr_eq(wpool_strerror(codes[i]), t);
+        for (size_t k = 0; k < i; k++)
+            ck_assert_str_ne(wpool_strerror(-codes[k]), t);
+    }
+    ck_assert(strstr(wpool_strerror(-ESHUTDOWN), "closed") != NULL);
+    ck_assert(strstr(wpool_strerror(-EAGAIN), "full") != NULL);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -491,6 +517,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_destroy_reentered_from_leftover_completion);
     tcase_add_test(tc, test_worker_signals_and_name);
     tcase_add_test(tc, test_pinning);
+    tcase_add_test(tc, test_strerror);
     suite_add_tcase(s, tc);
     return s;
 }

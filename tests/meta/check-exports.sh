@@ -1,8 +1,8 @@
-#!/bin/sh
+#!/bin/bash
 # SPDX-License-Identifier: MIT
 # Only wpool_* symbols may be exported from the shared library, and every
 # function declared in the public header must be.
-# usage: check-exports.sh libwpool.so include/wpool.h
+# usage: check-exports.sh libwpool.so include/wpool.h [src/wpool.sym]
 set -eu
 lib=$1
 hdr=$2
@@ -34,6 +34,17 @@ if [ -n "$missing" ]; then
     echo "FAIL: declared but not exported:"
     printf '  %s\n' $missing
     exit 1
+fi
+# The version script lists each exported function by name, per release node
+# (no wildcard): what the library exports must be exactly that list.
+map=${3:-}
+if [ -n "$map" ]; then
+    listed=$(grep -oE '^ +wpool_[a-z_]+;' "$map" | tr -d ' ;' | sort -u)
+    if [ "$listed" != "$exported" ]; then
+        echo "FAIL: exported symbols differ from those listed in $map:"
+        diff <(printf '%s\n' "$listed") <(printf '%s\n' "$exported") | sed 's/^/  /'
+        exit 1
+    fi
 fi
 n=$(printf '%s\n' "$exported" | wc -l)
 echo "ok: $n symbols exported, all wpool_*, all declared in the header"
