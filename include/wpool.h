@@ -172,7 +172,7 @@ struct wpool_options {
 #define WPOOL_OPTIONS_INIT                                                                         \
     {                                                                                              \
         0u, WPOOL_DEFAULT_QUEUE_CAPACITY, WPOOL_FIRST_FREE, 0, WPOOL_UNLIMITED, WPOOL_UNLIMITED,   \
-            1, 0, 0u, 0, 0, 0, 0u, 0u,                                                             \
+            1, 0, 0u, NULL, NULL, NULL, 0u, 0u,                                                    \
         {                                                                                          \
             0                                                                                      \
         }                                                                                          \
