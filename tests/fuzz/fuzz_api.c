@@ -137,7 +137,6 @@ struct thr {
 enum xstate {
     XS_OPEN,
     XS_CLOSING, /* wpool_port_destroy returned -EBUSY: every submit is refused */
-    XS_MAYBE,   /* -EBUSY while maybe registered: open or closing */
     XS_DEAD,    /* destroyed: every call through the handle returns -EINVAL */
 };
 
@@ -660,7 +659,7 @@ static wpool_port_t *own_port_choice(struct thr *th, uint8_t b, const char **nam
         if (th->extra) {
             *name = th->xstate == XS_OPEN      ? "extra port"
                     : th->xstate == XS_CLOSING ? "extra port, closing"
-                                               : "extra port, maybe closing";
+                                               : "extra port, destroyed";
             return th->extra;
         }
         break;
@@ -1094,16 +1093,13 @@ static void op_extra_port(struct thr *th, uint8_t b)
     int was = th->xstate;
     rc = wpool_port_destroy(th->extra);
     logf_(th, "port_destroy(extra%s, %d in flight to it) -> %s",
-          was == XS_CLOSING ? ", closing"
-          : was == XS_MAYBE ? ", maybe closing"
-                            : "",
-          busy, ename(rc));
+          was == XS_CLOSING ? ", closing" : "", busy, ename(rc));
     if (busy)
         EXPECT("wpool_port_destroy(tasks in flight)", rc, 0, -EBUSY);
     else /* -EBUSY: on_drain, or other threads' tasks in flight or in its gate */
         EXPECT("wpool_port_destroy", rc, OK_ZERO, -EBUSY);
     if (rc == -EBUSY) {
-        th->xstate = th->reg_extra && was != XS_CLOSING ? XS_MAYBE : XS_CLOSING;
+        th->xstate = XS_CLOSING; /* every -EBUSY closes it, registered or not */
         return;
     }
     if (rc)
@@ -1475,17 +1471,11 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
             EXPECT("wpool_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
         else if (ps == XS_CLOSING) /* unregistering is what its destroy needs */
             EXPECT("wpool_on_drain(port being destroyed, unregister)", rc, OK_ZERO, -EBUSY);
-        else if (ps == XS_MAYBE)
-            EXPECT("wpool_on_drain(port maybe being destroyed)", rc, OK_ZERO, -EBUSY, -ESHUTDOWN);
         else
             EXPECT("wpool_on_drain", rc, OK_ZERO, -EBUSY);
         if (rc == 0) {
             /* The registration is now this call's: on p, with fn. */
             th->reg_extra = fn && p && p == th->extra;
-            if (ps == XS_MAYBE)
-                th->xstate = XS_OPEN; /* not closed: on_drain checks that */
-        } else if (rc == -ESHUTDOWN && ps == XS_MAYBE) {
-            th->xstate = XS_CLOSING;
         }
         break;
     }
