@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Which cores the pool may use, from hwloc. The only file that includes hwloc. */
+/* Which cores the pool may use: from hwloc (topology.c, the only file that
+ * includes hwloc), or without it from the affinity mask and sysfs
+ * (topology_sysfs.c); meson builds one of the two. */
 #ifndef WP_TOPOLOGY_H
 #define WP_TOPOLOGY_H
 
@@ -11,8 +13,8 @@ struct wp_topology {
 };
 
 /* Reads the machine and the calling thread's allowed cpuset (taskset,
- * sched_setaffinity, cgroup cpusets). 0, -ENOMEM, or -ENODEV when hwloc fails
- * or no allowed core is found. */
+ * sched_setaffinity, cgroup cpusets). 0, -ENOMEM, or -ENODEV when the
+ * topology cannot be read or no allowed core is found. */
 int wp_topology_load(struct wp_topology *topo);
 void wp_topology_free(struct wp_topology *topo);
 

@@ -14,7 +14,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#ifdef WPOOL_TEST_HWLOC
 #include <hwloc.h>
+#endif
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,8 +39,10 @@ struct fault {
     int err;
 };
 
-static struct fault f_alloc, f_thread, f_affinity, f_nice, f_eventfd, f_topo_init, f_topo_load,
-    f_bitmap, f_cpubind;
+static struct fault f_alloc, f_thread, f_affinity, f_nice, f_eventfd;
+#ifdef WPOOL_TEST_HWLOC
+static struct fault f_topo_init, f_topo_load, f_bitmap, f_cpubind;
+#endif
 
 /* Counts a call down; true for the one that must fail. Workers call some of
  * the wrapped functions concurrently: the count never goes below 0. */
@@ -92,6 +96,7 @@ int __wrap_setpriority(int which, id_t who, int prio);
 int __real_eventfd(unsigned int initval, int flags);
 int __wrap_eventfd(unsigned int initval, int flags);
 
+#ifdef WPOOL_TEST_HWLOC /* the library reads the topology with hwloc */
 int __real_hwloc_topology_init(hwloc_topology_t *topo);
 int __real_hwloc_topology_load(hwloc_topology_t topo);
 hwloc_bitmap_t __real_hwloc_bitmap_alloc(void);
@@ -100,6 +105,7 @@ int __wrap_hwloc_topology_init(hwloc_topology_t *topo);
 int __wrap_hwloc_topology_load(hwloc_topology_t topo);
 hwloc_bitmap_t __wrap_hwloc_bitmap_alloc(void);
 int __wrap_hwloc_get_cpubind(hwloc_topology_t topo, hwloc_cpuset_t set, int flags);
+#endif
 
 /* Allocations and frees made by the library (and this file). */
 static atomic_long g_allocs, g_frees;
@@ -233,6 +239,7 @@ int __wrap_eventfd(unsigned int initval, int flags)
     return __real_eventfd(initval, flags);
 }
 
+#ifdef WPOOL_TEST_HWLOC
 int __wrap_hwloc_topology_init(hwloc_topology_t *topo)
 {
     if (fault_hit(&f_topo_init)) {
@@ -266,6 +273,7 @@ int __wrap_hwloc_get_cpubind(hwloc_topology_t topo, hwloc_cpuset_t set, int flag
     }
     return __real_hwloc_get_cpubind(topo, set, flags);
 }
+#endif
 
 /* ---- process state ----------------------------------------------------------- */
 
@@ -695,6 +703,7 @@ static void test_create_with_topology_fails_at_each_allocation(void **state)
 }
 
 /* ---- hwloc --------------------------------------------------------------------- */
+#ifdef WPOOL_TEST_HWLOC
 
 /* hwloc cannot read the topology: -ENODEV whenever create needs it (threads 0,
  * or pinning); threads given without pinning never loads it and works. */
@@ -805,6 +814,7 @@ static void test_topology_cpubind_fails(void **state)
         assert_int_equal(fault_disarm(&f_cpubind), 0);
     }
 }
+#endif /* WPOOL_TEST_HWLOC */
 
 /* Sanitizer runtimes start a helper thread of their own at the first
  * pthread_create (TSan's background thread): have it started before any
@@ -831,10 +841,12 @@ int main(void)
         cmocka_unit_test(test_token_create_fails_at_each_allocation),
         cmocka_unit_test(test_stats_alloc_fails),
         cmocka_unit_test(test_create_with_topology_fails_at_each_allocation),
+#ifdef WPOOL_TEST_HWLOC
         cmocka_unit_test(test_topology_load_fails),
         cmocka_unit_test(test_topology_init_fails),
         cmocka_unit_test(test_topology_bitmap_alloc_fails),
         cmocka_unit_test(test_topology_cpubind_fails),
+#endif
     };
     return cmocka_run_group_tests_name("faults", tests, warm_up, NULL);
 }
