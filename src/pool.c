@@ -108,9 +108,9 @@ static bool wp_has_room(struct wpool *pool, int lane)
 /* The notification's completion, on the owner of the port it was posted to.
  * It calls the registration of that moment, if it is still for this port (a
  * callback registered since for another port must not run on this thread).
- * The record stays in flight until this look-up (WP_TASK_OWN_IDLE): no
- * re-post can move it to another port before we compare, and a refusal in
- * between is covered by the callback that runs after it. */
+ * The notification counts as posted until this look-up: no re-post can move
+ * the record to another port before we compare, and a refusal in between is
+ * covered by the callback that runs after it. */
 static void wp_drain_done(struct wpool_task *t, int status)
 {
     (void)status;
@@ -118,8 +118,7 @@ static void wp_drain_done(struct wpool_task *t, int status)
     pthread_mutex_lock(&pool->drain_lock);
     wpool_drain_fn fn = pool->drain_port == t->wp_port ? pool->drain_fn : NULL;
     void *arg = pool->drain_arg;
-    /* Release: pairs with the acquire CAS of the next wp_drain_post. */
-    __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+    pool->drain_posted = false;
     pthread_mutex_unlock(&pool->drain_lock);
     if (fn)
         fn(pool, arg);
@@ -132,12 +131,10 @@ static void wp_drain_done(struct wpool_task *t, int status)
  * in-flight total before the lock is released. */
 static void wp_drain_post(struct wpool *pool)
 {
-    struct wpool_task *t = &pool->drain_task;
-    uint32_t idle = WP_TASK_IDLE;
-    /* Acquire: pairs with the release in wp_drain_done of its last run. */
-    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
+    if (pool->drain_posted)
         return;
+    pool->drain_posted = true;
+    struct wpool_task *t = &pool->drain_task;
     struct wpool_port *port = pool->drain_port;
     t->wp_port = port;
     t->wp_status = 0;
@@ -734,10 +731,10 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     pool->life = WP_OPEN;
     rc = wp_pool_alloc(pool, opts);
     atomic_init(&pool->idle, (int64_t)pool->nthreads);
+    pool->drain_posted = false;
     pool->drain_task.data = pool;
     pool->drain_task.wp_done = wp_drain_done;
     pool->drain_task.wp_magic = WP_TASK_MAGIC;
-    pool->drain_task.wp_prio = WP_TASK_OWN_IDLE; /* never queued: no lane */
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
@@ -1268,7 +1265,7 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
         rc = -EINVAL;
     } else if (fn && wp_port_closed(port)) {
         rc = -ESHUTDOWN; /* being destroyed: it could never be destroyed then */
-    } else if (wp_task_state(&pool->drain_task) != WP_TASK_IDLE && pool->drain_port != port) {
+    } else if (pool->drain_posted && pool->drain_port != port) {
         rc = -EBUSY; /* a notification is on its way to the old port */
     } else {
         pool->drain_port = port;
@@ -1294,7 +1291,7 @@ int wpool_stats(wpool_t *pool, struct wpool_stats *out)
     /* Relaxed: the epoch is its own start (stats.h); each worker's data is
      * acquired through its own epoch (wp_stats_merge). */
     uint64_t epoch = atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed);
-    uint64_t since = epoch, busy = 0, done = 0;
+    uint64_t busy = 0, done = 0;
     out->threads = pool->nthreads;
     for (unsigned int i = 0; i < pool->nthreads; i++) {
         const struct wp_wstats *st = &pool->workers[i].st;
@@ -1314,8 +1311,8 @@ int wpool_stats(wpool_t *pool, struct wpool_stats *out)
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;
     uint64_t now = wp_ticks(), now_ns = wp_clock_ns();
-    if (pool->timing && now > since)
-        out->utilization = (double)busy / ((double)(now - since) * pool->nthreads);
+    if (pool->timing && now > epoch)
+        out->utilization = (double)busy / ((double)(now - epoch) * pool->nthreads);
     /* The tick rate over the pool's life so far. */
     double tpu = now_ns > pool->born_ns && now > pool->born_ticks
                      ? (double)(now - pool->born_ticks) * 1000.0 / (double)(now_ns - pool->born_ns)

@@ -49,7 +49,7 @@ struct wpool {
     struct wp_park park; /* idle workers sleep here; own cache line */
     /* wpool_submit_wait sleeps here for room in the task's lane: room in one
      * lane must not be handed to a waiter that can only use the other. */
-    struct wp_park space[2];
+    struct wp_park space[WP_LANES];
     WP_ALIGNED _Atomic unsigned int rr_next; /* ROUND_ROBIN: next queue (a hint) */
     WP_ALIGNED _Atomic int cancel_queued;    /* cancel instead of run (destroy, CLOSE_CANCEL) */
     _Atomic int has_high;                    /* a high-priority task was ever submitted */
@@ -92,6 +92,7 @@ struct wpool {
      * under it. */
     pthread_mutex_t drain_lock;
     struct wpool_task drain_task;
+    bool drain_posted; /* drain_task is on its way (posted, its callback not run) */
     struct wpool_port *drain_port;
     wpool_drain_fn drain_fn;
     void *drain_arg;

@@ -266,10 +266,8 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
                           atomic_load_explicit(&port->completed, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     /* Release: the task is idle before the callback, which may resubmit,
-     * re-initialise or free it; nothing below touches it. (A pool-internal
-     * record marked WP_TASK_OWN_IDLE makes itself idle in its callback.) */
-    if (WP_LIKELY(t->wp_prio != WP_TASK_OWN_IDLE))
-        __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+     * re-initialise or free it; nothing below touches it. */
+    __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
     done(t, status);
 }
 

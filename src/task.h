@@ -14,11 +14,6 @@ enum wp_task_state {
     WP_TASK_INFLIGHT = 1, /* accepted: queued, running, or waiting on its port */
 };
 
-/* In wp_prio of a pool-internal record that is never queued (the drain
- * notification): its completion callback makes it idle itself, under its own
- * lock, instead of wp_port_complete before the callback. */
-#define WP_TASK_OWN_IDLE 0x4f574e
-
 static inline int wp_task_valid(const struct wpool_task *t)
 {
     return t && __atomic_load_n(&t->wp_magic, __ATOMIC_RELAXED) == WP_TASK_MAGIC;
