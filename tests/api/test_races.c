@@ -176,11 +176,7 @@ START_TEST(test_submit_wait_blocked_vs_close)
         gate_init(&g);
         atomic_int started = 0;
         struct job blocker, queued[2], extra;
-        job_init(&blocker, 100);
-        blocker.gate = &g;
-        blocker.started = &started;
-        ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
-        ck_assert(wait_at_least(&started, 1, 10000));
+        hold_worker(pool, &blocker, 100, &g, &started);
         for (int i = 0; i < 2; i++) {
             job_init(&queued[i], i);
             ck_assert_int_eq(wpool_submit(pool, &queued[i].task), 0);
@@ -226,11 +222,7 @@ START_TEST(test_room_wake_passed_on)
     gate_init(&g);
     atomic_int started = 0;
     struct job blocker, queued[2], first, second;
-    job_init(&blocker, 100);
-    blocker.gate = &g;
-    blocker.started = &started;
-    ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
-    ck_assert(wait_at_least(&started, 1, 10000));
+    hold_worker(pool, &blocker, 100, &g, &started);
     for (int i = 0; i < 2; i++) {
         job_init(&queued[i], i);
         ck_assert_int_eq(wpool_submit(pool, &queued[i].task), 0);
@@ -309,11 +301,7 @@ START_TEST(test_destroy_waits_for_joiner)
     gate_init(&g);
     atomic_int started = 0, destroying = 0;
     struct job blocker, jobs[N];
-    job_init(&blocker, 100);
-    blocker.gate = &g;
-    blocker.started = &started;
-    ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
-    ck_assert(wait_at_least(&started, 1, 10000));
+    hold_worker(pool, &blocker, 100, &g, &started);
     for (int i = 0; i < N; i++) {
         job_init(&jobs[i], i);
         ck_assert_int_eq(wpool_submit(pool, &jobs[i].task), 0);
@@ -391,11 +379,7 @@ START_TEST(test_token_cancel_from_task)
     gate_init(&g2);
     atomic_int started2 = 0;
     struct job blocker;
-    job_init(&blocker, 60);
-    blocker.gate = &g2;
-    blocker.started = &started2;
-    ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
-    ck_assert(wait_at_least(&started2, 1, 10000));
+    hold_worker(pool, &blocker, 60, &g2, &started2);
     job_init(&canceller, 50);
     canceller.hook = cancel_from_task;
     ck_assert_int_eq(wpool_task_set_token(&canceller.task, g_tok), 0);

@@ -16,6 +16,7 @@
 
 #include <check.h>
 #include "../common/fastcheck.h"
+#include "../common/jobs.h"
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -23,87 +24,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-struct job {
-    struct wpool_task task;
-    int id;
-    atomic_int ran;
-    int status;
-    int done_calls;
-    struct gate *gate;
-    atomic_int *started;
-    int spin_us;         /* busy work, before the gate */
-    atomic_int *spun;    /* raised once the busy work is done */
-    int *order;          /* appends id at order[(*order_n)++] when it runs */
-    atomic_int *order_n; /* (one worker: no race) */
-};
-
-static void spin_for_us(int us)
-{
-    uint64_t end = wpool_now_ns() + (uint64_t)us * 1000u;
-    while (wpool_now_ns() < end)
-        ;
-}
-
-static int job_work(struct wpool_task *t)
-{
-    struct job *j = (struct job *)t;
-    if (j->started)
-        atomic_fetch_add(j->started, 1);
-    if (j->order)
-        j->order[atomic_fetch_add(j->order_n, 1)] = j->id;
-    if (j->spin_us)
-        spin_for_us(j->spin_us);
-    if (j->spun)
-        atomic_store(j->spun, 1);
-    if (j->gate)
-        gate_wait(j->gate);
-    atomic_fetch_add(&j->ran, 1);
-    return j->id;
-}
-
-static void job_done(struct wpool_task *t, int status)
-{
-    struct job *j = (struct job *)t;
-    j->status = status;
-    j->done_calls++;
-}
-
-static void job_init(struct job *j, int id)
-{
-    memset(j, 0, sizeof(*j));
-    j->id = id;
-    ck_assert_int_eq(wpool_task_init(&j->task, job_work, job_done), 0);
-}
-
-static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
-{
-    struct wpool_options o = WPOOL_OPTIONS_INIT;
-    o.threads = threads;
-    o.dispatch = dispatch;
-    o.queue_capacity = cap;
-    wpool_t *pool = NULL;
-    ck_assert_int_eq(wpool_create(&pool, &o), 0);
-    return pool;
-}
-
-static int policy(int i)
-{
-    return i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE;
-}
-
-/* Submits a job that holds its worker until the gate opens; returns once the
- * worker is inside it. */
-static void hold_worker(wpool_t *pool, struct job *blocker, struct gate *g, atomic_int *started)
-{
-    int before = atomic_load(started);
-    job_init(blocker, 1000);
-    blocker->gate = g;
-    blocker->started = started;
-    ck_assert_int_eq(wpool_submit(pool, &blocker->task), 0);
-    while (atomic_load(started) == before)
-        sched_yield();
-}
 
 static int drain_all(wpool_t *pool)
 {
@@ -156,7 +76,7 @@ START_TEST(test_fork_child_cancel_changes_nothing)
     atomic_int started = 0;
     gate_init(&g);
     struct job blocker, queued, tokjob;
-    hold_worker(pool, &blocker, &g, &started);
+    hold_worker(pool, &blocker, 1000, &g, &started);
     job_init(&queued, 5);
     ck_assert_int_eq(wpool_submit(pool, &queued.task), 0);
     job_init(&tokjob, 6);
@@ -438,7 +358,7 @@ START_TEST(test_task_init_contract)
     int order[2];
     gate_init(&g);
     struct job blocker, first;
-    hold_worker(pool, &blocker, &g, &started);
+    hold_worker(pool, &blocker, 1000, &g, &started);
     job_init(&first, 8);
     first.order = j.order = order;
     first.order_n = j.order_n = &order_n;

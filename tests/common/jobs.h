@@ -11,17 +11,31 @@
 #include <string.h>
 #include <time.h>
 
+/* The work, in this order, each step optional: raise `started`, call the
+ * hook, append the id to `order`, spin `spin_us`, raise `spun`, wait at the
+ * gate; then count the run and return the id. */
 struct job {
     struct wpool_task task;
     int id;
     atomic_int ran;
     int status;
     int done_calls;
-    struct gate *gate;           /* waited for after `started` is raised */
     atomic_int *started;         /* raised when the work begins */
     void (*hook)(struct job *j); /* called at the start of the work */
     void *arg;                   /* for the hook */
+    int *order;                  /* appends id at order[(*order_n)++] */
+    atomic_int *order_n;
+    int spin_us;       /* busy work */
+    atomic_int *spun;  /* raised once the busy work is done */
+    struct gate *gate; /* waited for last */
 };
+
+static void spin_for_us(int us)
+{
+    uint64_t end = wpool_now_ns() + (uint64_t)us * 1000u;
+    while (wpool_now_ns() < end)
+        ;
+}
 
 static int job_work(struct wpool_task *t)
 {
@@ -30,6 +44,12 @@ static int job_work(struct wpool_task *t)
         atomic_fetch_add(j->started, 1);
     if (j->hook)
         j->hook(j);
+    if (j->order)
+        j->order[atomic_fetch_add(j->order_n, 1)] = j->id;
+    if (j->spin_us)
+        spin_for_us(j->spin_us);
+    if (j->spun)
+        atomic_store(j->spun, 1);
     if (j->gate)
         gate_wait(j->gate);
     atomic_fetch_add(&j->ran, 1);
@@ -84,6 +104,19 @@ static bool wait_at_least(atomic_int *v, int want, int limit_ms)
         sched_yield();
     }
     return true;
+}
+
+/* Submits job `id`, which holds its worker at gate g; returns once the
+ * worker is inside it (started raised; a failed assertion after 10 s). */
+static void hold_worker(wpool_t *pool, struct job *blocker, int id, struct gate *g,
+                        atomic_int *started)
+{
+    int before = atomic_load(started);
+    job_init(blocker, id);
+    blocker->gate = g;
+    blocker->started = started;
+    ck_assert_int_eq(wpool_submit(pool, &blocker->task), 0);
+    ck_assert(wait_at_least(started, before + 1, 10000));
 }
 
 #endif
