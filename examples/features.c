@@ -274,7 +274,7 @@ int main(void)
            overtook ? "before" : "NOT before", timed_out);
 
     /* 5. Statistics. */
-    struct wpool_stats st;
+    struct wpool_statistics st;
     wpool_stats(pool, &st);
     printf("stats: submitted %llu, completed %llu, cancelled %llu, timed out %llu, "
            "utilization %.2f\n"

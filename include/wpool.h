@@ -35,9 +35,9 @@ extern "C" {
 #endif
 
 #define WPOOL_VERSION_MAJOR  0
-#define WPOOL_VERSION_MINOR  2
+#define WPOOL_VERSION_MINOR  3
 #define WPOOL_VERSION_PATCH  0
-#define WPOOL_VERSION_STRING "0.2.0"
+#define WPOOL_VERSION_STRING "0.3.0"
 /* (major << 16) | (minor << 8) | patch, comparable with wpool_version(). */
 #define WPOOL_VERSION_NUMBER                                                                       \
     ((WPOOL_VERSION_MAJOR << 16) | (WPOOL_VERSION_MINOR << 8) | WPOOL_VERSION_PATCH)
@@ -96,7 +96,7 @@ enum wpool_close_mode {
 };
 
 /* How tasks reach workers. */
-enum wpool_dispatch {
+enum wpool_placement {
     /* One shared queue; whichever worker is free takes the next task. */
     WPOOL_FIRST_FREE = 0,
     /* One queue per worker, submitters rotate over them; a worker whose own
@@ -114,7 +114,7 @@ struct wpool_options {
      * worker (ROUND_ROBIN); the queues of one lane together may not exceed
      * WPOOL_MAX_QUEUE_CAPACITY slots. */
     unsigned int queue_capacity;
-    /* enum wpool_dispatch. */
+    /* enum wpool_placement. */
     int dispatch;
     /* 1: bind worker i to allowed core (i mod cores); 0: let the kernel place
      * workers. */
@@ -383,7 +383,7 @@ struct wpool_histogram {
     double mean_us;
 };
 
-struct wpool_stats {
+struct wpool_statistics {
     unsigned int threads;
     unsigned int idle;    /* workers not running a task */
     unsigned int running; /* workers running a task */
@@ -403,7 +403,7 @@ struct wpool_stats {
 /* Fills *out. Counters are read without stopping the pool: each is exact, the
  * set is a snapshot taken over a few microseconds. Any thread.
  * Errors: -EINVAL (NULL), -ENOMEM (for the merge buffers), -EOWNERDEAD. */
-WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_stats *out);
+WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_statistics *out);
 
 /* Starts the histograms and utilization afresh (the counters are totals since
  * creation and are not reset). Any thread.

@@ -1276,7 +1276,7 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
     return rc;
 }
 
-int wpool_stats(wpool_t *pool, struct wpool_stats *out)
+int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
 {
     if (!pool || !out)
         return -EINVAL;

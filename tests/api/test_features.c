@@ -231,7 +231,7 @@ START_TEST(test_cancel_all)
     }
     ck_assert_int_eq(blocker.status, 1000);
     ck_assert_int_eq(after.status, 77);
-    struct wpool_stats st;
+    struct wpool_statistics st;
     ck_assert_int_eq(wpool_stats(pool, &st), 0);
     ck_assert_uint_eq(st.cancelled, N);
     ck_assert_uint_eq(st.completed, 2);
@@ -792,7 +792,7 @@ START_TEST(test_deadlines)
     ck_assert_int_eq(atomic_load(&late.ran), 0);
     ck_assert_int_eq(early.status, 2);
     ck_assert_int_eq(none.status, 3);
-    struct wpool_stats st;
+    struct wpool_statistics st;
     ck_assert_int_eq(wpool_stats(pool, &st), 0);
     ck_assert_uint_eq(st.timed_out, 1);
     ck_assert_uint_eq(st.completed, 3);
@@ -861,7 +861,7 @@ START_TEST(test_stats)
 {
     enum { N = 200, SPIN = 300 };
     wpool_t *pool = make_pool(2, policy(_i), 256);
-    struct wpool_stats st;
+    struct wpool_statistics st;
     ck_assert_int_eq(wpool_stats(NULL, &st), -EINVAL);
     ck_assert_int_eq(wpool_stats(pool, NULL), -EINVAL);
     ck_assert_int_eq(wpool_stats_reset(NULL), -EINVAL);
@@ -1140,7 +1140,7 @@ START_TEST(test_fork_child_gets_eownerdead)
         bad |= wpool_dispatch(pool, 1) != -EOWNERDEAD;
         bad |= wpool_close(pool) != -EOWNERDEAD;
         bad |= wpool_token_cancel(tok) != -EOWNERDEAD;
-        struct wpool_stats st;
+        struct wpool_statistics st;
         bad |= wpool_stats(pool, &st) != -EOWNERDEAD;
         bad |= wpool_destroy(pool) != 0; /* frees the copy */
         bad |= wpool_token_destroy(tok) != 0;

@@ -156,7 +156,7 @@ START_TEST(test_stats_utilization_across_reset)
     ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
     while (!atomic_load(&spun))
         sched_yield();
-    struct wpool_stats st;
+    struct wpool_statistics st;
     ck_assert_int_eq(wpool_stats(pool, &st), 0);
     ck_assert_uint_eq(st.running, 1);
     ck_assert_int_eq(wpool_stats_reset(pool), 0);
@@ -218,7 +218,7 @@ static void *reader_main(void *arg)
             }
             spin_for_us(READ_PAUSE_US);
         }
-        struct wpool_stats st;
+        struct wpool_statistics st;
         if (wpool_stats(s->pool, &st) != 0) {
             s->bad++;
             break;
@@ -264,7 +264,7 @@ START_TEST(test_stats_utilization_reset_stress)
     atomic_store(&stop, true);
     pthread_join(rt, NULL);
     pthread_join(rd, NULL);
-    struct wpool_stats st;
+    struct wpool_statistics st;
     ck_assert_int_eq(wpool_stats(pool, &st), 0);
     ck_assert_int_eq(completions, (long)BATCH * ROUNDS);
     ck_assert_uint_eq(st.completed, (uint64_t)BATCH * ROUNDS);

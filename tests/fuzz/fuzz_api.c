@@ -309,7 +309,7 @@ static int rec_work(struct wpool_task *t)
         EXPECT("wpool_close (from a worker)", rc, 0, -EDEADLK);
         rc = wpool_destroy(G.pool);
         EXPECT("wpool_destroy (from a worker)", rc, 0, -EDEADLK);
-        struct wpool_stats st;
+        struct wpool_statistics st;
         rc = wpool_stats(G.pool, &st);
         EXPECT("wpool_stats (from a worker)", rc, OK_ZERO, -ENOMEM);
         if (rc == 0 && st.running == 0)
@@ -816,7 +816,7 @@ static void op_bad(struct thr *th, uint8_t a, uint8_t b)
         EXPECT("wpool_token_destroy(NULL)", rc, OK_ZERO);
         break;
     case 11: {
-        struct wpool_stats st;
+        struct wpool_statistics st;
         rc = wpool_stats(NULL, &st);
         logf_(th, "stats(NULL) / stats(out NULL) / stats_reset(NULL) / needs_drain(NULL) / "
                   "on_drain(NULL) / cancel_all(NULL)");
@@ -1426,7 +1426,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
         break;
     }
     case OP_STATS: {
-        struct wpool_stats st;
+        struct wpool_statistics st;
         rc = wpool_stats(G.pool, &st);
         logf_(th, "stats -> %s", ename(rc));
         EXPECT("wpool_stats", rc, OK_ZERO, -ENOMEM);
@@ -1831,7 +1831,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rc == 0)
                 m->extra = NULL;
         }
-        struct wpool_stats st;
+        struct wpool_statistics st;
         rc = wpool_stats(G.pool, &st);
         EXPECT("wpool_stats", rc, OK_ZERO, -ENOMEM);
         if (rc == 0) {

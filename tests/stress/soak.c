@@ -516,7 +516,7 @@ static void *producer_main(void *arg)
         } else if (op < 606) {
             REQUIRE(wpool_cancel_all(pool) >= 0, "cancel_all");
         } else if (op < 615) {
-            struct wpool_stats st;
+            struct wpool_statistics st;
             REQUIRE(wpool_stats(pool, &st) == 0, "stats");
             REQUIRE(st.completed + st.cancelled + st.timed_out <= st.submitted,
                     "more done than submitted");
@@ -660,7 +660,7 @@ START_TEST(test_soak)
         }
         for (unsigned i = 0; i < PRODUCERS; i++)
             pthread_join(th[i], NULL);
-        struct wpool_stats st;
+        struct wpool_statistics st;
         REQUIRE(wpool_stats(rd.pool, &st) == 0, "stats");
         uint64_t acc = 0, ran = 0, can = 0, tmo = 0;
         REQUIRE(!atomic_load(&rd.drain_bad), "a drain callback ran on a thread that does not "

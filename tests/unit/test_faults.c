@@ -654,7 +654,7 @@ static void test_stats_alloc_fails(void **state)
     check_round_trip(pool, NULL);
     struct snap s;
     snap_take(&s);
-    struct wpool_stats st;
+    struct wpool_statistics st;
     fault_arm(&f_alloc, 1, 0);
     int rc = wpool_stats(pool, &st);
     long left = fault_disarm(&f_alloc);
