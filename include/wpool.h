@@ -4,25 +4,12 @@
  * futex parking, and completion callbacks delivered to the thread that owns an
  * event loop.
  *
- * Contract (see docs/design.md):
- *  - Every task accepted by a submit call gets exactly one completion: its
- *    work ran (status = the work function's return value), it was cancelled
- *    before running (status = -ECANCELED), or its deadline passed before it
- *    started (status = -ETIMEDOUT).
- *  - Completion callbacks run only on a thread that dispatches the port the
- *    task was sent to (wpool_port_dispatch(), wpool_port_drain(), or
- *    wpool_destroy() for what nobody dispatched).
- *  - Any thread may submit, including a worker from inside a task.
- *  - Nothing is allocated per task: the task record is embedded in the
- *    caller's own struct and recovered with container_of (or task->data).
- *  - Every fallible function returns 0 (or a count) on success and a negative
- *    errno value on failure; nothing aborts on bad input.
- *  - Fork: a pool belongs to the process that created it. In a forked child,
- *    calls on an inherited pool, its ports and tokens return -EOWNERDEAD;
- *    wpool_destroy and wpool_token_destroy free the child's copy without
- *    running callbacks (the parent completes those tasks).
- *
- * Every function is documented in docs/reference.md with its error codes.
+ * Every accepted task completes exactly once, on the thread that dispatches
+ * its port; nothing is allocated per task; errors are negative errno values.
+ * The contract and the concepts: wpool(7) (man 7 wpool). Each function: its
+ * own man page (man wpool_submit), the one place its errors and thread rules
+ * are written; the comments here are one-line summaries. In the source tree:
+ * man/, indexed in docs/reference.md.
  */
 #ifndef WPOOL_H
 #define WPOOL_H
@@ -211,165 +198,81 @@ struct wpool_task {
     void *wp_reserved[2];
 };
 
-/* Fills *opts with the defaults (same as WPOOL_OPTIONS_INIT). NULL is ignored. */
+/* Fill pool options with the defaults: wpool_options_init(3). */
 WPOOL_API void wpool_options_init(struct wpool_options *opts);
 
-/* Creates a pool and starts its workers. The calling thread owns the pool's
- * default port. *poolp is written only on success. opts may be NULL for the
- * defaults.
- * Errors: -EINVAL (poolp NULL, an option out of range, reserved not zero),
- * -ENOMEM, -EAGAIN (a worker thread could not be created), -EMFILE/-ENFILE
- * (no file descriptor for the eventfd), -ENODEV (hwloc could not read the
- * topology, or found no allowed core), -EPERM/-EACCES (a negative nice
- * without the privilege). On error no worker is left running. */
+/* Create a worker pool and start its workers: wpool_create(3). */
 WPOOL_API int wpool_create(wpool_t **poolp, const struct wpool_options *opts);
 
-/* Stops accepting tasks (later submits return -ESHUTDOWN), runs every task
- * already queued, and waits until all workers have finished and exited. Every
- * completion is then posted to its port; dispatch or drain the ports to run the
- * callbacks. Any thread but a worker of this pool may call it, including from a
- * completion callback. Idempotent: returns 0 when already closed.
- * Errors: -EINVAL (pool NULL), -EDEADLK (called from a task of this pool),
- * -EOWNERDEAD. */
+/* Stop accepting tasks, run the queued ones and join the workers: wpool_close(3). */
 WPOOL_API int wpool_close(wpool_t *pool);
 
-/* Like wpool_close() with a mode and a time limit (timeout_ms -1: none).
- * WPOOL_CLOSE_DRAIN runs the queued tasks, WPOOL_CLOSE_CANCEL completes them
- * with -ECANCELED unrun; running tasks always finish (nothing is killed).
- * On -ETIMEDOUT the pool is closed to new tasks (-ESHUTDOWN) and its workers go
- * on finishing; call wpool_shutdown, wpool_close or wpool_destroy again to
- * wait for them (a later CANCEL also cancels what is still queued).
- * Errors: -EINVAL (pool NULL, bad mode, timeout_ms < -1), -EDEADLK (called
- * from a task of this pool), -ETIMEDOUT, -EOWNERDEAD. */
+/* Close a pool, draining or cancelling queued tasks, with a timeout: wpool_shutdown(3). */
 WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
 
-/* Cancels every task still queued (each completes with -ECANCELED), waits for
- * running tasks to finish, joins the workers, then runs on the calling thread
- * every completion that no one has dispatched yet (on all of the pool's ports),
- * destroys the remaining ports and frees the pool. No other thread may use the
- * pool or its ports during or after the call, and every other thread's calls
- * on it must have returned (join producer threads first: receiving a
- * completion does not mean its submit call has returned). NULL is accepted.
- * Errors: -EDEADLK (called from a task of this pool), -EBUSY (called from a
- * completion callback of this pool; nothing is changed). */
+/* Cancel what is queued, join the workers, run undispatched completions, free the pool:
+ * wpool_destroy(3). */
 WPOOL_API int wpool_destroy(wpool_t *pool);
 
-/* Number of worker threads. 0 for NULL. Any thread. */
+/* Number of worker threads of a pool: wpool_threads(3). */
 WPOOL_API unsigned int wpool_threads(const wpool_t *pool);
 
-/* Prepares a task record: work runs on a worker, done on the port's owner.
- * Resets the target port to the pool's default port. Any thread that owns the
- * record.
- * Errors: -EINVAL (task, work or done NULL), -EBUSY (the record is in flight). */
+/* Prepare a caller-owned task record: wpool_task_init(3). */
 WPOOL_API int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn done);
 
-/* Sends the task's future completions to port (NULL: the pool's default port).
- * Errors: -EINVAL (task NULL or not initialised), -EBUSY (in flight). */
+/* Choose the port that receives a task's completions: wpool_task_set_port(3). */
 WPOOL_API int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port);
 
-/* Queues a task. On success the task is in flight until its completion callback
- * runs. On any error nothing changed and no completion will come. Any thread,
- * including a worker inside a task and a completion callback.
- * Errors: -EINVAL (pool or task NULL, task not initialised, task's port belongs
- * to another pool or was destroyed), -EBUSY (task already in flight), -EAGAIN (queue full; with
- * ROUND_ROBIN every queue full; or max_queue tasks already waiting),
- * -ESHUTDOWN (pool closed or being destroyed, or the task's port being
- * destroyed), -ECANCELED (the task's token is
- * cancelled), -EOWNERDEAD (a pool inherited through fork()). */
+/* Queue a task; it completes exactly once: wpool_submit(3). */
 WPOOL_API int wpool_submit(wpool_t *pool, struct wpool_task *task);
 
-/* Queues tasks[0..n) in order with at most one worker wakeup for the batch.
- * Stops at the first task that is refused: returns how many were accepted
- * (tasks[0..k), each now in flight); tasks[k..n) are untouched. When none is
- * accepted, returns tasks[0]'s error (see wpool_submit), or -EINVAL (tasks
- * NULL or n 0). Any thread. */
+/* Queue several tasks with at most one worker wakeup: wpool_submit_batch(3). */
 WPOOL_API int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n);
 
-/* wpool_submit() that waits up to timeout_ms (-1: no limit) for room when the
- * pool is full, instead of returning -EAGAIN. A thread that dispatches the
- * task's port must not wait for room that only its own dispatching would make
- * (completions are not needed for room: a task leaves the queue when a worker
- * starts it).
- * Errors: those of wpool_submit() except -EAGAIN, plus -ETIMEDOUT (still no
- * room; nothing queued), -EDEADLK (called from a task of this pool: every
- * worker could be waiting), -EINVAL (timeout_ms < -1). */
+/* Queue a task, waiting for room when the pool is full: wpool_submit_wait(3). */
 WPOOL_API int wpool_submit_wait(wpool_t *pool, struct wpool_task *task, int timeout_ms);
 
-/* Cancels a queued task: returns 0 and its completion arrives (on its port,
- * never inline) with status -ECANCELED; its work never runs. Any thread.
- * Errors: -EINVAL (task NULL or not initialised), -EBUSY (not queued: running,
- * already completed, or never submitted), -EOWNERDEAD (a task queued in a
- * pool inherited through fork()). */
+/* Cancel a queued task: wpool_cancel(3). */
 WPOOL_API int wpool_cancel(struct wpool_task *task);
 
-/* Cancels every task queued in the pool when it looks (tinypool's
- * cancelPendingTasks); each completes with -ECANCELED. Running tasks finish;
- * tasks submitted meanwhile may or may not be cancelled. Returns how many were
- * cancelled. Any thread.
- * Errors: -EINVAL (pool NULL), -EOWNERDEAD (inherited through fork()). */
+/* Cancel every queued task of a pool: wpool_cancel_all(3). */
 WPOOL_API int wpool_cancel_all(wpool_t *pool);
 
 /* ---- per-task attributes (kept across submissions; wpool_task_init resets
- * them; -EINVAL for a NULL or uninitialised task, -EBUSY while in flight) --- */
+ * them) -------------------------------------------------------------------- */
 
-/* WPOOL_PRIORITY_HIGH tasks are taken before WPOOL_PRIORITY_NORMAL ones; while
- * normal tasks wait, each worker takes one after at most WPOOL_HIGH_BURST high
- * ones in a row, so normal tasks progress at >= 1/(WPOOL_HIGH_BURST+1) of the
- * pool's rate. FIFO within a lane (per queue). Errors also: -EINVAL (other
- * priority). */
+/* Put a task's submissions in a priority lane: wpool_task_set_priority(3). */
 WPOOL_API int wpool_task_set_priority(struct wpool_task *task, int priority);
 
-/* A deadline in wpool_now_ns() time (0: none). A task that no worker has
- * started by then completes with -ETIMEDOUT without running, reported when a
- * worker reaches it in the queue. (Withdrawn by a cancel, cancel-all, token,
- * CLOSE_CANCEL or destroy first, it completes with -ECANCELED.) */
+/* Give a task a deadline to start by: wpool_task_set_deadline(3). */
 WPOOL_API int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns);
 
-/* Attaches a cancel token (NULL: detach). See wpool_token_cancel(). */
+/* Attach a cancel token to a task: wpool_task_set_token(3). */
 WPOOL_API int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token);
 
-/* 1 when the task's token has been cancelled, else 0: a running task may poll
- * it to stop early (running work is never killed). 0 for NULL. Any thread. */
+/* Whether a task's cancel token has been cancelled: wpool_task_cancelled(3). */
 WPOOL_API int wpool_task_cancelled(const struct wpool_task *task);
 
-/* CLOCK_MONOTONIC in nanoseconds, the clock of deadlines. */
+/* The monotonic clock of deadlines, in nanoseconds: wpool_now_ns(3). */
 WPOOL_API uint64_t wpool_now_ns(void);
 
-/* ---- cancel tokens (Piscina's AbortSignal) --------------------------------
- * A token can be attached to many tasks, of any pool. Cancelling it completes
- * every one of them still queued with -ECANCELED (each exactly once), makes
- * later submits of tasks carrying it fail with -ECANCELED, and sets the flag
- * that wpool_task_cancelled() reports to running tasks. A token cannot be
- * un-cancelled; make a new one. */
+/* ---- cancel tokens (Piscina's AbortSignal): wpool_token_cancel(3) ------- */
 
-/* Errors: -EINVAL (tokp NULL), -ENOMEM. */
+/* Create a cancel token: wpool_token_create(3). */
 WPOOL_API int wpool_token_create(wpool_token_t **tokp);
-/* Frees a token no in-flight task carries (a task detaches when its completion
- * callback starts). NULL accepted. Errors: -EBUSY (tasks in flight carry it). */
+/* Free a cancel token: wpool_token_destroy(3). */
 WPOOL_API int wpool_token_destroy(wpool_token_t *token);
-/* Cancels the token; returns how many queued tasks it cancelled (0 when called
- * again). Any thread, including a task or a completion callback.
- * Errors: -EINVAL (NULL), -EOWNERDEAD. */
+/* Cancel every task that carries a token: wpool_token_cancel(3). */
 WPOOL_API int wpool_token_cancel(wpool_token_t *token);
-/* 1 if cancelled, 0 if not, -EINVAL for NULL. */
+/* Whether a cancel token has been cancelled: wpool_token_cancelled(3). */
 WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
 
 /* ---- backpressure ---------------------------------------------------------- */
 
-/* 1 while the pool is full (a submit would now get -EAGAIN for lack of room),
- * 0 otherwise: level-triggered. A snapshot. Errors: -EINVAL (NULL). */
+/* Whether the pool is full (backpressure level): wpool_needs_drain(3). */
 WPOOL_API int wpool_needs_drain(const wpool_t *pool);
 
-/* After a submit is refused for lack of room, fn(pool, arg) runs once on the
- * owner of port (NULL: the default port), dispatched like a completion, when
- * the waiting tasks have fallen to drain_low_water or fewer. Refusals before
- * that callback runs are covered by it; one after it arms the next. No refusal,
- * no callback. fn NULL unregisters. The port cannot be destroyed while it is
- * registered (-EBUSY). The notification is dispatched like a completion:
- * wpool_port_dispatch and wpool_port_drain count it.
- * Errors: -EINVAL (pool NULL, port of another pool or destroyed), -ESHUTDOWN
- * (port being destroyed), -EBUSY (a notification is still on its way to the
- * previously registered port, and port differs), -EOWNERDEAD. */
+/* Register the drain notification (backpressure): wpool_on_drain(3). */
 WPOOL_API int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg);
 
 /* ---- statistics ------------------------------------------------------------ */
@@ -400,81 +303,49 @@ struct wpool_statistics {
     struct wpool_histogram run;  /* start -> end of work */
 };
 
-/* Fills *out. Counters are read without stopping the pool: each is exact, the
- * set is a snapshot taken over a few microseconds. Any thread.
- * Errors: -EINVAL (NULL), -ENOMEM (for the merge buffers), -EOWNERDEAD. */
+/* Read a pool's counters, histograms and utilization: wpool_stats(3). */
 WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_statistics *out);
 
-/* Starts the histograms and utilization afresh (the counters are totals since
- * creation and are not reset). Any thread.
- * Errors: -EINVAL (NULL), -EOWNERDEAD. */
+/* Start the histograms and utilization afresh: wpool_stats_reset(3). */
 WPOOL_API int wpool_stats_reset(wpool_t *pool);
 
-/* Index of the pool worker running the calling thread (0 .. threads-1), or -1
- * when called from a thread that is not a wpool worker. */
+/* Index of the wpool worker running the calling thread: wpool_worker_index(3). */
 WPOOL_API int wpool_worker_index(void);
 
-/* The pool's default port (owned by the thread that created the pool). NULL
- * for NULL. */
+/* The pool's default completion port: wpool_default_port(3). */
 WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
 
-/* Creates a further completion port, owned by the calling thread; send tasks to
- * it with wpool_task_set_port(). *portp is written only on success.
- * Errors: -EINVAL (pool or portp NULL), -ENOMEM, -EMFILE/-ENFILE, -ESHUTDOWN
- * (pool closed), -EOWNERDEAD. */
+/* Create a completion port owned by the calling thread: wpool_port_create(3). */
 WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
 
-/* Destroys a port with no task in flight. Owner thread only. NULL accepted.
- * The first call closes the port to new submits for good (-ESHUTDOWN for
- * them), so a call retried after -EBUSY succeeds once what was in flight has
- * been dispatched. Its file descriptor is closed once no worker is still
- * signalling it; its memory stays with the pool until wpool_destroy, so any
- * later call through the stale handle (dispatch, wait, drain, fd, destroy,
- * set_port + submit, on_drain) returns -EINVAL.
- * Errors: -EINVAL (the pool's default port, or already destroyed), -EPERM
- * (not the owner), -EBUSY (tasks in flight to it, called from its own
- * completion callback, or registered with wpool_on_drain), -EOWNERDEAD. */
+/* Destroy a completion port: wpool_port_destroy(3). */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);
 
-/* The port's eventfd: readable while completions are waiting to be dispatched.
- * Poll it for reading; never read or write it yourself. -EINVAL for NULL. */
+/* The eventfd that signals waiting completions: wpool_port_fd(3). */
 WPOOL_API int wpool_port_fd(const wpool_port_t *port);
 
-/* Runs up to max pending completion callbacks on the calling thread, in
- * completion order, and returns how many ran (0 if none were pending). Owner
- * thread only; callbacks may submit, cancel and dispatch again.
- * Errors: -EINVAL (port NULL, max 0), -EPERM (not the owner), -EOWNERDEAD. */
+/* Run pending completion callbacks: wpool_port_dispatch(3). */
 WPOOL_API int wpool_port_dispatch(wpool_port_t *port, unsigned int max);
 
-/* Blocks until completions are waiting on the port, or timeout_ms passes
- * (-1: no limit, 0: poll). Does not run callbacks. Owner thread only.
- * Errors: -EINVAL (port NULL, timeout_ms < -1), -EPERM (not the owner),
- * -ETIMEDOUT, -EOWNERDEAD. */
+/* Block until completions are waiting on a port: wpool_port_wait(3). */
 WPOOL_API int wpool_port_wait(wpool_port_t *port, int timeout_ms);
 
-/* Waits for and dispatches completions until no task sent to this port is in
- * flight, or timeout_ms passes (-1: no limit). Returns how many callbacks ran.
- * Owner thread only.
- * Errors: -EINVAL (port NULL, timeout_ms < -1), -EPERM (not the owner),
- * -ETIMEDOUT (tasks still in flight; the callbacks that ran are not undone),
- * -EOWNERDEAD. */
+/* Dispatch until no task sent to the port is in flight: wpool_port_drain(3). */
 WPOOL_API int wpool_port_drain(wpool_port_t *port, int timeout_ms);
 
-/* wpool_port_fd() of the default port. -EINVAL for NULL. */
+/* The eventfd of the pool's default port: wpool_fd(3). */
 WPOOL_API int wpool_fd(const wpool_t *pool);
 
-/* wpool_port_dispatch() on the default port. -EINVAL for NULL pool or max 0. */
+/* Run pending completions of the pool's default port: wpool_dispatch(3). */
 WPOOL_API int wpool_dispatch(wpool_t *pool, unsigned int max);
 
-/* WPOOL_VERSION_NUMBER of the library actually linked. */
+/* Version number of the loaded library: wpool_version(3). */
 WPOOL_API unsigned int wpool_version(void);
 
-/* WPOOL_VERSION_STRING of the library actually linked. */
+/* Version string of the loaded library: wpool_version_string(3). */
 WPOOL_API const char *wpool_version_string(void);
 
-/* What an error code means when wpool returns it (err negative, as returned,
- * or positive), as a constant string; "not a wpool error code" for others.
- * Never NULL. Any thread. */
+/* What an error code means when wpool returns it: wpool_strerror(3). */
 WPOOL_API const char *wpool_strerror(int err);
 
 #ifdef __cplusplus
