@@ -2,7 +2,7 @@
 /*
  * Promela model of the pool's sleep/wake protocol: the parking lot in park.c
  * (a FIFO list of per-waiter nodes under a mutex, a count of them read
- * without the lock, a futex word per node) as used by pool.c. Checked by
+ * without the lock, a futex word per node) as used by worker.c. Checked by
  * tests/model/check.sh; docs/model.md says what it covers and what it does
  * not.
  *

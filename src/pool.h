@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The pool object, shared by pool.c (workers, lifecycle, submit), port.c (the
- * public port calls that need the pool's lock) and token.c. */
+/* The pool object and its workers, and the functions the pool's files export
+ * to each other: submit.c (the submit path), worker.c, room.c (backpressure
+ * and the drain notification), cancel.c, pool.c (life), with port.c and
+ * token.c. */
 #ifndef WP_POOL_H
 #define WP_POOL_H
 
 #include "common.h"
+#include "fork.h"
 #include "park.h"
 #include "queue.h"
 #include "stats.h"
@@ -28,7 +31,7 @@ struct wp_worker {
     struct wpool *pool;
     unsigned int index;
     unsigned int high_streak; /* high-priority tasks taken in a row */
-    unsigned int spin;        /* polls before sleeping (adaptive, see pool.c) */
+    unsigned int spin;        /* polls before sleeping (adaptive, see worker.c) */
     uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
     bool holding;             /* coalescing: completions pushed, not yet signalled */
@@ -38,12 +41,6 @@ struct wp_worker {
     struct wp_park_node node;
     WP_ALIGNED struct wp_wstats st;
 };
-
-/* Bumped in a forked child (pthread_atfork): a pool made under another
- * generation belongs to the parent. */
-extern _Atomic unsigned int wp_fork_generation;
-/* Registers the pthread_atfork child handler (once per process). */
-void wp_fork_init(void);
 
 struct wpool {
     struct wp_park park; /* idle workers sleep here; own cache line */
@@ -111,12 +108,43 @@ struct wpool {
     struct wpool_port *dead_ports; /* destroyed ports, freed with the pool */
 };
 
-static inline bool wp_forked(unsigned int generation)
+/* Lane l's queues (nqueues of them). */
+static inline struct wp_queue *wp_lane(const struct wpool *pool, int lane)
 {
-    return WP_UNLIKELY(atomic_load_explicit(&wp_fork_generation, memory_order_relaxed) !=
-                       generation);
+    return &pool->queues[(unsigned int)lane * pool->nqueues];
 }
 
+#define WP_ALL_LANES (-1)
+
+/* ---- worker.c */
+/* Starts every worker with all signals blocked and waits until each has
+ * reported in (its start hook run): 0, or the first error. */
+int wp_start_workers(struct wpool *pool);
+/* True on one of this pool's workers (close and destroy would wait for
+ * themselves). */
+bool wp_on_own_worker(const struct wpool *pool);
+
+/* ---- room.c */
+/* Sets up the drain notification's record and lock (wpool_create). */
+void wp_drain_init(struct wpool *pool);
+/* Would a submit to this lane find room? (A snapshot.) */
+bool wp_has_room(struct wpool *pool, int lane);
+/* Room was made for n tasks in a lane, or in every lane (WP_ALL_LANES). */
+void wp_room_made(struct wpool *pool, int lane, int n);
+/* A submit found no room. */
+void wp_refused(struct wpool *pool);
+/* wpool_port_destroy's first step, under the drain lock: closes the port
+ * (wp_port_close) and, if it is the drain's port, keeps it busy while
+ * registered or moves the drain back to the default port. 0 or -EBUSY. */
+int wp_drain_close_port(struct wpool *pool, struct wpool_port *port);
+
+/* ---- pool.c */
+/* Creates a port and adds it to the pool's list, while the pool is open. */
+int wp_pool_add_port(struct wpool *pool, struct wpool_port **portp);
+/* Moves a destroyed port to the dead list (freed with the pool). */
+void wp_pool_retire_port(struct wpool *pool, struct wpool_port *port);
+
+/* ---- cancel.c */
 /* A task left its queue without a worker running it (cancelled): account for
  * it and post its -ECANCELED completion. Caller won it from its cell. */
 void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t);

@@ -400,3 +400,36 @@ int wpool_port_drain(wpool_port_t *port, int timeout_ms)
             return rc;
     }
 }
+
+int wpool_port_create(wpool_t *pool, wpool_port_t **portp)
+{
+    if (!pool || !portp)
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    return wp_pool_add_port(pool, portp);
+}
+
+int wpool_port_destroy(wpool_port_t *port)
+{
+    if (!port)
+        return 0;
+    if (port->is_default || wp_port_dead(port))
+        return -EINVAL;
+    struct wpool *pool = port->pool;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    if (!pthread_equal(port->owner, pthread_self()))
+        return -EPERM;
+    if (atomic_load_explicit(&port->in_dispatch, memory_order_relaxed))
+        return -EBUSY;
+    int rc = wp_drain_close_port(pool, port);
+    if (rc)
+        return rc;
+    /* Nothing in flight, nobody in the gate: wait for the last poster, close
+     * the fd. The memory stays until the pool goes: a stale handle then gets
+     * -EINVAL instead of touching freed memory. */
+    wp_port_bury(port);
+    wp_pool_retire_port(pool, port);
+    return 0;
+}

@@ -101,7 +101,7 @@ bool wp_queue_pop(struct wp_queue *q, void **item)
             /* seq_cst (the same locked instruction on x86): the worker's
              * following seq_cst loads of the pool's refusal flag and of the
              * room waiters' count must not pass it (Dekker with a submitter
-             * that registers and then reads tail, see pool.c). */
+             * that registers and then reads tail, see worker.c). */
             if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_seq_cst,
                                                       memory_order_relaxed))
                 break;

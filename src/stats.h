@@ -25,11 +25,11 @@
 #ifndef WP_STATS_H
 #define WP_STATS_H
 
+#include "clock.h"
 #include "common.h"
 #include "wpool.h"
 
 #include <stdint.h>
-#include <time.h>
 
 #define WP_HIST_BUCKETS 976 /* (64 - 3) * 16: every 64-bit value */
 
@@ -57,26 +57,6 @@ struct wp_hist_sum {
     uint64_t count[WP_HIST_BUCKETS];
     uint64_t n, sum, max; /* ticks */
 };
-
-static inline uint64_t wp_clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-#if defined(__x86_64__)
-#include <x86intrin.h>
-static inline uint64_t wp_ticks(void)
-{
-    return __rdtsc();
-}
-#else
-static inline uint64_t wp_ticks(void)
-{
-    return wp_clock_ns();
-}
-#endif
 
 /* Single-writer increment: only the owning worker writes c. */
 static inline void wp_stat_add(_Atomic uint64_t *c, uint64_t v)

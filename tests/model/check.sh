@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Model checks of the lock-free protocols (docs/model.md):
-#   src/park.pml       the workers' parking lot sleep/wake (park.c as used by pool.c)
+#   src/park.pml       the workers' parking lot sleep/wake (park.c as used by worker.c)
 #   src/port.pml       the completion port's eventfd signalling (port.c)
 #   src/port_life.pml  a completion port's destroy racing submits and posts (port.c)
 # Each correct model must verify with no error; each deliberately broken
@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 # name | model | spin -D flags | pan compile flags | pan run flags | expect
 #   expect: "pass", or a regular expression that pan's first error must match
 checks=(
-  # park.pml models the parking lot of park.c as used by pool.c (see
+  # park.pml models the parking lot of park.c as used by worker.c (see
   # docs/model.md). A cancel that finds its node already claimed passes the
   # wake on (FIX_CANCEL=1, the default and what park.c does); without it
   # (FIX_CANCEL=0, the first parking-lot design) a task published for that

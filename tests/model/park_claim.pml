@@ -7,7 +7,7 @@
  *
  * Promela model of the pool's sleep/wake protocol: the eventcount in park.c
  * (the claiming version: notify takes the waiters it wakes off the count, a
- * woken waiter does not deregister) as used by pool.c. Checked by
+ * woken waiter does not deregister) as used by worker.c. Checked by
  * tests/model/check.sh; docs/model.md says what it covers and what it does
  * not.
  *

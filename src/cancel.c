@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cancel: a queued task is withdrawn from its cell by one CAS that races the
+ * workers' pops (wp_queue_cancel); whoever wins owns the task, so it completes
+ * exactly once. The winner posts its -ECANCELED completion at once and makes
+ * room. Tokens cancel through the same path (token.c).
+ */
+#include "pool.h"
+#include "port.h"
+#include "task.h"
+
+#include <errno.h>
+#include <limits.h>
+
+int wp_task_withdraw(struct wpool_task *t)
+{
+    /* Acquire: pairs with the submitter's release store of wp_queue, made
+     * after it stored wp_port and wp_pos. These are read racily (the task may
+     * be taken and even resubmitted meanwhile): only the CAS on the cell is
+     * trusted (see wp_queue_cancel). */
+    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_ACQUIRE);
+    if (!q)
+        return -EBUSY;
+    /* In a forked child the copy is the parent's: check before the CAS, so
+     * that the child's copy of the cell is left as it was. */
+    struct wpool_port *port = __atomic_load_n(&t->wp_port, __ATOMIC_RELAXED);
+    if (!port) /* completed and re-initialised since we looked: not queued */
+        return -EBUSY;
+    struct wpool *pool = port->pool;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
+    if (!wp_queue_cancel(q, pos, t))
+        return -EBUSY;
+    /* We own the task now, exactly as a worker that popped it would (the
+     * CAS acquired its fields). Free the slot now if the tombstone is at the
+     * tail, so that the backlog a refused submitter waits on falls at once. */
+    wp_queue_reclaim(q);
+    wp_pool_withdrawn(pool, t);
+    return 0;
+}
+
+void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
+{
+    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
+    t->wp_status = -ECANCELED;
+    atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
+    if (pool->limited)
+        atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+    int lane = t->wp_prio;
+    struct wpool_port *port = t->wp_port;
+    wp_port_post(port, t);
+    wp_room_made(pool, pool->limited ? WP_ALL_LANES : lane, 1);
+}
+
+int wpool_cancel(struct wpool_task *t)
+{
+    if (!wp_task_valid(t))
+        return -EINVAL;
+    if (wp_task_state(t) != WP_TASK_INFLIGHT)
+        return -EBUSY;
+    return wp_task_withdraw(t);
+}
+
+struct wp_cancel_all_ctx {
+    struct wpool *pool;
+    int n;
+};
+
+static void wp_cancel_one(void *item, void *arg)
+{
+    struct wp_cancel_all_ctx *ctx = arg;
+    wp_pool_withdrawn(ctx->pool, item);
+    if (ctx->n < INT_MAX)
+        ctx->n++;
+}
+
+int wpool_cancel_all(wpool_t *pool)
+{
+    if (!pool)
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    struct wp_cancel_all_ctx ctx = {pool, 0};
+    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
+        wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
+        wp_queue_reclaim(&pool->queues[i]);
+    }
+    if (ctx.n)
+        wp_room_made(pool, WP_ALL_LANES, ctx.n); /* after the reclaim: the backlog has fallen */
+    return ctx.n;
+}

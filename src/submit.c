@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The submit path: task attributes, claim, admit, reserve, publish, wake.
+ *
+ * wpool_submit claims the record (IDLE -> INFLIGHT, one CAS), passes the
+ * target port's gate (ports other than the default one, port.h), admits the
+ * task under max_queue (a CAS on `waiting`), reserves a cell in its lane
+ * (queue.h), publishes the record there and wakes one parked worker (park.h).
+ * A task that carries a token is linked to it under the token's lock first
+ * (token.c). Batch and wait are loops over the same path.
+ */
+#include "pool.h"
+#include "port.h"
+#include "task.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+
+int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn done)
+{
+    if (!task || !work || !done)
+        return -EINVAL;
+    if (wp_task_valid(task) && wp_task_state(task) != WP_TASK_IDLE)
+        return -EBUSY;
+    /* Field by field, keeping data: wpool_cancel on another thread may still
+     * be reading wp_queue, wp_port and wp_pos of the completed submission
+     * (atomically), so those are written atomically too (relaxed: the
+     * canceller trusts only its CAS on the cell). */
+    __atomic_store_n(&task->wp_queue, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&task->wp_port, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&task->wp_pos, 0, __ATOMIC_RELAXED);
+    task->wp_next = NULL;
+    task->wp_work = work;
+    task->wp_done = done;
+    task->wp_token = NULL;
+    task->wp_status = 0;
+    task->wp_deadline = 0;
+    task->wp_stamp = 0;
+    task->wp_target = NULL;
+    task->wp_tprev = task->wp_tnext = NULL;
+    task->wp_prio = WPOOL_PRIORITY_NORMAL;
+    memset(task->wp_reserved, 0, sizeof(task->wp_reserved));
+    __atomic_store_n(&task->wp_state, WP_TASK_IDLE, __ATOMIC_RELAXED);
+    __atomic_store_n(&task->wp_magic, WP_TASK_MAGIC, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* An attribute may change only while the task is idle. */
+static int wp_task_settable(const struct wpool_task *task)
+{
+    if (!wp_task_valid(task))
+        return -EINVAL;
+    return wp_task_state(task) == WP_TASK_IDLE ? 0 : -EBUSY;
+}
+
+int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_target = port;
+    return rc;
+}
+
+int wpool_task_set_priority(struct wpool_task *task, int priority)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0 && priority != WPOOL_PRIORITY_NORMAL && priority != WPOOL_PRIORITY_HIGH)
+        rc = -EINVAL;
+    if (rc == 0)
+        task->wp_prio = priority;
+    return rc;
+}
+
+int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_deadline = deadline_ns;
+    return rc;
+}
+
+int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token)
+{
+    int rc = wp_task_settable(task);
+    if (rc == 0)
+        task->wp_token = token;
+    return rc;
+}
+
+/* Reserves a slot in the task's lane: the policy's queue first; with
+ * ROUND_ROBIN the others if it is full. A full queue first gets its cancelled
+ * cells at the tail reclaimed. */
+static int wp_reserve(struct wpool *pool, int lane, struct wp_queue **qp, uint64_t *pos)
+{
+    unsigned int n = pool->nqueues, i = 0;
+    struct wp_queue *qs = wp_lane(pool, lane);
+    if (n > 1) {
+        /* Relaxed load + store, not an RMW: a lost update only skews the
+         * rotation, and submitters do not contend on a locked instruction. */
+        i = atomic_load_explicit(&pool->rr_next, memory_order_relaxed);
+        if (i >= n)
+            i = 0;
+        atomic_store_explicit(&pool->rr_next, i + 1 < n ? i + 1 : 0, memory_order_relaxed);
+    }
+    for (unsigned int k = 0; k < n; k++) {
+        struct wp_queue *q = &qs[i];
+        int rc = wp_queue_reserve(q, pos);
+        if (rc == -EAGAIN) {
+            wp_queue_reclaim(q);
+            rc = wp_queue_reserve(q, pos);
+        }
+        if (rc != -EAGAIN) {
+            *qp = q;
+            return rc;
+        }
+        if (++i == n)
+            i = 0;
+    }
+    return -EAGAIN;
+}
+
+/* Limited pools: claims a place among the waiting tasks, exactly (a CAS). */
+static int wp_admit(struct wpool *pool)
+{
+    int64_t w = atomic_load_explicit(&pool->waiting, memory_order_seq_cst);
+    for (;;) {
+        int64_t idle = atomic_load_explicit(&pool->idle, memory_order_seq_cst);
+        if (w - idle >= pool->max_queue)
+            return -EAGAIN;
+        if (atomic_compare_exchange_weak_explicit(&pool->waiting, &w, w + 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return 0;
+    }
+}
+
+/* Admits, reserves and publishes t for port (its completion's destination). */
+static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
+                      bool notify)
+{
+    int lane = t->wp_prio;
+    if (pool->limited) {
+        int rc = wp_admit(pool);
+        if (rc) {
+            /* A closed pool reports -ESHUTDOWN, not a lack of room. */
+            if (wp_queue_closed(&pool->queues[0]))
+                return -ESHUTDOWN;
+            wp_refused(pool);
+            return rc;
+        }
+    }
+    if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+    /* Before the reserve: a submitter preempted between reserve and publish
+     * holds up every task behind its cell, so that window stays short. */
+    if (pool->timing)
+        t->wp_stamp = wp_ticks();
+    /* Relaxed: a canceller reads it after its acquire load of wp_queue. */
+    __atomic_store_n(&t->wp_port, port, __ATOMIC_RELAXED);
+    struct wp_queue *q;
+    uint64_t pos;
+    int rc = wp_reserve(pool, lane, &q, &pos);
+    if (WP_UNLIKELY(rc)) {
+        if (pool->limited) {
+            atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+            wp_room_made(pool, WP_ALL_LANES, 1);
+        }
+        if (rc == -EAGAIN)
+            wp_refused(pool);
+        return rc;
+    }
+    wp_port_count(port);
+    /* wpool_cancel reads these racily and trusts only its CAS on the cell
+     * (see wp_queue_cancel). Release on wp_queue: a canceller that sees it
+     * (acquire) sees wp_port and wp_pos. */
+    __atomic_store_n(&t->wp_pos, pos, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->wp_queue, q, __ATOMIC_RELEASE);
+    wp_queue_publish(q, pos, t);
+    /* Nothing may touch t from here on: a worker may already have completed
+     * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
+    if (notify)
+        wp_park_notify(&pool->park, 1);
+    return 0;
+}
+
+int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
+    /* The default port lives as long as the pool: no gate on the hot path. */
+    if (port == pool->default_port)
+        return wp_enqueue(pool, t, port, notify);
+    /* Another port may be destroyed meanwhile: pass its gate, so that the
+     * task is either refused or counted where the destroy will see it. The
+     * port outlives our stay (a destroy waits for the gate to empty). */
+    int rc = wp_port_enter(port);
+    if (rc)
+        return rc;
+    rc = wp_enqueue(pool, t, port, notify);
+    wp_port_leave(port);
+    return rc;
+}
+
+/* Checks and claims the task for one submission; on success it is INFLIGHT
+ * and must be queued or put back to IDLE. */
+static int wp_claim(struct wpool *pool, struct wpool_task *t)
+{
+    if (!wp_task_valid(t))
+        return -EINVAL;
+    if (wp_forked(pool->generation))
+        return -EOWNERDEAD;
+    /* A destroyed (or closing) target is refused by its gate. */
+    if (t->wp_target && t->wp_target->pool != pool)
+        return -EINVAL;
+    uint32_t idle = WP_TASK_IDLE;
+    /* Acquire: pairs with the release in wp_port_complete when the previous
+     * completion of this record ran on another thread. A closed pool wins
+     * over a busy task; checked only here, off the hot path (the reserve
+     * reports a close by itself). */
+    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
+    return 0;
+}
+
+static int wp_submit_one(struct wpool *pool, struct wpool_task *t, bool notify)
+{
+    int rc = wp_claim(pool, t);
+    if (WP_UNLIKELY(rc))
+        return rc;
+    rc = t->wp_token ? wp_token_submit(pool, t, notify) : wp_submit_plain(pool, t, notify);
+    if (WP_UNLIKELY(rc))
+        __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int wpool_submit(wpool_t *pool, struct wpool_task *t)
+{
+    if (!pool)
+        return -EINVAL;
+    return wp_submit_one(pool, t, true);
+}
+
+int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n)
+{
+    if (!pool || !tasks || n == 0)
+        return -EINVAL;
+    unsigned int k = 0;
+    int rc = 0;
+    for (; k < n && k < INT_MAX; k++) {
+        rc = wp_submit_one(pool, tasks[k], false);
+        if (rc)
+            break;
+    }
+    if (k == 0)
+        return rc;
+    /* One wakeup: a woken worker passes it on while a backlog remains. */
+    wp_park_notify(&pool->park, 1);
+    return (int)k;
+}
+
+/* Sleeps on a space park until signalled (0) or the deadline. */
+static int wp_space_wait(struct wp_park *space, struct wp_park_node *node, uint64_t deadline_ns)
+{
+    if (!deadline_ns) {
+        wp_park_wait(space, node);
+        return 0;
+    }
+    uint64_t now = wp_clock_ns();
+    return wp_park_wait_for(space, node, now >= deadline_ns ? 0 : deadline_ns - now);
+}
+
+int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
+{
+    if (!pool || timeout_ms < -1)
+        return -EINVAL;
+    if (wp_on_own_worker(pool))
+        return -EDEADLK;
+    uint64_t deadline = wp_deadline_ns(timeout_ms);
+    bool woken = false;
+    for (unsigned int spins = 0;; spins++) {
+        int rc = wpool_submit(pool, t);
+        if (rc != -EAGAIN) {
+            /* A wake is one slot's: leaving without using it (token
+             * cancelled, port or pool closing, ...) hands it to the next
+             * waiter of the lane. */
+            if (woken && rc != 0)
+                wp_park_notify(&pool->space[t->wp_prio], 1);
+            return rc;
+        }
+        /* Refused after a wake: the room went to someone else (used). */
+        woken = false;
+        /* The task is valid (not -EINVAL) and ours: its lane is stable. */
+        struct wp_park *space = &pool->space[t->wp_prio];
+        /* Register, then re-check for room (Dekker with the worker that makes
+         * room and then looks for waiters, see wp_room_made). */
+        struct wp_park_node node;
+        wp_park_prepare(space, &node);
+        if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
+            wp_park_cancel(space, &node);
+            /* Room is seen but the submit may still be refused (a worker
+             * preempted between taking a cell and freeing it): the deadline
+             * holds here too. */
+            if (deadline && wp_clock_ns() >= deadline) {
+                rc = wpool_submit(pool, t);
+                return rc == -EAGAIN ? -ETIMEDOUT : rc;
+            }
+            if (spins > 16) /* room is being made by a preempted worker */
+                sched_yield();
+            continue;
+        }
+        spins = 0;
+        if (wp_space_wait(space, &node, deadline) == -ETIMEDOUT) {
+            rc = wpool_submit(pool, t);
+            return rc == -EAGAIN ? -ETIMEDOUT : rc;
+        }
+        woken = true;
+    }
+}
