@@ -82,7 +82,7 @@ void wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
     pthread_mutex_unlock(&p->lock);
     /* That signal was meant for work the caller may not be the one to do (its
      * re-check found other work): pass it on, or another waiter could sleep
-     * while the notified work waits (found by the Spin model, park.pml). */
+     * while the notified work waits (found by the Spin model, tests/model/park.pml). */
     if (claimed)
         wp_park_notify(p, 1);
 }
@@ -138,7 +138,7 @@ static _Atomic uint32_t *wp_park_signal_head(struct wp_park *p)
  * have seen its signal and moved on, even parked again on the same node: a
  * wake only names the address (it writes no memory), the node outlives its
  * waits (see park.h), and every futex waiter re-checks its word, so a late
- * wake is at worst a spurious one (modelled in park.pml). */
+ * wake is at worst a spurious one (modelled in tests/model/park.pml). */
 static void wp_park_wake(_Atomic uint32_t *const *words, int n)
 {
     for (int i = 0; i < n; i++)

@@ -34,7 +34,7 @@
  * become something else (a returned stack frame, which Valgrind reports as a
  * system call reading uninitialised bytes). A park without late_wake makes
  * the wake under the lock, and its nodes may live on the waiters' stacks.
- * Both orders are checked by the Spin model beside this file (park.pml,
+ * Both orders are checked by the Spin model (tests/model/park.pml,
  * docs/model.md).
  */
 #ifndef WP_PARK_H

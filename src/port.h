@@ -27,7 +27,7 @@
  * with a CAS), so the owner's retries converge. Once nothing is in flight the
  * destroy waits (blocking, on a futex) until no worker is still inside
  * wp_port_post, then closes the eventfd: no write reaches a closed or reused
- * fd. src/port_life.pml models this; docs/model.md has the argument.
+ * fd. tests/model/port_life.pml models this; docs/model.md has the argument.
  */
 #ifndef WP_PORT_H
 #define WP_PORT_H

@@ -25,11 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int drain_all(wpool_t *pool)
-{
-    return wpool_port_drain(wpool_default_port(pool), -1);
-}
-
 /* The job ran once and completed once with its id. */
 static void check_once(const struct job *j)
 {

@@ -7,13 +7,15 @@
 
 #include "helpers.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
 
 /* The work, in this order, each step optional: raise `started`, call the
  * hook, append the id to `order`, spin `spin_us`, raise `spun`, wait at the
- * gate; then count the run and return the id. */
+ * gate; then count the run and return the id (with `poll_token`: first run
+ * until the task's token is cancelled, and return -EINTR, stopped early). */
 struct job {
     struct wpool_task task;
     int id;
@@ -28,16 +30,17 @@ struct job {
     int spin_us;       /* busy work */
     atomic_int *spun;  /* raised once the busy work is done */
     struct gate *gate; /* waited for last */
+    int poll_token;    /* run until the task's token is cancelled */
 };
 
-static void spin_for_us(int us)
+static inline void spin_for_us(int us)
 {
     uint64_t end = wpool_now_ns() + (uint64_t)us * 1000u;
     while (wpool_now_ns() < end)
         ;
 }
 
-static int job_work(struct wpool_task *t)
+static inline int job_work(struct wpool_task *t)
 {
     struct job *j = (struct job *)t;
     if (j->started)
@@ -52,32 +55,38 @@ static int job_work(struct wpool_task *t)
         atomic_store(j->spun, 1);
     if (j->gate)
         gate_wait(j->gate);
+    if (j->poll_token) {
+        while (!wpool_task_cancelled(t))
+            sched_yield();
+        atomic_fetch_add(&j->ran, 1);
+        return -EINTR; /* stopped early */
+    }
     atomic_fetch_add(&j->ran, 1);
     return j->id;
 }
 
-static void job_done(struct wpool_task *t, int status)
+static inline void job_done(struct wpool_task *t, int status)
 {
     struct job *j = (struct job *)t;
     j->status = status;
     j->done_calls++;
 }
 
-static void job_init(struct job *j, int id)
+static inline void job_init(struct job *j, int id)
 {
     memset(j, 0, sizeof(*j));
     j->id = id;
     ck_assert_int_eq(wpool_task_init(&j->task, job_work, job_done), 0);
 }
 
-static wpool_t *make_pool_opts(struct wpool_options *o)
+static inline wpool_t *make_pool_opts(struct wpool_options *o)
 {
     wpool_t *pool = NULL;
     ck_assert_int_eq(wpool_create(&pool, o), 0);
     return pool;
 }
 
-static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
+static inline wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = threads;
@@ -86,7 +95,7 @@ static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
     return make_pool_opts(&o);
 }
 
-static int policy(int i)
+static inline int policy(int i)
 {
     return i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE;
 }
@@ -95,7 +104,7 @@ static int policy(int i)
  * limit_ms (a hang becomes a failed assertion with a message, not a stall
  * until the test's timeout). Never a condition for correctness: callers use
  * it only for progress that must come. */
-static bool wait_at_least(atomic_int *v, int want, int limit_ms)
+static inline bool wait_at_least(atomic_int *v, int want, int limit_ms)
 {
     uint64_t end = wpool_now_ns() + (uint64_t)limit_ms * 1000000u;
     while (atomic_load(v) < want) {
@@ -108,8 +117,8 @@ static bool wait_at_least(atomic_int *v, int want, int limit_ms)
 
 /* Submits job `id`, which holds its worker at gate g; returns once the
  * worker is inside it (started raised; a failed assertion after 10 s). */
-static void hold_worker(wpool_t *pool, struct job *blocker, int id, struct gate *g,
-                        atomic_int *started)
+static inline void hold_worker(wpool_t *pool, struct job *blocker, int id, struct gate *g,
+                               atomic_int *started)
 {
     int before = atomic_load(started);
     job_init(blocker, id);
@@ -117,6 +126,13 @@ static void hold_worker(wpool_t *pool, struct job *blocker, int id, struct gate 
     blocker->started = started;
     ck_assert_int_eq(wpool_submit(pool, &blocker->task), 0);
     ck_assert(wait_at_least(started, before + 1, 10000));
+}
+
+/* Runs every completion of the pool's default port until none is in flight;
+ * returns how many ran. */
+static inline int drain_all(wpool_t *pool)
+{
+    return wpool_port_drain(wpool_default_port(pool), -1);
 }
 
 #endif

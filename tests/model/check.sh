@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Model checks of the lock-free protocols (docs/model.md):
-#   src/park.pml       the workers' parking lot sleep/wake (park.c as used by worker.c)
-#   src/port.pml       the completion port's eventfd signalling (port.c)
-#   src/port_life.pml  a completion port's destroy racing submits and posts (port.c)
+#   park.pml       the workers' parking lot sleep/wake (park.c as used by worker.c)
+#   port.pml       the completion port's eventfd signalling (port.c)
+#   port_life.pml  a completion port's destroy racing submits and posts (port.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -83,7 +83,7 @@ run_check() { # index spec
     IFS='|' read -r name model defs ccflags runflags expect <<<"$2"
     local dir="$work/$i-$name" out res
     mkdir -p "$dir"
-    cp "$root/src/$model" "$dir/"
+    cp "$root/tests/model/$model" "$dir/"
     res="$dir/result"
     local t0=$SECONDS
     # shellcheck disable=SC2086 # flag lists are split on purpose

@@ -9,6 +9,7 @@
 #include <wpool.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,88 +18,16 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t al, size_t n);
-int __real_posix_memalign(void **p, size_t al, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t al, size_t n);
-int __wrap_posix_memalign(void **p, size_t al, size_t n);
-void __wrap_free(void *p);
-
-static atomic_long g_allocs, g_frees;
 /* When > 0: the fail_at-th allocation from now fails (returns NULL). */
 static atomic_long g_fail_at;
 
-static int should_fail(void)
+static bool alloc_shim_fail(void)
 {
     long n = atomic_load(&g_fail_at);
     return n > 0 && atomic_fetch_sub(&g_fail_at, 1) == 1;
 }
 
-void *__wrap_malloc(size_t n)
-{
-    if (should_fail())
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t a, size_t b)
-{
-    if (should_fail())
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_calloc(a, b);
-}
-void *__wrap_realloc(void *p, size_t n)
-{
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_realloc(p, n);
-}
-void *__wrap_aligned_alloc(size_t al, size_t n)
-{
-    if (should_fail())
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_aligned_alloc(al, n);
-}
-int __wrap_posix_memalign(void **p, size_t al, size_t n)
-{
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_posix_memalign(p, al, n);
-}
-void __wrap_free(void *p)
-{
-    if (p)
-        atomic_fetch_add(&g_frees, 1);
-    __real_free(p);
-}
-
-#ifdef WPOOL_TEST_JEMALLOC
-/* Built with -Djemalloc=enabled, the library uses jemalloc's own API. */
-void *__real_mallocx(size_t n, int flags);
-void __real_dallocx(void *p, int flags);
-void *__wrap_mallocx(size_t n, int flags);
-void __wrap_dallocx(void *p, int flags);
-
-void *__wrap_mallocx(size_t n, int flags)
-{
-    if (should_fail())
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_mallocx(n, flags);
-}
-
-void __wrap_dallocx(void *p, int flags)
-{
-    atomic_fetch_add(&g_frees, 1);
-    __real_dallocx(p, flags);
-}
-#endif
+#include "../common/alloc_shim.h"
 
 static long g_done;
 

@@ -69,19 +69,6 @@ static long fault_disarm(struct fault *f)
 
 /* ---- wrapped functions ------------------------------------------------------- */
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-void *__real_aligned_alloc(size_t al, size_t n);
-int __real_posix_memalign(void **p, size_t al, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t a, size_t b);
-void *__wrap_realloc(void *p, size_t n);
-void *__wrap_aligned_alloc(size_t al, size_t n);
-int __wrap_posix_memalign(void **p, size_t al, size_t n);
-void __wrap_free(void *p);
-
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 int __real_pthread_join(pthread_t t, void **ret);
 int __real_pthread_timedjoin_np(pthread_t t, void **ret, const struct timespec *abstime);
@@ -107,83 +94,17 @@ hwloc_bitmap_t __wrap_hwloc_bitmap_alloc(void);
 int __wrap_hwloc_get_cpubind(hwloc_topology_t topo, hwloc_cpuset_t set, int flags);
 #endif
 
-/* Allocations and frees made by the library (and this file). */
-static atomic_long g_allocs, g_frees;
 /* Threads the library started, and joins that succeeded. */
 static atomic_long g_created, g_joined;
 
-void *__wrap_malloc(size_t n)
+static bool alloc_shim_fail(void)
 {
-    if (fault_hit(&f_alloc))
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_malloc(n);
+    return fault_hit(&f_alloc);
 }
 
-void *__wrap_calloc(size_t a, size_t b)
-{
-    if (fault_hit(&f_alloc))
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_calloc(a, b);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    if (fault_hit(&f_alloc))
-        return NULL;
-    void *q = __real_realloc(p, n);
-    if (q && !p)
-        atomic_fetch_add(&g_allocs, 1);
-    return q;
-}
-
-void *__wrap_aligned_alloc(size_t al, size_t n)
-{
-    if (fault_hit(&f_alloc))
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_aligned_alloc(al, n);
-}
-
-int __wrap_posix_memalign(void **p, size_t al, size_t n)
-{
-    if (fault_hit(&f_alloc))
-        return ENOMEM;
-    int rc = __real_posix_memalign(p, al, n);
-    if (rc == 0)
-        atomic_fetch_add(&g_allocs, 1);
-    return rc;
-}
-
-void __wrap_free(void *p)
-{
-    if (p)
-        atomic_fetch_add(&g_frees, 1);
-    __real_free(p);
-}
-
-#ifdef WPOOL_TEST_JEMALLOC
-/* Built with -Djemalloc=enabled, the library uses jemalloc's own API. */
-void *__real_mallocx(size_t n, int flags);
-void __real_dallocx(void *p, int flags);
-void *__wrap_mallocx(size_t n, int flags);
-void __wrap_dallocx(void *p, int flags);
-
-void *__wrap_mallocx(size_t n, int flags)
-{
-    if (fault_hit(&f_alloc))
-        return NULL;
-    atomic_fetch_add(&g_allocs, 1);
-    return __real_mallocx(n, flags);
-}
-
-void __wrap_dallocx(void *p, int flags)
-{
-    atomic_fetch_add(&g_frees, 1);
-    __real_dallocx(p, flags);
-}
-#endif
+/* Allocations and frees made by the library (and this file): g_allocs and
+ * g_frees. */
+#include "../common/alloc_shim.h"
 
 /* pthread_create reports errors as its return value, errno untouched. */
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
