@@ -168,35 +168,24 @@ struct wpool_options {
 /*
  * A task record, embedded in the caller's own struct. Zero-fill it (calloc,
  * `= {0}`, memset), then initialise it with wpool_task_init(), which reads it
- * to refuse re-initialising a record in flight. Only `data` is the caller's; every wp_* field is
- * private to wpool and must not be touched. The record must stay valid from a successful submit
- * until its completion callback has started.
+ * to refuse re-initialising a record in flight. Only `data` is the caller's; the
+ * rest is wpool's private state and must not be touched. The record must stay
+ * valid from a successful submit until its completion callback has started.
  */
+/* Words of wpool's private state in a task record (its size and alignment are
+ * part of the ABI: 8 + 16 * 8 = 136 bytes on LP64). */
+#define WPOOL_TASK_PRIVATE_WORDS 16
+
 struct wpool_task {
     void *data; /* the caller's; wpool never reads or writes it */
-
-    /* private. The first 64 bytes hold what the owner touches for every
-     * task and most of what the worker does; the worker also clears wp_queue
-     * and, with timing on, reads wp_stamp, both in the next 64 bytes. So a
-     * task moves two cache lines between threads (if you align the record to
-     * 64 bytes), the second one only between the submitter and the worker. */
-    struct wpool_task *wp_next;
-    wpool_done_fn wp_done;
-    wpool_work_fn wp_work;
-    wpool_port_t *wp_port;   /* port of the current submission */
-    wpool_token_t *wp_token; /* cancel token, or NULL */
-    int wp_status;
-    uint32_t wp_state;
-    uint64_t wp_deadline;                   /* wpool_now_ns() value, 0 = none */
-    void *wp_queue;                         /* queue of the current submission */
-    uint64_t wp_stamp;                      /* submit time (timing on) */
-    uint64_t wp_pos;                        /* queue position of the current submission */
-    wpool_port_t *wp_target;                /* port chosen by wpool_task_set_port, or NULL */
-    struct wpool_task *wp_tprev, *wp_tnext; /* the token's list */
-    uint32_t wp_magic;
-    int wp_prio;
-    void *wp_reserved[2];
+    /* wpool's state of the record (opaque; see src/task.h). */
+    union {
+        uint64_t u64;
+        void *ptr;
+    } wp_private[WPOOL_TASK_PRIVATE_WORDS];
 };
+
+/* ---- the pool -------------------------------------------------------------------------------- */
 
 /* Fill pool options with the defaults: wpool_options_init(3). */
 WPOOL_API void wpool_options_init(struct wpool_options *opts);
@@ -204,42 +193,19 @@ WPOOL_API void wpool_options_init(struct wpool_options *opts);
 /* Create a worker pool and start its workers: wpool_create(3). */
 WPOOL_API int wpool_create(wpool_t **poolp, const struct wpool_options *opts);
 
-/* Stop accepting tasks, run the queued ones and join the workers: wpool_close(3). */
-WPOOL_API int wpool_close(wpool_t *pool);
-
-/* Close a pool, draining or cancelling queued tasks, with a timeout: wpool_shutdown(3). */
-WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
-
-/* Cancel what is queued, join the workers, run undispatched completions, free the pool:
- * wpool_destroy(3). */
-WPOOL_API int wpool_destroy(wpool_t *pool);
-
 /* Number of worker threads of a pool: wpool_threads(3). */
 WPOOL_API unsigned int wpool_threads(const wpool_t *pool);
+
+/* Index of the wpool worker running the calling thread: wpool_worker_index(3). */
+WPOOL_API int wpool_worker_index(void);
+
+/* ---- a task (attributes kept across submissions; wpool_task_init resets them) ---------------- */
 
 /* Prepare a caller-owned task record: wpool_task_init(3). */
 WPOOL_API int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn done);
 
 /* Choose the port that receives a task's completions: wpool_task_set_port(3). */
 WPOOL_API int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port);
-
-/* Queue a task; it completes exactly once: wpool_submit(3). */
-WPOOL_API int wpool_submit(wpool_t *pool, struct wpool_task *task);
-
-/* Queue several tasks with at most one worker wakeup: wpool_submit_batch(3). */
-WPOOL_API int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n);
-
-/* Queue a task, waiting for room when the pool is full: wpool_submit_wait(3). */
-WPOOL_API int wpool_submit_wait(wpool_t *pool, struct wpool_task *task, int timeout_ms);
-
-/* Cancel a queued task: wpool_cancel(3). */
-WPOOL_API int wpool_cancel(struct wpool_task *task);
-
-/* Cancel every queued task of a pool: wpool_cancel_all(3). */
-WPOOL_API int wpool_cancel_all(wpool_t *pool);
-
-/* ---- per-task attributes (kept across submissions; wpool_task_init resets
- * them) -------------------------------------------------------------------- */
 
 /* Put a task's submissions in a priority lane: wpool_task_set_priority(3). */
 WPOOL_API int wpool_task_set_priority(struct wpool_task *task, int priority);
@@ -256,18 +222,18 @@ WPOOL_API int wpool_task_cancelled(const struct wpool_task *task);
 /* The monotonic clock of deadlines, in nanoseconds: wpool_now_ns(3). */
 WPOOL_API uint64_t wpool_now_ns(void);
 
-/* ---- cancel tokens (Piscina's AbortSignal): wpool_token_cancel(3) ------- */
+/* ---- submitting ------------------------------------------------------------------------------ */
 
-/* Create a cancel token: wpool_token_create(3). */
-WPOOL_API int wpool_token_create(wpool_token_t **tokp);
-/* Free a cancel token: wpool_token_destroy(3). */
-WPOOL_API int wpool_token_destroy(wpool_token_t *token);
-/* Cancel every task that carries a token: wpool_token_cancel(3). */
-WPOOL_API int wpool_token_cancel(wpool_token_t *token);
-/* Whether a cancel token has been cancelled: wpool_token_cancelled(3). */
-WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
+/* Queue a task; it completes exactly once: wpool_submit(3). */
+WPOOL_API int wpool_submit(wpool_t *pool, struct wpool_task *task);
 
-/* ---- backpressure ---------------------------------------------------------- */
+/* Queue several tasks with at most one worker wakeup: wpool_submit_batch(3). */
+WPOOL_API int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned int n);
+
+/* Queue a task, waiting for room when the pool is full: wpool_submit_wait(3). */
+WPOOL_API int wpool_submit_wait(wpool_t *pool, struct wpool_task *task, int timeout_ms);
+
+/* ---- backpressure ---------------------------------------------------------------------------- */
 
 /* Whether the pool is full (backpressure level): wpool_needs_drain(3). */
 WPOOL_API int wpool_needs_drain(const wpool_t *pool);
@@ -275,7 +241,68 @@ WPOOL_API int wpool_needs_drain(const wpool_t *pool);
 /* Register the drain notification (backpressure): wpool_on_drain(3). */
 WPOOL_API int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *arg);
 
-/* ---- statistics ------------------------------------------------------------ */
+/* ---- cancelling, and cancel tokens (Piscina's AbortSignal) ----------------------------------- */
+
+/* Cancel a queued task: wpool_cancel(3). */
+WPOOL_API int wpool_cancel(struct wpool_task *task);
+
+/* Cancel every queued task of a pool: wpool_cancel_all(3). */
+WPOOL_API int wpool_cancel_all(wpool_t *pool);
+
+/* Create a cancel token: wpool_token_create(3). */
+WPOOL_API int wpool_token_create(wpool_token_t **tokp);
+
+/* Free a cancel token: wpool_token_destroy(3). */
+WPOOL_API int wpool_token_destroy(wpool_token_t *token);
+
+/* Cancel every task that carries a token: wpool_token_cancel(3). */
+WPOOL_API int wpool_token_cancel(wpool_token_t *token);
+
+/* Whether a cancel token has been cancelled: wpool_token_cancelled(3). */
+WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
+
+/* ---- completions: ports, one per event loop -------------------------------------------------- */
+
+/* The pool's default completion port: wpool_default_port(3). */
+WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
+
+/* Create a completion port owned by the calling thread: wpool_port_create(3). */
+WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
+
+/* The eventfd that signals waiting completions: wpool_port_fd(3). */
+WPOOL_API int wpool_port_fd(const wpool_port_t *port);
+
+/* Run pending completion callbacks: wpool_port_dispatch(3). */
+WPOOL_API int wpool_port_dispatch(wpool_port_t *port, unsigned int max);
+
+/* Block until completions are waiting on a port: wpool_port_wait(3). */
+WPOOL_API int wpool_port_wait(wpool_port_t *port, int timeout_ms);
+
+/* Dispatch until no task sent to the port is in flight: wpool_port_drain(3). */
+WPOOL_API int wpool_port_drain(wpool_port_t *port, int timeout_ms);
+
+/* Destroy a completion port: wpool_port_destroy(3). */
+WPOOL_API int wpool_port_destroy(wpool_port_t *port);
+
+/* The eventfd of the pool's default port: wpool_fd(3). */
+WPOOL_API int wpool_fd(const wpool_t *pool);
+
+/* Run pending completions of the pool's default port: wpool_dispatch(3). */
+WPOOL_API int wpool_dispatch(wpool_t *pool, unsigned int max);
+
+/* ---- closing --------------------------------------------------------------------------------- */
+
+/* Stop accepting tasks, run the queued ones and join the workers: wpool_close(3). */
+WPOOL_API int wpool_close(wpool_t *pool);
+
+/* Close a pool, draining or cancelling queued tasks, with a timeout: wpool_shutdown(3). */
+WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
+
+/* Cancel what is queued, join the workers, run undispatched completions, free the pool:
+ * wpool_destroy(3). */
+WPOOL_API int wpool_destroy(wpool_t *pool);
+
+/* ---- statistics ------------------------------------------------------------------------------ */
 
 /* A latency distribution in microseconds, from log-linear buckets (16 per
  * power of two: a quantile is the top of its bucket, within 1/16 = 6.25% above
@@ -309,35 +336,7 @@ WPOOL_API int wpool_stats(wpool_t *pool, struct wpool_statistics *out);
 /* Start the histograms and utilization afresh: wpool_stats_reset(3). */
 WPOOL_API int wpool_stats_reset(wpool_t *pool);
 
-/* Index of the wpool worker running the calling thread: wpool_worker_index(3). */
-WPOOL_API int wpool_worker_index(void);
-
-/* The pool's default completion port: wpool_default_port(3). */
-WPOOL_API wpool_port_t *wpool_default_port(wpool_t *pool);
-
-/* Create a completion port owned by the calling thread: wpool_port_create(3). */
-WPOOL_API int wpool_port_create(wpool_t *pool, wpool_port_t **portp);
-
-/* Destroy a completion port: wpool_port_destroy(3). */
-WPOOL_API int wpool_port_destroy(wpool_port_t *port);
-
-/* The eventfd that signals waiting completions: wpool_port_fd(3). */
-WPOOL_API int wpool_port_fd(const wpool_port_t *port);
-
-/* Run pending completion callbacks: wpool_port_dispatch(3). */
-WPOOL_API int wpool_port_dispatch(wpool_port_t *port, unsigned int max);
-
-/* Block until completions are waiting on a port: wpool_port_wait(3). */
-WPOOL_API int wpool_port_wait(wpool_port_t *port, int timeout_ms);
-
-/* Dispatch until no task sent to the port is in flight: wpool_port_drain(3). */
-WPOOL_API int wpool_port_drain(wpool_port_t *port, int timeout_ms);
-
-/* The eventfd of the pool's default port: wpool_fd(3). */
-WPOOL_API int wpool_fd(const wpool_t *pool);
-
-/* Run pending completions of the pool's default port: wpool_dispatch(3). */
-WPOOL_API int wpool_dispatch(wpool_t *pool, unsigned int max);
+/* ---- version and errors ---------------------------------------------------------------------- */
 
 /* Version number of the loaded library: wpool_version(3). */
 WPOOL_API unsigned int wpool_version(void);

@@ -14,22 +14,22 @@
 
 int wp_task_withdraw(struct wpool_task *t)
 {
-    /* Acquire: pairs with the submitter's release store of wp_queue, made
-     * after it stored wp_port and wp_pos. These are read racily (the task may
+    /* Acquire: pairs with the submitter's release store of `queue`, made
+     * after it stored `port` and `pos`. These are read racily (the task may
      * be taken and even resubmitted meanwhile): only the CAS on the cell is
      * trusted (see wp_queue_cancel). */
-    struct wp_queue *q = __atomic_load_n(&t->wp_queue, __ATOMIC_ACQUIRE);
+    struct wp_queue *q = atomic_load_explicit(&wp_t(t)->queue, memory_order_acquire);
     if (!q)
         return -EBUSY;
     /* In a forked child the copy is the parent's: check before the CAS, so
      * that the child's copy of the cell is left as it was. */
-    struct wpool_port *port = __atomic_load_n(&t->wp_port, __ATOMIC_RELAXED);
+    struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
     if (!port) /* completed and re-initialised since we looked: not queued */
         return -EBUSY;
     struct wpool *pool = port->pool;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    uint64_t pos = __atomic_load_n(&t->wp_pos, __ATOMIC_RELAXED);
+    uint64_t pos = atomic_load_explicit(&wp_t(t)->pos, memory_order_relaxed);
     if (!wp_queue_cancel(q, pos, t))
         return -EBUSY;
     /* We own the task now, exactly as a worker that popped it would (the
@@ -42,13 +42,16 @@ int wp_task_withdraw(struct wpool_task *t)
 
 void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
 {
-    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
-    t->wp_status = -ECANCELED;
+    atomic_store_explicit(&wp_t(t)->queue, NULL, memory_order_relaxed);
+    wp_t(t)->status = -ECANCELED;
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
+    /* seq_cst: room made, then wp_room_made reads `refused` (Dekker with
+     * wp_refused, which sets it and then reads the backlog). */
     if (pool->limited)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
-    int lane = t->wp_prio;
-    struct wpool_port *port = t->wp_port;
+    int lane = wp_t(t)->prio;
+    /* Relaxed: ours since the CAS on its cell (it acquired the fields). */
+    struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
     wp_port_post(port, t);
     wp_room_made(pool, pool->limited ? WP_ALL_LANES : lane, 1);
 }

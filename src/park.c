@@ -99,6 +99,7 @@ int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t time
 {
     uint64_t end = wp_clock_ns() + timeout_ns;
     for (;;) {
+        /* Acquire: pairs with the notifier's release store in wp_park_signal_head. */
         if (atomic_load_explicit(&node->signaled, memory_order_acquire))
             return 0;
         uint64_t t = wp_clock_ns();

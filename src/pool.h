@@ -156,9 +156,13 @@ int wp_task_withdraw(struct wpool_task *t);
 void wp_token_detach(struct wpool_task *t);
 /* True if the task's token is cancelled (acquire). */
 bool wp_token_is_cancelled(const struct wpool_task *t);
-/* Submit path for a task carrying a token: links it under the token's lock. */
-int wp_token_submit(struct wpool *pool, struct wpool_task *t, bool notify);
-/* Submit without token checks (called by wp_token_submit under its lock). */
-int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify);
+/* The submit path of a task that carries a token, first half: takes the
+ * token's lock and links the task to it, so that a wpool_token_cancel either
+ * finds it queued or has refused it. 0 with the lock held; -EOWNERDEAD (an
+ * inherited token) or -ECANCELED with nothing held. */
+int wp_token_link(struct wpool_task *t);
+/* Second half, after the submit: unlinks the task if it was refused (rc not
+ * 0), then releases the token's lock. */
+void wp_token_unlock(struct wpool_task *t, int rc);
 
 #endif

@@ -51,7 +51,9 @@ void wp_port_signal(struct wpool_port *port)
 {
     /* Cheap test first so that a busy stream of completions does not bounce
      * the line with RMWs; the CAS makes exactly one producer write per ARMED
-     * epoch. */
+     * epoch. seq_cst (load and CAS): after the poster's seq_cst CAS on head,
+     * Dekker with the owner, which clears `pending` and then re-reads head
+     * (wp_port_run). */
     int quiet = WP_PORT_QUIET;
     if (atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET &&
         atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_ARMED,
@@ -70,7 +72,7 @@ static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
 {
     struct wpool_task *head = atomic_load_explicit(&port->head, memory_order_relaxed);
     do {
-        task->wp_next = head;
+        wp_t(task)->next = head;
         /* seq_cst RMW: releases the task (status, next) to the owner's
          * exchange, and orders a following load of pending (Dekker). */
     } while (!atomic_compare_exchange_weak_explicit(&port->head, &head, task, memory_order_seq_cst,
@@ -121,6 +123,8 @@ void wp_port_quiesce(struct wpool_port *port)
             v |= WP_PORT_WAITER;
         }
         wp_futex_wait(&port->posting, v); /* EAGAIN: v changed; EINTR: look again */
+        /* Acquire: pairs with the posters' release decrement (wp_port_post),
+         * so their last touch of the port is done when the count reads 0. */
         v = atomic_load_explicit(&port->posting, memory_order_acquire);
     }
     if (v & WP_PORT_WAITER)
@@ -188,6 +192,7 @@ bool wp_port_closed(const struct wpool_port *port)
 
 bool wp_port_has_work(struct wpool_port *port)
 {
+    /* seq_cst: pairs with the posters' seq_cst CAS on head (wp_port_push). */
     return port->ready || atomic_load_explicit(&port->head, memory_order_seq_cst);
 }
 
@@ -198,15 +203,15 @@ static void wp_port_collect(struct wpool_port *port)
     struct wpool_task *t = atomic_exchange_explicit(&port->head, NULL, memory_order_acquire);
     struct wpool_task *fifo = NULL, *last = t;
     while (t) {
-        struct wpool_task *next = t->wp_next;
-        t->wp_next = fifo;
+        struct wpool_task *next = wp_t(t)->next;
+        wp_t(t)->next = fifo;
         fifo = t;
         t = next;
     }
     if (!fifo)
         return;
     if (port->ready)
-        port->ready_tail->wp_next = fifo;
+        wp_t(port->ready_tail)->next = fifo;
     else
         port->ready = fifo;
     port->ready_tail = last;
@@ -247,15 +252,17 @@ static void wp_port_go_idle(struct wpool_port *port)
             }
         }
     }
+    /* seq_cst: the signal was cleared, then head is read (Dekker with a
+     * poster's CAS on head followed by its read of the signal state). */
     if (cleared && atomic_load_explicit(&port->head, memory_order_seq_cst))
         wp_port_signal(port);
 }
 
 static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
 {
-    wpool_done_fn done = t->wp_done;
-    int status = t->wp_status;
-    if (t->wp_token)
+    wpool_done_fn done = wp_t(t)->done;
+    int status = wp_t(t)->status;
+    if (wp_t(t)->token)
         wp_token_detach(t);
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still
@@ -267,7 +274,7 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
                           memory_order_relaxed);
     /* Release: the task is idle before the callback, which may resubmit,
      * re-initialise or free it; nothing below touches it. */
-    __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+    atomic_store_explicit(&wp_t(t)->state, WP_TASK_IDLE, memory_order_release);
     done(t, status);
 }
 
@@ -282,7 +289,7 @@ int wp_port_run(struct wpool_port *port, unsigned int max)
                 break;
         }
         struct wpool_task *t = port->ready;
-        port->ready = t->wp_next;
+        port->ready = wp_t(t)->next;
         wp_port_complete(port, t);
         ran++;
     }

@@ -4,7 +4,7 @@
  * cancellers) to the thread that owns an event loop.
  *
  * Producers push finished tasks on a lock-free stack (`head`, linked through
- * wp_next). The owner takes the whole stack with one exchange, reverses it into
+ * `next`). The owner takes the whole stack with one exchange, reverses it into
  * a private FIFO (`ready`) and runs callbacks from there.
  *
  * Coalescing: `pending` is QUIET or ARMED. A producer writes the eventfd only

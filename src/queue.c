@@ -58,8 +58,11 @@ int wp_queue_reserve(struct wp_queue *q, uint64_t *posp)
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
-            /* Relaxed CAS: it only claims the position; the cell's seq carries
-             * the data ordering. A concurrent close makes it fail and retry. */
+            /* The CAS only claims the position: the cell's seq carries the
+             * data ordering. Acquire (both ways): pairs with wp_queue_close's
+             * seq_cst fetch_or, so a submitter that sees the queue closed sees
+             * what the closer set before it. A concurrent close makes it fail
+             * and retry. */
             if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1, memory_order_acquire,
                                                       memory_order_acquire)) {
                 *posp = pos;
@@ -69,6 +72,7 @@ int wp_queue_reserve(struct wp_queue *q, uint64_t *posp)
             /* The cell still holds the item from the previous lap. */
             return -EAGAIN;
         } else {
+            /* Acquire: as the CAS above (the closed bit). */
             pos = atomic_load_explicit(&q->head, memory_order_acquire);
         }
     }
@@ -140,7 +144,9 @@ unsigned int wp_queue_cancel_all(struct wp_queue *q, void (*fn)(void *item, void
     /* Every position between tail and head, looked at once: a cell published
      * for its position whose item we swap out is ours (the same argument as
      * wp_queue_cancel). Cells not yet published (a stalled producer) or
-     * already taken are skipped. */
+     * already taken are skipped. Acquire (tail, head, seq): pair with the
+     * consumers' tail CAS, the close's fetch_or and the publishers' release
+     * store of seq. */
     unsigned int n = 0;
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_acquire);
     uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) & ~WP_QUEUE_CLOSED;
@@ -148,6 +154,9 @@ unsigned int wp_queue_cancel_all(struct wp_queue *q, void (*fn)(void *item, void
         struct wp_cell *c = wp_queue_cell(q, pos);
         if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + 1)
             continue;
+        /* Acquire (seq, data): pair with the publisher's release store of
+         * seq; the acq_rel CAS makes the item ours against a worker's pop or
+         * another canceller's CAS on the same cell. */
         void *item = atomic_load_explicit(&c->data, memory_order_acquire);
         if (item && atomic_compare_exchange_strong_explicit(
                         &c->data, &item, NULL, memory_order_acq_rel, memory_order_relaxed)) {
@@ -163,6 +172,8 @@ void wp_queue_reclaim(struct wp_queue *q)
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
     for (;;) {
         struct wp_cell *c = wp_queue_cell(q, pos);
+        /* Acquire: pairs with the publisher's release store of seq (the
+         * cell's data is then the published one, or a canceller's NULL). */
         uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         if (seq != pos + 1)
             return; /* not published, or already consumed */
@@ -179,6 +190,8 @@ void wp_queue_reclaim(struct wp_queue *q)
         if (!atomic_compare_exchange_strong_explicit(&q->tail, &pos, pos + 1, memory_order_seq_cst,
                                                      memory_order_relaxed))
             continue; /* pos now holds the current tail */
+        /* Release: the cell is free for the next lap; pairs with the
+         * submitter's acquire load of seq in wp_queue_reserve. */
         atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
         pos++;
     }

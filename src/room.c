@@ -56,7 +56,9 @@ static void wp_drain_done(struct wpool_task *t, int status)
     (void)status;
     struct wpool *pool = t->data;
     pthread_mutex_lock(&pool->drain_lock);
-    wpool_drain_fn fn = pool->drain_port == t->wp_port ? pool->drain_fn : NULL;
+    /* Relaxed: the record is posted and read under drain_lock. */
+    struct wpool_port *posted_to = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
+    wpool_drain_fn fn = pool->drain_port == posted_to ? pool->drain_fn : NULL;
     void *arg = pool->drain_arg;
     pool->drain_posted = false;
     pthread_mutex_unlock(&pool->drain_lock);
@@ -69,8 +71,8 @@ void wp_drain_init(struct wpool *pool)
     pthread_mutex_init(&pool->drain_lock, NULL);
     pool->drain_posted = false;
     pool->drain_task.data = pool;
-    pool->drain_task.wp_done = wp_drain_done;
-    pool->drain_task.wp_magic = WP_TASK_MAGIC;
+    wp_t(&pool->drain_task)->done = wp_drain_done;
+    atomic_init(&wp_t(&pool->drain_task)->magic, WP_TASK_MAGIC);
 }
 
 /* Posts the drain notification to the registered port unless one is still on
@@ -85,8 +87,8 @@ static void wp_drain_post(struct wpool *pool)
     pool->drain_posted = true;
     struct wpool_task *t = &pool->drain_task;
     struct wpool_port *port = pool->drain_port;
-    t->wp_port = port;
-    t->wp_status = 0;
+    atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed); /* under drain_lock */
+    wp_t(t)->status = 0;
     wp_port_count(port);
     wp_port_post(port, t);
 }
@@ -130,6 +132,9 @@ void wp_room_made(struct wpool *pool, int lane, int n)
 /* A submit found no room. */
 void wp_refused(struct wpool *pool)
 {
+    /* seq_cst store, then the backlog read in wp_drain_check: Dekker with
+     * whoever makes room (its RMW on the level, then its seq_cst read of
+     * `refused` in wp_room_made). */
     if (!atomic_load_explicit(&pool->refused, memory_order_relaxed))
         atomic_store_explicit(&pool->refused, 1, memory_order_seq_cst);
     /* The workers may have made room before they could see the flag. */

@@ -25,25 +25,25 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     if (wp_task_valid(task) && wp_task_state(task) != WP_TASK_IDLE)
         return -EBUSY;
     /* Field by field, keeping data: wpool_cancel on another thread may still
-     * be reading wp_queue, wp_port and wp_pos of the completed submission
+     * be reading `queue`, `port` and `pos` of the completed submission
      * (atomically), so those are written atomically too (relaxed: the
      * canceller trusts only its CAS on the cell). */
-    __atomic_store_n(&task->wp_queue, NULL, __ATOMIC_RELAXED);
-    __atomic_store_n(&task->wp_port, NULL, __ATOMIC_RELAXED);
-    __atomic_store_n(&task->wp_pos, 0, __ATOMIC_RELAXED);
-    task->wp_next = NULL;
-    task->wp_work = work;
-    task->wp_done = done;
-    task->wp_token = NULL;
-    task->wp_status = 0;
-    task->wp_deadline = 0;
-    task->wp_stamp = 0;
-    task->wp_target = NULL;
-    task->wp_tprev = task->wp_tnext = NULL;
-    task->wp_prio = WPOOL_PRIORITY_NORMAL;
-    memset(task->wp_reserved, 0, sizeof(task->wp_reserved));
-    __atomic_store_n(&task->wp_state, WP_TASK_IDLE, __ATOMIC_RELAXED);
-    __atomic_store_n(&task->wp_magic, WP_TASK_MAGIC, __ATOMIC_RELAXED);
+    struct wp_task *w = wp_t(task);
+    atomic_store_explicit(&w->queue, NULL, memory_order_relaxed);
+    atomic_store_explicit(&w->port, NULL, memory_order_relaxed);
+    atomic_store_explicit(&w->pos, 0, memory_order_relaxed);
+    w->next = NULL;
+    w->work = work;
+    w->done = done;
+    w->token = NULL;
+    w->status = 0;
+    w->deadline = 0;
+    w->stamp = 0;
+    w->target = NULL;
+    w->tprev = w->tnext = NULL;
+    w->prio = WPOOL_PRIORITY_NORMAL;
+    atomic_store_explicit(&w->state, WP_TASK_IDLE, memory_order_relaxed);
+    atomic_store_explicit(&w->magic, WP_TASK_MAGIC, memory_order_relaxed);
     return 0;
 }
 
@@ -59,7 +59,7 @@ int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port)
 {
     int rc = wp_task_settable(task);
     if (rc == 0)
-        task->wp_target = port;
+        wp_t(task)->target = port;
     return rc;
 }
 
@@ -69,7 +69,7 @@ int wpool_task_set_priority(struct wpool_task *task, int priority)
     if (rc == 0 && priority != WPOOL_PRIORITY_NORMAL && priority != WPOOL_PRIORITY_HIGH)
         rc = -EINVAL;
     if (rc == 0)
-        task->wp_prio = priority;
+        wp_t(task)->prio = priority;
     return rc;
 }
 
@@ -77,7 +77,7 @@ int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns)
 {
     int rc = wp_task_settable(task);
     if (rc == 0)
-        task->wp_deadline = deadline_ns;
+        wp_t(task)->deadline = deadline_ns;
     return rc;
 }
 
@@ -85,7 +85,7 @@ int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token)
 {
     int rc = wp_task_settable(task);
     if (rc == 0)
-        task->wp_token = token;
+        wp_t(task)->token = token;
     return rc;
 }
 
@@ -121,7 +121,10 @@ static int wp_reserve(struct wpool *pool, int lane, struct wp_queue **qp, uint64
     return -EAGAIN;
 }
 
-/* Limited pools: claims a place among the waiting tasks, exactly (a CAS). */
+/* Limited pools: claims a place among the waiting tasks, exactly (a CAS).
+ * seq_cst loads: waiting and idle are read in one total order with the
+ * workers' seq_cst RMWs on them (wp_run lowers idle before waiting), so the
+ * backlog computed here is never below the true one: max_queue holds. */
 static int wp_admit(struct wpool *pool)
 {
     int64_t w = atomic_load_explicit(&pool->waiting, memory_order_seq_cst);
@@ -129,6 +132,8 @@ static int wp_admit(struct wpool *pool)
         int64_t idle = atomic_load_explicit(&pool->idle, memory_order_seq_cst);
         if (w - idle >= pool->max_queue)
             return -EAGAIN;
+        /* seq_cst: the admission test reads idle and claims a place in one
+         * order with the workers' seq_cst RMWs on idle and waiting (wp_run). */
         if (atomic_compare_exchange_weak_explicit(&pool->waiting, &w, w + 1, memory_order_seq_cst,
                                                   memory_order_seq_cst))
             return 0;
@@ -139,7 +144,7 @@ static int wp_admit(struct wpool *pool)
 static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
                       bool notify)
 {
-    int lane = t->wp_prio;
+    int lane = wp_t(t)->prio;
     if (pool->limited) {
         int rc = wp_admit(pool);
         if (rc) {
@@ -151,18 +156,22 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
         }
     }
     if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+        /* seq_cst: before the publish; a worker re-reads it (seq_cst) after
+         * its park prepare, so it cannot sleep on a high task it missed. */
         atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
     /* Before the reserve: a submitter preempted between reserve and publish
      * holds up every task behind its cell, so that window stays short. */
     if (pool->timing)
-        t->wp_stamp = wp_ticks();
-    /* Relaxed: a canceller reads it after its acquire load of wp_queue. */
-    __atomic_store_n(&t->wp_port, port, __ATOMIC_RELAXED);
+        wp_t(t)->stamp = wp_ticks();
+    /* Relaxed: a canceller reads it after its acquire load of `queue`. */
+    atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed);
     struct wp_queue *q;
     uint64_t pos;
     int rc = wp_reserve(pool, lane, &q, &pos);
     if (WP_UNLIKELY(rc)) {
         if (pool->limited) {
+            /* seq_cst: the admission undone, then `refused` read in
+             * wp_room_made (the backpressure Dekker, room.c). */
             atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
             wp_room_made(pool, WP_ALL_LANES, 1);
         }
@@ -172,10 +181,10 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     }
     wp_port_count(port);
     /* wpool_cancel reads these racily and trusts only its CAS on the cell
-     * (see wp_queue_cancel). Release on wp_queue: a canceller that sees it
-     * (acquire) sees wp_port and wp_pos. */
-    __atomic_store_n(&t->wp_pos, pos, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->wp_queue, q, __ATOMIC_RELEASE);
+     * (see wp_queue_cancel). Release on `queue`: a canceller that sees it
+     * (acquire) sees `port` and `pos`. */
+    atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
+    atomic_store_explicit(&wp_t(t)->queue, q, memory_order_release);
     wp_queue_publish(q, pos, t);
     /* Nothing may touch t from here on: a worker may already have completed
      * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
@@ -184,9 +193,9 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     return 0;
 }
 
-int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
+static int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
 {
-    struct wpool_port *port = t->wp_target ? t->wp_target : pool->default_port;
+    struct wpool_port *port = wp_t(t)->target ? wp_t(t)->target : pool->default_port;
     /* The default port lives as long as the pool: no gate on the hot path. */
     if (port == pool->default_port)
         return wp_enqueue(pool, t, port, notify);
@@ -210,15 +219,15 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     /* A destroyed (or closing) target is refused by its gate. */
-    if (t->wp_target && t->wp_target->pool != pool)
+    if (wp_t(t)->target && wp_t(t)->target->pool != pool)
         return -EINVAL;
     uint32_t idle = WP_TASK_IDLE;
     /* Acquire: pairs with the release in wp_port_complete when the previous
      * completion of this record ran on another thread. A closed pool wins
      * over a busy task; checked only here, off the hot path (the reserve
      * reports a close by itself). */
-    if (!__atomic_compare_exchange_n(&t->wp_state, &idle, WP_TASK_INFLIGHT, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
+    if (!atomic_compare_exchange_strong_explicit(&wp_t(t)->state, &idle, WP_TASK_INFLIGHT,
+                                                 memory_order_acquire, memory_order_relaxed))
         return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
     return 0;
 }
@@ -228,9 +237,21 @@ static int wp_submit_one(struct wpool *pool, struct wpool_task *t, bool notify)
     int rc = wp_claim(pool, t);
     if (WP_UNLIKELY(rc))
         return rc;
-    rc = t->wp_token ? wp_token_submit(pool, t, notify) : wp_submit_plain(pool, t, notify);
+    if (wp_t(t)->token) {
+        /* Linked to its token under the token's lock, queued, then the lock
+         * released (unlinked again if refused). */
+        rc = wp_token_link(t);
+        if (rc == 0) {
+            rc = wp_submit_plain(pool, t, notify);
+            wp_token_unlock(t, rc);
+        }
+    } else {
+        rc = wp_submit_plain(pool, t, notify);
+    }
     if (WP_UNLIKELY(rc))
-        __atomic_store_n(&t->wp_state, WP_TASK_IDLE, __ATOMIC_RELEASE);
+        /* Release: the claim undone; pairs with the next claim's acquire
+         * CAS (wp_claim), possibly on another thread. */
+        atomic_store_explicit(&wp_t(t)->state, WP_TASK_IDLE, memory_order_release);
     return rc;
 }
 
@@ -285,18 +306,18 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
              * cancelled, port or pool closing, ...) hands it to the next
              * waiter of the lane. */
             if (woken && rc != 0)
-                wp_park_notify(&pool->space[t->wp_prio], 1);
+                wp_park_notify(&pool->space[wp_t(t)->prio], 1);
             return rc;
         }
         /* Refused after a wake: the room went to someone else (used). */
         woken = false;
         /* The task is valid (not -EINVAL) and ours: its lane is stable. */
-        struct wp_park *space = &pool->space[t->wp_prio];
+        struct wp_park *space = &pool->space[wp_t(t)->prio];
         /* Register, then re-check for room (Dekker with the worker that makes
          * room and then looks for waiters, see wp_room_made). */
         struct wp_park_node node;
         wp_park_prepare(space, &node);
-        if (wp_has_room(pool, t->wp_prio) || wp_queue_closed(&pool->queues[0])) {
+        if (wp_has_room(pool, wp_t(t)->prio) || wp_queue_closed(&pool->queues[0])) {
             wp_park_cancel(space, &node);
             /* Room is seen but the submit may still be refused (a worker
              * preempted between taking a cell and freeing it): the deadline

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* Private view of the public struct wpool_task. Its fields are plain types so
- * that wpool.h compiles as C and C++; the library accesses the shared ones with
- * __atomic builtins, each use stating its order. */
+/* The task record as wpool sees it: the layout behind the public
+ * struct wpool_task (`data`, then a private area of fixed size and alignment).
+ * Fields shared between threads are C11 atomics, each access stating its
+ * order where it is made. The library reaches a record's fields only through
+ * wp_t(); the caller only through `data`. */
 #ifndef WP_TASK_H
 #define WP_TASK_H
 
 #include "wpool.h"
+
+#include <assert.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define WP_TASK_MAGIC 0x7770746bu /* "wptk" */
 
@@ -14,14 +22,51 @@ enum wp_task_state {
     WP_TASK_INFLIGHT = 1, /* accepted: queued, running, or waiting on its port */
 };
 
+/* The first 64 bytes hold what the owner touches for every task and most of
+ * what the worker does; the worker also clears `queue` and, with timing on,
+ * reads `stamp`, both in the next 64 bytes. So a task moves two cache lines
+ * between threads (if the caller aligns the record to 64 bytes), the second
+ * one only between the submitter and the worker. may_alias: the caller's
+ * record is a struct wpool_task, read and written here as this type. */
+struct __attribute__((__may_alias__)) wp_task {
+    void *data;              /* the caller's */
+    struct wpool_task *next; /* the port's stack and list */
+    wpool_done_fn done;
+    wpool_work_fn work;
+    _Atomic(struct wpool_port *) port; /* port of the current submission */
+    struct wpool_token *token;         /* cancel token, or NULL */
+    int status;
+    _Atomic uint32_t state;           /* enum wp_task_state */
+    uint64_t deadline;                /* wpool_now_ns() value, 0 = none */
+    _Atomic(struct wp_queue *) queue; /* queue of the current submission */
+    uint64_t stamp;                   /* submit time (timing on) */
+    _Atomic uint64_t pos;             /* queue position of the current submission */
+    struct wpool_port *target;        /* port chosen by wpool_task_set_port, or NULL */
+    struct wpool_task *tprev, *tnext; /* the token's list */
+    _Atomic uint32_t magic;           /* WP_TASK_MAGIC once initialised */
+    int prio;                         /* lane */
+};
+
+static_assert(sizeof(struct wp_task) <= sizeof(struct wpool_task),
+              "the private layout must fit the public record");
+static_assert(alignof(struct wp_task) <= alignof(struct wpool_task),
+              "the private layout may not need a stricter alignment than the public record");
+static_assert(offsetof(struct wp_task, data) == offsetof(struct wpool_task, data),
+              "data is where the caller finds it");
+
+/* The record's private view. */
+#define wp_t(task) ((struct wp_task *)(task))
+
 static inline int wp_task_valid(const struct wpool_task *t)
 {
-    return t && __atomic_load_n(&t->wp_magic, __ATOMIC_RELAXED) == WP_TASK_MAGIC;
+    return t && atomic_load_explicit(&wp_t(t)->magic, memory_order_relaxed) == WP_TASK_MAGIC;
 }
 
+/* Acquire: pairs with the release store of IDLE in wp_port_complete (the
+ * previous completion, on another thread, is done with the record). */
 static inline uint32_t wp_task_state(const struct wpool_task *t)
 {
-    return __atomic_load_n(&t->wp_state, __ATOMIC_ACQUIRE);
+    return atomic_load_explicit(&wp_t(t)->state, memory_order_acquire);
 }
 
 #endif

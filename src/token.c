@@ -73,7 +73,7 @@ int wpool_token_cancel(wpool_token_t *tok)
     atomic_store_explicit(&tok->cancelled, 1, memory_order_release);
     /* A withdrawn task stays linked: the owner unlinks it before its
      * callback, which waits for this lock. */
-    for (struct wpool_task *t = tok->head; t; t = t->wp_tnext)
+    for (struct wpool_task *t = tok->head; t; t = wp_t(t)->tnext)
         n += wp_task_withdraw(t) == 0;
     pthread_mutex_unlock(&tok->lock);
     return n;
@@ -83,56 +83,63 @@ int wpool_token_cancelled(const wpool_token_t *tok)
 {
     if (!tok)
         return -EINVAL;
+    /* Acquire: pairs with the release store in wpool_token_cancel. */
     return atomic_load_explicit(&tok->cancelled, memory_order_acquire);
 }
 
 bool wp_token_is_cancelled(const struct wpool_task *t)
 {
-    return atomic_load_explicit(&t->wp_token->cancelled, memory_order_acquire) != 0;
+    /* Acquire: pairs with the release store in wpool_token_cancel. */
+    return atomic_load_explicit(&wp_t(t)->token->cancelled, memory_order_acquire) != 0;
 }
 
 int wpool_task_cancelled(const struct wpool_task *t)
 {
-    if (!wp_task_valid(t) || !t->wp_token)
+    if (!wp_task_valid(t) || !wp_t(t)->token)
         return 0;
     return wp_token_is_cancelled(t);
 }
 
-int wp_token_submit(struct wpool *pool, struct wpool_task *t, bool notify)
+int wp_token_link(struct wpool_task *t)
 {
-    struct wpool_token *tok = t->wp_token;
+    struct wpool_token *tok = wp_t(t)->token;
     if (wp_forked(tok->generation))
         return -EOWNERDEAD;
     pthread_mutex_lock(&tok->lock);
+    /* Relaxed: under the lock that wpool_token_cancel sets it under. */
     if (atomic_load_explicit(&tok->cancelled, memory_order_relaxed)) {
         pthread_mutex_unlock(&tok->lock);
         return -ECANCELED;
     }
-    t->wp_tprev = NULL;
-    t->wp_tnext = tok->head;
+    wp_t(t)->tprev = NULL;
+    wp_t(t)->tnext = tok->head;
     if (tok->head)
-        tok->head->wp_tprev = t;
+        wp_t(tok->head)->tprev = t;
     tok->head = t;
-    int rc = wp_submit_plain(pool, t, notify);
-    if (rc) {
-        tok->head = t->wp_tnext;
+    return 0; /* the lock stays held until wp_token_unlock */
+}
+
+void wp_token_unlock(struct wpool_task *t, int rc)
+{
+    struct wpool_token *tok = wp_t(t)->token;
+    if (rc) { /* not queued: still at the head, where wp_token_link put it */
+        tok->head = wp_t(t)->tnext;
         if (tok->head)
-            tok->head->wp_tprev = NULL;
+            wp_t(tok->head)->tprev = NULL;
     }
     pthread_mutex_unlock(&tok->lock);
-    return rc;
 }
 
 void wp_token_detach(struct wpool_task *t)
 {
-    struct wpool_token *tok = t->wp_token;
+    struct wpool_token *tok = wp_t(t)->token;
     pthread_mutex_lock(&tok->lock);
-    if (t->wp_tprev)
-        t->wp_tprev->wp_tnext = t->wp_tnext;
+    if (wp_t(t)->tprev)
+        wp_t(wp_t(t)->tprev)->tnext = wp_t(t)->tnext;
     else
-        tok->head = t->wp_tnext;
-    if (t->wp_tnext)
-        t->wp_tnext->wp_tprev = t->wp_tprev;
-    t->wp_tprev = t->wp_tnext = NULL;
+        tok->head = wp_t(t)->tnext;
+    if (wp_t(t)->tnext)
+        wp_t(wp_t(t)->tnext)->tprev = wp_t(t)->tprev;
+    wp_t(t)->tprev = wp_t(t)->tnext = NULL;
     pthread_mutex_unlock(&tok->lock);
 }

@@ -171,25 +171,27 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     struct wp_wstats *st = &w->st;
     /* Relaxed: the task is ours (taken from its cell); clearing the queue lets
      * a late wpool_cancel see "not queued" instead of a stale position. */
-    __atomic_store_n(&t->wp_queue, NULL, __ATOMIC_RELAXED);
+    atomic_store_explicit(&wp_t(t)->queue, NULL, memory_order_relaxed);
     if (pool->limited) {
-        /* Idle first, so that a submitter never sees both counts high. */
+        /* Idle first, so that a submitter never sees both counts high.
+         * seq_cst: in one order with wp_admit's loads and CAS, and before
+         * wp_room_made's read of `refused` (the backpressure Dekker). */
         atomic_fetch_sub_explicit(&pool->idle, 1, memory_order_seq_cst);
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
-    wp_room_made(pool, t->wp_prio, 1); /* its slot is free */
+    wp_room_made(pool, wp_t(t)->prio, 1); /* its slot is free */
     /* Coalescing: held completions wait at most coalesce_ns plus one task. */
     if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
         wp_release_held(w);
-    uint64_t deadline = t->wp_deadline;
+    uint64_t deadline = wp_t(t)->deadline;
     /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
      * covers tasks still queued when it looked, which the join makes final. */
     if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed) ||
-        (t->wp_token && wp_token_is_cancelled(t))) {
-        t->wp_status = -ECANCELED;
+        (wp_t(t)->token && wp_token_is_cancelled(t))) {
+        wp_t(t)->status = -ECANCELED;
         wp_stat_add(&st->cancelled, 1);
     } else if (deadline && wp_clock_ns() >= deadline) {
-        t->wp_status = -ETIMEDOUT;
+        wp_t(t)->status = -ETIMEDOUT;
         wp_stat_add(&st->timed_out, 1);
     } else {
         /* A task taken at once after the last one starts when that one ended:
@@ -198,11 +200,11 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         if (pool->timing)
             start = !waited && w->last_end ? w->last_end : wp_ticks();
         atomic_store_explicit(&st->running, 1, memory_order_relaxed);
-        t->wp_status = t->wp_work(t);
+        wp_t(t)->status = wp_t(t)->work(t);
         atomic_store_explicit(&st->running, 0, memory_order_relaxed);
         wp_stat_add(&st->ran, 1);
         if (pool->timing) {
-            uint64_t end = wp_ticks(), stamp = t->wp_stamp;
+            uint64_t end = wp_ticks(), stamp = wp_t(t)->stamp;
             /* Relaxed: the epoch is its own start (stats.h); a reset that we
              * miss leaves this record under the old epoch, which readers of
              * the new one skip. */
@@ -213,7 +215,8 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
             w->last_end = end;
         }
     }
-    struct wpool_port *port = t->wp_port;
+    /* Relaxed: the task is ours (taken from its cell, which acquired it). */
+    struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
     if (pool->coalesce_ns && port == pool->default_port) {
         /* Only an idle port's signal is held (an armed one discharges what
          * we held); wp_next_task or the next wp_run releases it. */
@@ -227,6 +230,8 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         wp_port_post(port, t);
     }
     if (pool->limited) {
+        /* seq_cst: idle again, then wp_room_made reads `refused` (the
+         * backpressure Dekker); and in one order with wp_admit's CAS. */
         atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
         wp_room_made(pool, WP_ALL_LANES, 1);
     }

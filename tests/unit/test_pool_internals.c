@@ -23,11 +23,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-static int ran;
+static atomic_int ran;
 
 static int work_mark(struct wpool_task *t)
 {
-    __atomic_store_n(&ran, 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&ran, 1, memory_order_relaxed);
     return 7;
 }
 
@@ -73,11 +73,11 @@ static void test_close_with_stalled_producer(void **state)
     struct wp_queue *q = &pool->queues[0];
     uint64_t pos;
     assert_int_equal(wp_queue_reserve(q, &pos), 0);
-    t.wp_state = WP_TASK_INFLIGHT;
-    t.wp_port = pool->default_port;
+    wp_t(&t)->state = WP_TASK_INFLIGHT;
+    wp_t(&t)->port = pool->default_port;
     wp_port_count(pool->default_port);
-    t.wp_queue = q;
-    t.wp_pos = pos;
+    wp_t(&t)->queue = q;
+    wp_t(&t)->pos = pos;
 
     pthread_t th;
     atomic_store(&g_worker_wakes, 0);
@@ -99,7 +99,7 @@ static void test_close_with_stalled_producer(void **state)
     wp_park_notify(&pool->park, 1);
 
     pthread_join(th, NULL); /* hangs without the fix */
-    assert_int_equal(__atomic_load_n(&ran, __ATOMIC_RELAXED), 1);
+    assert_int_equal(atomic_load_explicit(&ran, memory_order_relaxed), 1);
     assert_int_equal(wpool_port_drain(wpool_default_port(pool), 0), 1);
     assert_int_equal(wpool_destroy(pool), 0);
 }
