@@ -45,6 +45,8 @@ extern "C" {
 
 /* max_queue and drain_low_water: no limit beyond the queues' capacity. */
 #define WPOOL_UNLIMITED 0xffffffffu
+/* wpool_port_dispatch / wpool_dispatch: run every pending completion. */
+#define WPOOL_DISPATCH_ALL 0xffffffffu
 /* While normal-priority tasks wait, a worker takes one of them after at most
  * this many high-priority tasks in a row (see wpool_task_set_priority). */
 #define WPOOL_HIGH_BURST 8u

@@ -53,7 +53,7 @@ START_TEST(test_max_queue_and_drain)
     ck_assert_int_eq(wpool_submit_wait(pool, &jobs[3].task, 0), -ETIMEDOUT);
     ck_assert_int_eq(wpool_submit_wait(pool, &jobs[3].task, 10), -ETIMEDOUT);
     /* No callback while the pool is still full. */
-    ck_assert_int_eq(wpool_dispatch(pool, UINT_MAX), 0);
+    ck_assert_int_eq(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 0);
     ck_assert_int_eq(atomic_load(&g_drains), 0);
     gate_open(&g);
     /* Four completions and the drain notification, dispatched like one. */
@@ -209,7 +209,7 @@ START_TEST(test_drain_never_lost)
         for (;;) {
             struct wpool_task *t = &tasks[next % 64];
             if (wpool_task_init(t, tiny_work, tiny_done) == -EBUSY) {
-                wpool_dispatch(pool, UINT_MAX);
+                wpool_dispatch(pool, WPOOL_DISPATCH_ALL);
                 continue;
             }
             int rc = wpool_submit(pool, t);
@@ -220,7 +220,7 @@ START_TEST(test_drain_never_lost)
         }
         while (!g_round_drained) {
             ck_assert_int_eq(wpool_port_wait(wpool_default_port(pool), -1), 0);
-            wpool_dispatch(pool, UINT_MAX);
+            wpool_dispatch(pool, WPOOL_DISPATCH_ALL);
         }
     }
     drain_all(pool);

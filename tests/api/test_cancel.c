@@ -45,7 +45,7 @@ START_TEST(test_token_cancels_queued)
     int got = 0;
     while (got < N) {
         ck_assert_int_eq(wpool_port_wait(wpool_default_port(pool), -1), 0);
-        got += wpool_dispatch(pool, UINT_MAX);
+        got += wpool_dispatch(pool, WPOOL_DISPATCH_ALL);
     }
     ck_assert_int_eq(got, N);
     /* A task carrying a cancelled token is refused and never queued. */

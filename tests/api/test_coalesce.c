@@ -81,13 +81,13 @@ static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us,
     if (held_ns)
         *held_ns = wpool_now_ns() - released;
     /* Posted at once either way: N jobs and the blocker. */
-    ck_assert_int_eq(wpool_port_dispatch(port, UINT_MAX), N + 1);
+    ck_assert_int_eq(wpool_port_dispatch(port, WPOOL_DISPATCH_ALL), N + 1);
     gate_open(&last);
     /* No task left: the tail's completion is signalled at once. A hang here
      * is a held signal never released; the test's timeout fails it. */
     while (tail->done_calls == 0) {
         ck_assert(fd_readable(wpool_port_fd(port), -1));
-        wpool_port_dispatch(port, UINT_MAX);
+        wpool_port_dispatch(port, WPOOL_DISPATCH_ALL);
     }
     for (int i = 0; i < N + 2; i++) {
         ck_assert_int_eq(jobs[i].done_calls, 1);
@@ -160,7 +160,7 @@ START_TEST(test_coalesce_stream_exactly_once)
             submitted++;
         }
         ck_assert(fd_readable(wpool_fd(pool), -1));
-        int ran = wpool_dispatch(pool, UINT_MAX);
+        int ran = wpool_dispatch(pool, WPOOL_DISPATCH_ALL);
         ck_assert_int_ge(ran, 0);
         done += ran;
     }

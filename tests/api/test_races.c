@@ -439,7 +439,7 @@ START_TEST(test_token_cancel_from_callback)
         ck_assert_int_eq(wpool_submit(pool, &rest[i].task), 0);
     }
     ck_assert(wait_at_least(&started, 1, 10000)); /* first is done, the blocker holds */
-    ck_assert_int_eq(wpool_dispatch(pool, UINT_MAX), 1 + K);
+    ck_assert_int_eq(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 1 + K);
     ck_assert_int_eq(first.done_calls, 1);
     ck_assert_int_eq(first.status, 1);
     ck_assert_int_eq(g_cancel_rc, K);

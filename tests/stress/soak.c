@@ -345,7 +345,7 @@ static void replace_port(struct producer *p, uint64_t x)
 {
     if (p->closing) {
         if ((x >> 20) & 1)
-            REQUIRE(wpool_port_dispatch(p->closing, UINT_MAX) >= 0, "dispatch");
+            REQUIRE(wpool_port_dispatch(p->closing, WPOOL_DISPATCH_ALL) >= 0, "dispatch");
         int rc = wpool_port_destroy(p->closing);
         REQUIRE(rc == 0 || rc == -EBUSY, "port_destroy retried: %d", rc);
         if (rc == 0) {

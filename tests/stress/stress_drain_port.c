@@ -176,7 +176,7 @@ static void owner_dispatch(struct owner *o, wpool_port_t *port)
     }
     tl_seq = s;
     tl_port = port;
-    int rc = wpool_port_dispatch(port, UINT_MAX);
+    int rc = wpool_port_dispatch(port, WPOOL_DISPATCH_ALL);
     REQUIRE(rc >= 0, "owner %d: dispatch: %d", o->which, rc);
     if ((rng_next(&o->rng) & 15) == 0)
         sched_yield();
@@ -514,7 +514,7 @@ static void drive_cycle(struct wpool_task *gate, struct wpool_task *probe)
     while (!g.g_done) {
         rc = wpool_port_wait(dp, 100);
         REQUIRE(rc == 0 || rc == -ETIMEDOUT, "wait: %d", rc);
-        REQUIRE(wpool_dispatch(g.pool, UINT_MAX) >= 0, "dispatch");
+        REQUIRE(wpool_dispatch(g.pool, WPOOL_DISPATCH_ALL) >= 0, "dispatch");
         REQUIRE(wpool_now_ns() < limit, "gate task did not complete in %d s", WAIT_SECONDS);
     }
     atomic_fetch_add_explicit(&g.cycles, 1, memory_order_relaxed);

@@ -158,7 +158,7 @@ static void rec_done(struct wpool_task *t, int status)
 
 static void owner_dispatch(struct owner *o, wpool_port_t *port)
 {
-    int rc = wpool_port_dispatch(port, UINT_MAX);
+    int rc = wpool_port_dispatch(port, WPOOL_DISPATCH_ALL);
     REQUIRE(rc >= 0, "owner %u: dispatch: %d", o->index, rc);
     if ((rng_next(&o->rng) & 3) == 0)
         sched_yield();

@@ -72,7 +72,7 @@ static void *owner_main(void *arg)
             struct pollfd p = {.fd = wpool_port_fd(port), .events = POLLIN};
             if (poll(&p, 1, -1) < 0 && errno != EINTR)
                 o->failures++;
-            if (wpool_port_dispatch(port, UINT_MAX) < 0)
+            if (wpool_port_dispatch(port, WPOOL_DISPATCH_ALL) < 0)
                 o->failures++;
         }
         /* The worker that signalled may still be inside wp_port_post. */
