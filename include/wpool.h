@@ -175,8 +175,13 @@ struct wpool_options {
  * valid from a successful submit until its completion callback has started.
  */
 /* Words of wpool's private state in a task record (its size and alignment are
- * part of the ABI: 8 + 16 * 8 = 136 bytes on LP64). */
+ * part of the ABI: 8 + 16 * 8 = 136 bytes on LP64, 8-byte aligned). */
 #define WPOOL_TASK_PRIVATE_WORDS 16
+#if defined(__GNUC__)
+#define WPOOL_ALIGN8 __attribute__((__aligned__(8)))
+#else
+#define WPOOL_ALIGN8
+#endif
 
 struct wpool_task {
     void *data; /* the caller's; wpool never reads or writes it */
@@ -184,7 +189,7 @@ struct wpool_task {
     union {
         uint64_t u64;
         void *ptr;
-    } wp_private[WPOOL_TASK_PRIVATE_WORDS];
+    } wp_private[WPOOL_TASK_PRIVATE_WORDS] WPOOL_ALIGN8;
 };
 
 /* ---- the pool -------------------------------------------------------------------------------- */

@@ -162,7 +162,8 @@ bool wp_token_is_cancelled(const struct wpool_task *t);
  * inherited token) or -ECANCELED with nothing held. */
 int wp_token_link(struct wpool_task *t);
 /* Second half, after the submit: unlinks the task if it was refused (rc not
- * 0), then releases the token's lock. */
-void wp_token_unlock(struct wpool_task *t, int rc);
+ * 0), then releases the lock of tok, the task's token (read before the
+ * submit: once queued, the record is not ours to read). */
+void wp_token_unlock(struct wpool_token *tok, struct wpool_task *t, int rc);
 
 #endif

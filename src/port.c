@@ -53,7 +53,7 @@ void wp_port_signal(struct wpool_port *port)
      * the line with RMWs; the CAS makes exactly one producer write per ARMED
      * epoch. seq_cst (load and CAS): after the poster's seq_cst CAS on head,
      * Dekker with the owner, which clears `pending` and then re-reads head
-     * (wp_port_run). */
+     * (wp_port_go_idle). */
     int quiet = WP_PORT_QUIET;
     if (atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET &&
         atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_ARMED,
@@ -192,7 +192,7 @@ bool wp_port_closed(const struct wpool_port *port)
 
 bool wp_port_has_work(struct wpool_port *port)
 {
-    /* seq_cst: pairs with the posters' seq_cst CAS on head (wp_port_push). */
+    /* seq_cst: pairs with the posters' seq_cst CAS on head (wp_port_push_task). */
     return port->ready || atomic_load_explicit(&port->head, memory_order_seq_cst);
 }
 

@@ -59,9 +59,11 @@ int wp_queue_reserve(struct wp_queue *q, uint64_t *posp)
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             /* The CAS only claims the position: the cell's seq carries the
-             * data ordering. Acquire (both ways): pairs with wp_queue_close's
-             * seq_cst fetch_or, so a submitter that sees the queue closed sees
-             * what the closer set before it. A concurrent close makes it fail
+             * data ordering. Acquire on failure (and on the reload below):
+             * pairs with wp_queue_close's seq_cst fetch_or, so a submitter
+             * that sees the queue closed sees what the closer set before it.
+             * On success it reads another submitter's CAS and pairs with
+             * nothing (relaxed would do). A concurrent close makes it fail
              * and retry. */
             if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1, memory_order_acquire,
                                                       memory_order_acquire)) {

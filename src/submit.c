@@ -122,9 +122,11 @@ static int wp_reserve(struct wpool *pool, int lane, struct wp_queue **qp, uint64
 }
 
 /* Limited pools: claims a place among the waiting tasks, exactly (a CAS).
- * seq_cst loads: waiting and idle are read in one total order with the
- * workers' seq_cst RMWs on them (wp_run lowers idle before waiting), so the
- * backlog computed here is never below the true one: max_queue holds. */
+ * seq_cst loads and CAS: in one total order with the workers' seq_cst RMWs on
+ * waiting and idle (wp_run lowers idle before waiting). A worker may lower
+ * idle between our load of it and our CAS, so the backlog we admit against
+ * can be one below the true one for a moment; that worker's own decrement of
+ * waiting follows, so max_queue holds once it has. */
 static int wp_admit(struct wpool *pool)
 {
     int64_t w = atomic_load_explicit(&pool->waiting, memory_order_seq_cst);
@@ -240,10 +242,11 @@ static int wp_submit_one(struct wpool *pool, struct wpool_task *t, bool notify)
     if (wp_t(t)->token) {
         /* Linked to its token under the token's lock, queued, then the lock
          * released (unlinked again if refused). */
+        struct wpool_token *tok = wp_t(t)->token;
         rc = wp_token_link(t);
         if (rc == 0) {
             rc = wp_submit_plain(pool, t, notify);
-            wp_token_unlock(t, rc);
+            wp_token_unlock(tok, t, rc);
         }
     } else {
         rc = wp_submit_plain(pool, t, notify);

@@ -53,6 +53,10 @@ static_assert(alignof(struct wp_task) <= alignof(struct wpool_task),
               "the private layout may not need a stricter alignment than the public record");
 static_assert(offsetof(struct wp_task, data) == offsetof(struct wpool_task, data),
               "data is where the caller finds it");
+static_assert(alignof(struct wpool_task) >= 8, "64-bit atomics in the record need 8 bytes");
+#if UINTPTR_MAX == UINT64_MAX
+static_assert(sizeof(struct wpool_task) == 136, "the record's size is part of the ABI (LP64)");
+#endif
 
 /* The record's private view. */
 #define wp_t(task) ((struct wp_task *)(task))

@@ -119,9 +119,10 @@ int wp_token_link(struct wpool_task *t)
     return 0; /* the lock stays held until wp_token_unlock */
 }
 
-void wp_token_unlock(struct wpool_task *t, int rc)
+void wp_token_unlock(struct wpool_token *tok, struct wpool_task *t, int rc)
 {
-    struct wpool_token *tok = wp_t(t)->token;
+    /* t is read only if it was refused (never published): once queued it
+     * may be completing on another thread. */
     if (rc) { /* not queued: still at the head, where wp_token_link put it */
         tok->head = wp_t(t)->tnext;
         if (tok->head)
