@@ -4,6 +4,7 @@
 #   park.pml       the workers' parking lot sleep/wake (park.c as used by worker.c)
 #   port.pml       the completion port's eventfd signalling (port.c)
 #   port_life.pml  a completion port's destroy racing submits and posts (port.c)
+#   room.pml       backpressure (max_queue) and the drain notification (room.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -76,6 +77,20 @@ checks=(
   "port_life-gate-1s2t|port_life.pml|-DGATE -DNS=1 -DK=2|-DSAFETY|-m100000|pass"
   "port_life-gate-nocount|port_life.pml|-DGATE -DGATE_NOCOUNT|-DSAFETY|-m100000|assertion violated \(\(\(accepted==completed\)"
   "port_life-latewake|port_life.pml|-DASSERT_WAKE|-DSAFETY|-m100000|assertion violated +!\(destroyed\)"
+  # room.pml: backpressure with max_queue and the drain notification (the
+  # refusal flag against the backlog, a Dekker pair). No lost drain, at most
+  # one notification per refusal, with max_queue 1 (low water 0) and
+  # max_queue 0 (low water -1, "a worker is free"), one and two workers.
+  # ROOM_FIRST (workers look at the flag before they make room) and
+  # LEVEL_FIRST (the refused submitter reads the level before it raises the
+  # flag) must lose a drain. With a low-water mark of 0 or more the next
+  # task's own look covers ROOM_FIRST's loss, so it is shown with max_queue 0.
+  "room|room.pml|-DNS=2 -DK=2 -DNW=1|-DSAFETY|-m200000|pass"
+  "room-2w|room.pml|-DNS=2 -DK=2 -DNW=2|-DSAFETY|-m200000|pass"
+  "room-zero|room.pml|-DMAXQ=0 -DLOW=-1|-DSAFETY|-m200000|pass"
+  "room-zero-2w|room.pml|-DMAXQ=0 -DLOW=-1 -DNW=2|-DSAFETY|-m200000|pass"
+  "room-roomfirst|room.pml|-DROOM_FIRST -DMAXQ=0 -DLOW=-1|-DSAFETY|-m200000|assertion violated"
+  "room-levelfirst|room.pml|-DLEVEL_FIRST|-DSAFETY|-m200000|assertion violated"
 )
 
 run_check() { # index spec

@@ -69,7 +69,7 @@ for m in "${mutants[@]}"; do
         stale=$((stale + 1))
         continue
     fi
-    if ! patch -d "$tree" -p1 --quiet --forward <"$m" >"$work/$name.patch.log" 2>&1; then
+    if ! patch -d "$tree" -p1 --quiet --forward --fuzz=0 <"$m" >"$work/$name.patch.log" 2>&1; then
         echo "STALE    $name: the patch no longer applies"
         cat "$work/$name.patch.log"
         patch -d "$tree" -p1 --quiet -R <"$m" >/dev/null 2>&1
