@@ -26,7 +26,7 @@ int wp_task_withdraw(struct wpool_task *t)
     struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
     if (!port) /* completed and re-initialised since we looked: not queued */
         return -EBUSY;
-    struct wpool *pool = port->pool;
+    struct wpool *pool = wp_port_pool(port);
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     uint64_t pos = atomic_load_explicit(&wp_t(t)->pos, memory_order_relaxed);

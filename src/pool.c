@@ -110,7 +110,7 @@ static void wp_free_ports(struct wpool *pool)
     for (int i = 0; i < 2; i++) {
         struct wpool_port *port = lists[i];
         while (port) {
-            struct wpool_port *next = port->next;
+            struct wpool_port *next = wp_port_list_next(port);
             wp_port_free(port);
             port = next;
         }
@@ -143,7 +143,7 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
         if (rc)
             return rc;
     }
-    pool->nthreads = o->threads ? o->threads : pool->topo.ncores;
+    pool->nthreads = o->threads ? o->threads : wp_topology_cores(&pool->topo);
     pool->nqueues = o->dispatch == WPOOL_ROUND_ROBIN ? pool->nthreads : 1;
     pool->capacity = o->queue_capacity;
     pool->pin = o->pin;
@@ -299,15 +299,15 @@ int wpool_close(wpool_t *pool)
 
 static bool wp_any_port_dispatching(struct wpool *pool)
 {
-    for (struct wpool_port *p = pool->ports; p; p = p->next)
-        if (atomic_load_explicit(&p->in_dispatch, memory_order_relaxed))
+    for (struct wpool_port *p = pool->ports; p; p = wp_port_list_next(p))
+        if (wp_port_dispatching(p))
             return true;
     return false;
 }
 
 static struct wpool_port *wp_first_with_work(struct wpool_port *p)
 {
-    for (; p; p = p->next)
+    for (; p; p = wp_port_list_next(p))
         if (wp_port_has_work(p))
             return p;
     return NULL;
@@ -390,10 +390,8 @@ int wp_pool_add_port(struct wpool *pool, struct wpool_port **portp)
 {
     pthread_mutex_lock(&pool->lock);
     int rc = pool->life == WP_OPEN ? wp_port_new(pool, false, portp) : -ESHUTDOWN;
-    if (rc == 0) {
-        (*portp)->next = pool->ports;
-        pool->ports = *portp;
-    }
+    if (rc == 0)
+        wp_port_list_push(&pool->ports, *portp);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -401,12 +399,8 @@ int wp_pool_add_port(struct wpool *pool, struct wpool_port **portp)
 void wp_pool_retire_port(struct wpool *pool, struct wpool_port *port)
 {
     pthread_mutex_lock(&pool->lock);
-    struct wpool_port **link = &pool->ports;
-    while (*link != port)
-        link = &(*link)->next;
-    *link = port->next;
-    port->next = pool->dead_ports;
-    pool->dead_ports = port;
+    wp_port_list_remove(&pool->ports, port);
+    wp_port_list_push(&pool->dead_ports, port);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -429,18 +423,14 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     out->threads = pool->nthreads;
     for (unsigned int i = 0; i < pool->nthreads; i++) {
         const struct wp_wstats *st = &pool->workers[i].st;
-        out->completed += atomic_load_explicit(&st->ran, memory_order_relaxed);
-        out->cancelled += atomic_load_explicit(&st->cancelled, memory_order_relaxed);
-        out->timed_out += atomic_load_explicit(&st->timed_out, memory_order_relaxed);
-        out->running += (unsigned int)atomic_load_explicit(&st->running, memory_order_relaxed);
+        wp_stats_totals(st, &out->completed, &out->cancelled, &out->timed_out, &out->running);
         busy += wp_stats_merge(st, epoch, wait, run);
     }
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
     out->idle = out->threads - out->running;
     /* Every accepted submission reserved exactly one queue position. */
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        out->submitted +=
-            atomic_load_explicit(&pool->queues[i].head, memory_order_relaxed) & ~WP_QUEUE_CLOSED;
+        out->submitted += wp_queue_reserved(&pool->queues[i]);
     done = out->completed + out->cancelled + out->timed_out + out->running;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;

@@ -108,6 +108,12 @@ struct wpool {
     struct wpool_port *dead_ports; /* destroyed ports, freed with the pool */
 };
 
+/* An inherited pool in a forked child (fork.h). */
+static inline bool wp_pool_forked(const struct wpool *pool)
+{
+    return wp_forked(pool->generation);
+}
+
 /* Lane l's queues (nqueues of them). */
 static inline struct wp_queue *wp_lane(const struct wpool *pool, int lane)
 {

@@ -313,14 +313,14 @@ int wpool_port_fd(const wpool_port_t *port)
 
 int wpool_fd(const wpool_t *pool)
 {
-    return pool ? pool->default_port->efd : -EINVAL;
+    return pool ? wpool_port_fd(wpool_default_port((wpool_t *)pool)) : -EINVAL;
 }
 
 int wpool_port_dispatch(wpool_port_t *port, unsigned int max)
 {
     if (!port || max == 0 || wp_port_dead(port))
         return -EINVAL;
-    if (wp_forked(port->pool->generation))
+    if (wp_pool_forked(port->pool))
         return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
@@ -331,7 +331,7 @@ int wpool_dispatch(wpool_t *pool, unsigned int max)
 {
     if (!pool)
         return -EINVAL;
-    return wpool_port_dispatch(pool->default_port, max);
+    return wpool_port_dispatch(wpool_default_port(pool), max);
 }
 
 static int64_t wp_now_ms(void)
@@ -374,7 +374,7 @@ int wpool_port_wait(wpool_port_t *port, int timeout_ms)
 {
     if (!port || timeout_ms < -1 || wp_port_dead(port))
         return -EINVAL;
-    if (wp_forked(port->pool->generation))
+    if (wp_pool_forked(port->pool))
         return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
@@ -385,7 +385,7 @@ int wpool_port_drain(wpool_port_t *port, int timeout_ms)
 {
     if (!port || timeout_ms < -1 || wp_port_dead(port))
         return -EINVAL;
-    if (wp_forked(port->pool->generation))
+    if (wp_pool_forked(port->pool))
         return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
@@ -412,7 +412,7 @@ int wpool_port_create(wpool_t *pool, wpool_port_t **portp)
 {
     if (!pool || !portp)
         return -EINVAL;
-    if (wp_forked(pool->generation))
+    if (wp_pool_forked(pool))
         return -EOWNERDEAD;
     return wp_pool_add_port(pool, portp);
 }
@@ -424,7 +424,7 @@ int wpool_port_destroy(wpool_port_t *port)
     if (port->is_default || wp_port_dead(port))
         return -EINVAL;
     struct wpool *pool = port->pool;
-    if (wp_forked(pool->generation))
+    if (wp_pool_forked(pool))
         return -EOWNERDEAD;
     if (!pthread_equal(port->owner, pthread_self()))
         return -EPERM;
@@ -439,4 +439,30 @@ int wpool_port_destroy(wpool_port_t *port)
     wp_port_bury(port);
     wp_pool_retire_port(pool, port);
     return 0;
+}
+
+bool wp_port_dispatching(struct wpool_port *port)
+{
+    /* Relaxed: read under the pool's lock by wpool_destroy, on the thread
+     * that would be inside the dispatch if any (a callback's own destroy). */
+    return atomic_load_explicit(&port->in_dispatch, memory_order_relaxed) != 0;
+}
+
+void wp_port_list_push(struct wpool_port **list, struct wpool_port *port)
+{
+    port->next = *list;
+    *list = port;
+}
+
+void wp_port_list_remove(struct wpool_port **list, struct wpool_port *port)
+{
+    while (*list != port)
+        list = &(*list)->next;
+    *list = port->next;
+    port->next = NULL;
+}
+
+struct wpool_port *wp_port_list_next(const struct wpool_port *port)
+{
+    return port->next;
 }

@@ -137,5 +137,17 @@ static inline int64_t wp_port_inflight(struct wpool_port *port)
 }
 /* Anything posted and not yet run? */
 bool wp_port_has_work(struct wpool_port *port);
+/* The pool the port belongs to. */
+static inline struct wpool *wp_port_pool(const struct wpool_port *port)
+{
+    return port->pool;
+}
+/* A dispatch is running on the port (its owner is inside a callback). */
+bool wp_port_dispatching(struct wpool_port *port);
+/* The pool's lists of ports (live and dead), threaded through the ports:
+ * under the pool's lock. */
+void wp_port_list_push(struct wpool_port **list, struct wpool_port *port);
+void wp_port_list_remove(struct wpool_port **list, struct wpool_port *port);
+struct wpool_port *wp_port_list_next(const struct wpool_port *port);
 
 #endif

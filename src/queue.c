@@ -230,3 +230,9 @@ uint64_t wp_queue_size(struct wp_queue *q)
     uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst) & ~WP_QUEUE_CLOSED;
     return head > tail ? head - tail : 0;
 }
+
+uint64_t wp_queue_reserved(struct wp_queue *q)
+{
+    /* Relaxed: a counter for statistics. */
+    return atomic_load_explicit(&q->head, memory_order_relaxed) & ~WP_QUEUE_CLOSED;
+}

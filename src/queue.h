@@ -68,5 +68,7 @@ bool wp_queue_drained(struct wp_queue *q);
 /* Reserved-but-not-consumed positions (tombstones included); a snapshot,
  * read with seq_cst loads. */
 uint64_t wp_queue_size(struct wp_queue *q);
+/* Positions ever reserved (submits accepted into this queue). A snapshot. */
+uint64_t wp_queue_reserved(struct wp_queue *q);
 
 #endif

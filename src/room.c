@@ -157,7 +157,7 @@ int wpool_on_drain(wpool_t *pool, wpool_port_t *port, wpool_drain_fn fn, void *a
         return -EOWNERDEAD;
     if (!port)
         port = pool->default_port;
-    if (port->pool != pool)
+    if (wp_port_pool(port) != pool)
         return -EINVAL;
     int rc = 0;
     pthread_mutex_lock(&pool->drain_lock);

@@ -65,6 +65,31 @@ static inline void wp_stat_add(_Atomic uint64_t *c, uint64_t v)
                           memory_order_relaxed);
 }
 
+/* What became of a task a worker took. */
+enum wp_outcome { WP_RAN, WP_CANCELLED, WP_TIMED_OUT };
+
+/* Counts one task's outcome (the owning worker only). */
+static inline void wp_stats_count(struct wp_wstats *s, enum wp_outcome o)
+{
+    wp_stat_add(o == WP_RAN ? &s->ran : o == WP_CANCELLED ? &s->cancelled : &s->timed_out, 1);
+}
+
+/* The worker is inside a work function (1) or not (0). Relaxed: a gauge. */
+static inline void wp_stats_running(struct wp_wstats *s, int running)
+{
+    atomic_store_explicit(&s->running, running, memory_order_relaxed);
+}
+
+/* Adds the worker's totals to a reader's (any thread; relaxed, each exact). */
+static inline void wp_stats_totals(const struct wp_wstats *s, uint64_t *ran, uint64_t *cancelled,
+                                   uint64_t *timed_out, unsigned int *running)
+{
+    *ran += atomic_load_explicit(&s->ran, memory_order_relaxed);
+    *cancelled += atomic_load_explicit(&s->cancelled, memory_order_relaxed);
+    *timed_out += atomic_load_explicit(&s->timed_out, memory_order_relaxed);
+    *running += (unsigned int)atomic_load_explicit(&s->running, memory_order_relaxed);
+}
+
 /* Worker side: records one task's wait and run times (ticks) under `epoch`,
  * and `busy`, its run time since the epoch began. */
 void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run,

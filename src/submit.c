@@ -221,7 +221,7 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     /* A destroyed (or closing) target is refused by its gate. */
-    if (wp_t(t)->target && wp_t(t)->target->pool != pool)
+    if (wp_t(t)->target && wp_port_pool(wp_t(t)->target) != pool)
         return -EINVAL;
     uint32_t idle = WP_TASK_IDLE;
     /* Acquire: pairs with the release in wp_port_complete when the previous

@@ -18,4 +18,16 @@ struct wp_topology {
 int wp_topology_load(struct wp_topology *topo);
 void wp_topology_free(struct wp_topology *topo);
 
+/* Allowed cores (0 before a successful load). */
+static inline unsigned int wp_topology_cores(const struct wp_topology *topo)
+{
+    return topo->ncores;
+}
+
+/* The allowed PUs of core i mod the allowed cores (a load succeeded). */
+static inline const cpu_set_t *wp_topology_core(const struct wp_topology *topo, unsigned int i)
+{
+    return &topo->cores[i % topo->ncores];
+}
+
 #endif

@@ -189,20 +189,20 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed) ||
         (wp_t(t)->token && wp_token_is_cancelled(t))) {
         wp_t(t)->status = -ECANCELED;
-        wp_stat_add(&st->cancelled, 1);
+        wp_stats_count(st, WP_CANCELLED);
     } else if (deadline && wp_clock_ns() >= deadline) {
         wp_t(t)->status = -ETIMEDOUT;
-        wp_stat_add(&st->timed_out, 1);
+        wp_stats_count(st, WP_TIMED_OUT);
     } else {
         /* A task taken at once after the last one starts when that one ended:
          * one clock read per task in a busy pool. */
         uint64_t start = 0;
         if (pool->timing)
             start = !waited && w->last_end ? w->last_end : wp_ticks();
-        atomic_store_explicit(&st->running, 1, memory_order_relaxed);
+        wp_stats_running(st, 1);
         wp_t(t)->status = wp_t(t)->work(t);
-        atomic_store_explicit(&st->running, 0, memory_order_relaxed);
-        wp_stat_add(&st->ran, 1);
+        wp_stats_running(st, 0);
+        wp_stats_count(st, WP_RAN);
         if (pool->timing) {
             uint64_t end = wp_ticks(), stamp = wp_t(t)->stamp;
             /* Relaxed: the epoch is its own start (stats.h); a reset that we
@@ -312,7 +312,7 @@ int wp_start_workers(struct wpool *pool)
         w->index = i;
         w->spin = WP_SPIN_MAX;
         if (pool->pin) {
-            const cpu_set_t *cpus = &pool->topo.cores[i % pool->topo.ncores];
+            const cpu_set_t *cpus = wp_topology_core(&pool->topo, i);
             rc = pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), cpus);
             if (rc)
                 break;
