@@ -52,7 +52,7 @@ int main(void)
         if (rc)
             return 1;
     }
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     int bad = 0;
     for (int i = 0; i < TASKS; i++)
         bad += jobs[i].completions != 1;

@@ -165,7 +165,7 @@ int main(void)
         i++;
     }
     pthread_join(th, NULL);
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     printf("backpressure: %d jobs, paused %d times for the drain notification, "
            "%d blocking submits refused\n",
            JOBS, pauses, side.refused);
@@ -186,7 +186,7 @@ int main(void)
         else
             return 1;
     }
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     printf("batch: %d jobs in %s\n", BATCH,
            BATCH > 32 ? "several calls (max_queue 32)" : "one call");
 
@@ -211,7 +211,7 @@ int main(void)
     /* The client went away. Queued jobs are withdrawn (the count returned);
      * a job a worker had just taken sees the flag and is cancelled unrun. */
     int dropped = wpool_token_cancel(tok);
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     int cancelled = 0, ran = 0;
     for (unsigned int i = 0; i < REQUEST; i++) {
         if (req[i].completions < 0) {
@@ -261,7 +261,7 @@ int main(void)
     while (wpool_now_ns() <= deadline) /* let the deadline pass */
         wpool_dispatch(pool, 256);
     wpool_token_cancel(release); /* the holding jobs poll it and return */
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     wpool_token_destroy(release);
     int timed_out = 0, overtook = 1;
     for (unsigned int i = 0; i < URGENT; i++)

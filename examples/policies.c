@@ -58,7 +58,7 @@ static int cmp_double(const void *a, const void *b)
 static int run(int policy, const char *name, uint64_t short_spin)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
-    o.dispatch = policy;
+    o.placement = policy;
     o.queue_capacity = 8192;
     wpool_t *pool;
     if (wpool_create(&pool, &o))
@@ -73,7 +73,7 @@ static int run(int policy, const char *name, uint64_t short_spin)
         if (wpool_submit(pool, &tasks[i].task))
             return 1;
     }
-    wpool_port_drain(wpool_default_port(pool), -1);
+    wpool_port_settle(wpool_default_port(pool), -1);
     static double waits[TASKS];
     int bad = 0;
     for (int i = 0; i < TASKS; i++) {

@@ -142,7 +142,7 @@ int main(int argc, char **argv)
         while ((rc = wpool_submit(pool, &msgs[i].stage[0])) == -EAGAIN)
             wpool_dispatch(pool, 1024);
     }
-    wpool_port_drain(wpool_default_port(pool), -1); /* follow-ups included */
+    wpool_port_settle(wpool_default_port(pool), -1); /* follow-ups included */
     int chain_ok = messages_delivered == MESSAGES && stage_completions == MESSAGES * STAGES;
     for (int i = 0; i < MESSAGES; i++) {
         uint64_t p = (uint64_t)i;

@@ -80,7 +80,7 @@ enum wpool_priority {
 
 /* What wpool_shutdown() does with tasks still queued. */
 enum wpool_close_mode {
-    WPOOL_CLOSE_DRAIN = 0,  /* run them (wpool_close) */
+    WPOOL_CLOSE_RUN = 0,    /* run them (wpool_close) */
     WPOOL_CLOSE_CANCEL = 1, /* complete them with -ECANCELED unrun */
 };
 
@@ -104,7 +104,7 @@ struct wpool_options {
      * WPOOL_MAX_QUEUE_CAPACITY slots. */
     unsigned int queue_capacity;
     /* enum wpool_placement. */
-    int dispatch;
+    int placement;
     /* 1: bind worker i to allowed core (i mod cores); 0: let the kernel place
      * workers. */
     int pin;
@@ -147,7 +147,7 @@ struct wpool_options {
      * when the N us passed). Completions are still posted at once: a
      * dispatch in the meantime runs them, and the signal that follows it may
      * then find nothing to run (one spurious wakeup of the loop, as after
-     * wpool_port_drain). Ports made with wpool_port_create are signalled at
+     * wpool_port_settle). Ports made with wpool_port_create are signalled at
      * once. See docs/design.md. */
     unsigned int coalesce_us;
     /* Must be zero; room for options added later without breaking the ABI. */
@@ -285,8 +285,8 @@ WPOOL_API int wpool_port_dispatch(wpool_port_t *port, unsigned int max);
 /* Block until completions are waiting on a port: wpool_port_wait(3). */
 WPOOL_API int wpool_port_wait(wpool_port_t *port, int timeout_ms);
 
-/* Dispatch until no task sent to the port is in flight: wpool_port_drain(3). */
-WPOOL_API int wpool_port_drain(wpool_port_t *port, int timeout_ms);
+/* Dispatch until no task sent to the port is in flight: wpool_port_settle(3). */
+WPOOL_API int wpool_port_settle(wpool_port_t *port, int timeout_ms);
 
 /* Destroy a completion port: wpool_port_destroy(3). */
 WPOOL_API int wpool_port_destroy(wpool_port_t *port);
@@ -302,7 +302,7 @@ WPOOL_API int wpool_dispatch(wpool_t *pool, unsigned int max);
 /* Stop accepting tasks, run the queued ones and join the workers: wpool_close(3). */
 WPOOL_API int wpool_close(wpool_t *pool);
 
-/* Close a pool, draining or cancelling queued tasks, with a timeout: wpool_shutdown(3). */
+/* Close a pool, running or cancelling queued tasks, with a timeout: wpool_shutdown(3). */
 WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
 
 /* Cancel what is queued, join the workers, run undispatched completions, free the pool:

@@ -20,7 +20,7 @@ void wpool_options_init(struct wpool_options *opts)
         return;
     memset(opts, 0, sizeof(*opts));
     opts->queue_capacity = WPOOL_DEFAULT_QUEUE_CAPACITY;
-    opts->dispatch = WPOOL_FIRST_FREE;
+    opts->placement = WPOOL_FIRST_FREE;
     opts->max_queue = WPOOL_UNLIMITED;
     opts->drain_low_water = WPOOL_UNLIMITED;
     opts->timing = 1;
@@ -33,7 +33,7 @@ static int wp_check_options(const struct wpool_options *o)
         return -EINVAL;
     if (cap < 2 || cap > WPOOL_MAX_QUEUE_CAPACITY || (cap & (cap - 1)))
         return -EINVAL;
-    if (o->dispatch != WPOOL_FIRST_FREE && o->dispatch != WPOOL_ROUND_ROBIN)
+    if (o->placement != WPOOL_FIRST_FREE && o->placement != WPOOL_ROUND_ROBIN)
         return -EINVAL;
     if (o->pin != 0 && o->pin != 1)
         return -EINVAL;
@@ -55,7 +55,7 @@ static int wp_check_options(const struct wpool_options *o)
 }
 
 /* Closes every queue (after setting the cancel flag, with cancel) and wakes
- * every worker so that they drain and exit. */
+ * every worker so that they finish the queues and exit. */
 static void wp_close_queues(struct wpool *pool, bool cancel)
 {
     if (cancel)
@@ -144,7 +144,7 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
             return rc;
     }
     pool->nthreads = o->threads ? o->threads : wp_topology_cores(&pool->topo);
-    pool->nqueues = o->dispatch == WPOOL_ROUND_ROBIN ? pool->nthreads : 1;
+    pool->nqueues = o->placement == WPOOL_ROUND_ROBIN ? pool->nthreads : 1;
     pool->capacity = o->queue_capacity;
     pool->pin = o->pin;
     uint64_t total = (uint64_t)pool->nqueues * o->queue_capacity;
@@ -256,7 +256,7 @@ static int wp_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t 
 
 int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
 {
-    if (!pool || (mode != WPOOL_CLOSE_DRAIN && mode != WPOOL_CLOSE_CANCEL) || timeout_ms < -1)
+    if (!pool || (mode != WPOOL_CLOSE_RUN && mode != WPOOL_CLOSE_CANCEL) || timeout_ms < -1)
         return -EINVAL;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
@@ -294,7 +294,7 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
 
 int wpool_close(wpool_t *pool)
 {
-    return wpool_shutdown(pool, WPOOL_CLOSE_DRAIN, -1);
+    return wpool_shutdown(pool, WPOOL_CLOSE_RUN, -1);
 }
 
 static bool wp_any_port_dispatching(struct wpool *pool)

@@ -381,7 +381,7 @@ int wpool_port_wait(wpool_port_t *port, int timeout_ms)
     return wp_port_wait_until(port, wp_deadline(timeout_ms));
 }
 
-int wpool_port_drain(wpool_port_t *port, int timeout_ms)
+int wpool_port_settle(wpool_port_t *port, int timeout_ms)
 {
     if (!port || timeout_ms < -1 || wp_port_dead(port))
         return -EINVAL;

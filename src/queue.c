@@ -211,7 +211,7 @@ bool wp_queue_closed(struct wp_queue *q)
     return atomic_load_explicit(&q->head, memory_order_acquire) & WP_QUEUE_CLOSED;
 }
 
-bool wp_queue_drained(struct wp_queue *q)
+bool wp_queue_finished(struct wp_queue *q)
 {
     /* seq_cst: read after wp_park_prepare, see the close's fetch_or. Once the
      * flag is set head never moves, so tail == head is final. */

@@ -64,7 +64,7 @@ void wp_queue_reclaim(struct wp_queue *q);
 void wp_queue_close(struct wp_queue *q);
 bool wp_queue_closed(struct wp_queue *q);
 /* Closed and every reserved position consumed. Once true, stays true. */
-bool wp_queue_drained(struct wp_queue *q);
+bool wp_queue_finished(struct wp_queue *q);
 /* Reserved-but-not-consumed positions (tombstones included); a snapshot,
  * read with seq_cst loads. */
 uint64_t wp_queue_size(struct wp_queue *q);

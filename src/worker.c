@@ -7,8 +7,8 @@
  * worker while another is idle), spins briefly when there is none, then sleeps
  * on the pool's eventcount. It runs the task (or completes it with -ECANCELED
  * or -ETIMEDOUT), records its times, and posts the completion to the task's
- * port. Workers exit only once every queue is closed and drained, decided from
- * the queues' position counters.
+ * port. Workers exit only once every queue is closed and finished (every position taken), decided
+ * from the queues' position counters.
  */
 #include "pool.h"
 #include "port.h"
@@ -93,10 +93,10 @@ static struct wpool_task *wp_take(struct wp_worker *w)
     return wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
 }
 
-static bool wp_drained(struct wpool *pool)
+static bool wp_all_taken(struct wpool *pool)
 {
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        if (!wp_queue_drained(&pool->queues[i]))
+        if (!wp_queue_finished(&pool->queues[i]))
             return false;
     return true;
 }
@@ -117,7 +117,7 @@ static void wp_release_held(struct wp_worker *w)
     wp_port_signal(w->pool->default_port);
 }
 
-/* Next task, or NULL once the pool is closed and drained. *waited tells
+/* Next task, or NULL once the pool is closed and finished. *waited tells
  * whether the worker had to look more than once. */
 static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
 {
@@ -139,13 +139,13 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             break;
         }
         w->spin = limit / 2 > WP_SPIN_MIN ? limit / 2 : WP_SPIN_MIN;
-        if (wp_drained(pool))
+        if (wp_all_taken(pool))
             return NULL;
         /* Register, then re-check: a publish after the prepare will see us
          * (see park.h). */
         wp_park_prepare(&pool->park, &w->node);
         t = wp_take(w);
-        if (t || wp_drained(pool)) {
+        if (t || wp_all_taken(pool)) {
             wp_park_cancel(&pool->park, &w->node);
             return t;
         }
@@ -276,8 +276,8 @@ static void *wp_worker_main(void *arg)
     bool waited;
     while ((t = wp_next_task(w, &waited)))
         wp_run(w, t, waited);
-    /* The queues are drained. Other workers may have gone to sleep while the
-     * last task was still being published (not drained yet, nothing to take);
+    /* The queues are finished. Other workers may have gone to sleep while the
+     * last task was still being published (not finished yet, nothing to take);
      * nothing else would wake them, and close would wait for them forever. */
     wp_park_notify_all(&pool->park);
     if (pool->on_stop)

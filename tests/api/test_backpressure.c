@@ -31,7 +31,7 @@ START_TEST(test_max_queue_and_drain)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 1;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.queue_capacity = 64;
     o.max_queue = 3;
     wpool_t *pool = make_pool_opts(&o);
@@ -74,7 +74,7 @@ START_TEST(test_max_queue_zero)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 2;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.max_queue = 0;
     wpool_t *pool = make_pool_opts(&o);
     struct gate g;
@@ -124,7 +124,7 @@ START_TEST(test_submit_wait_blocks_until_room)
     enum { W = 4 };
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 1;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.queue_capacity = 4; /* ring mode: capacity is the limit */
     wpool_t *pool = make_pool_opts(&o);
     struct gate g;
@@ -198,7 +198,7 @@ START_TEST(test_drain_never_lost)
     enum { ROUNDS = 2000, M = 8 };
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 2;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.max_queue = M;
     wpool_t *pool = make_pool_opts(&o);
     ck_assert_int_eq(wpool_on_drain(pool, NULL, on_drain_flag, NULL), 0);

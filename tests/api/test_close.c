@@ -31,10 +31,10 @@ START_TEST(test_shutdown_timeout_then_cancel)
         ck_assert_int_eq(wpool_submit(pool, &jobs[i].task), 0);
     }
     ck_assert_int_eq(wpool_shutdown(pool, 2, -1), -EINVAL);
-    ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_DRAIN, -2), -EINVAL);
-    ck_assert_int_eq(wpool_shutdown(NULL, WPOOL_CLOSE_DRAIN, 0), -EINVAL);
+    ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_RUN, -2), -EINVAL);
+    ck_assert_int_eq(wpool_shutdown(NULL, WPOOL_CLOSE_RUN, 0), -EINVAL);
     /* The held worker cannot finish: the close times out, the pool is closed. */
-    ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_DRAIN, 20), -ETIMEDOUT);
+    ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_RUN, 20), -ETIMEDOUT);
     struct job late;
     job_init(&late, 5);
     ck_assert_int_eq(wpool_submit(pool, &late.task), -ESHUTDOWN);
@@ -70,7 +70,7 @@ static void *closer_main(void *arg)
 START_TEST(test_shutdown_modes)
 {
     enum { N = 10 };
-    for (int mode = WPOOL_CLOSE_DRAIN; mode <= WPOOL_CLOSE_CANCEL; mode++) {
+    for (int mode = WPOOL_CLOSE_RUN; mode <= WPOOL_CLOSE_CANCEL; mode++) {
         wpool_t *pool = make_pool(1, policy(_i), 16);
         struct gate g;
         atomic_int started = 0;
@@ -90,12 +90,12 @@ START_TEST(test_shutdown_modes)
         pthread_t th;
         pthread_create(&th, NULL, closer_main, &c);
         gate_open(&g);
-        ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_DRAIN, -1), 0);
+        ck_assert_int_eq(wpool_shutdown(pool, WPOOL_CLOSE_RUN, -1), 0);
         pthread_join(th, NULL);
         ck_assert_int_eq(c.rc, 0);
         ck_assert_int_eq(drain_all(pool), N + 1);
         for (int i = 0; i < N; i++)
-            ck_assert_int_eq(jobs[i].status, mode == WPOOL_CLOSE_DRAIN ? i : -ECANCELED);
+            ck_assert_int_eq(jobs[i].status, mode == WPOOL_CLOSE_RUN ? i : -ECANCELED);
         ck_assert_int_eq(blocker.status, 1000);
         ck_assert_int_eq(wpool_destroy(pool), 0);
         gate_fini(&g);

@@ -38,7 +38,7 @@ static bool readable_while_busy(int dispatch, unsigned coalesce_us, int spin_us,
     enum { N = 200 };
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 1;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = 256;
     o.coalesce_us = coalesce_us;
     wpool_t *pool = make_pool_opts(&o);
@@ -140,7 +140,7 @@ START_TEST(test_coalesce_stream_exactly_once)
     enum { N = 20000, WINDOW = 512 };
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 3;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.queue_capacity = 1024;
     o.coalesce_us = 200;
     wpool_t *pool = make_pool_opts(&o);

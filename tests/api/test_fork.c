@@ -53,7 +53,7 @@ START_TEST(test_fork_child_gets_eownerdead)
         bad |= wpool_create(&mine, &o) != 0;
         job_init(&fresh, 8);
         bad |= wpool_submit(mine, &fresh.task) != 0;
-        bad |= wpool_port_drain(wpool_default_port(mine), -1) != 1;
+        bad |= wpool_port_settle(wpool_default_port(mine), -1) != 1;
         bad |= fresh.status != 8;
         bad |= wpool_destroy(mine) != 0;
         _exit(bad ? 1 : 0);

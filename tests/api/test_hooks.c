@@ -72,7 +72,7 @@ START_TEST(test_hooks_identity_stack_nice)
     struct hooks h = {0};
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = T;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.on_worker_start = hook_start;
     o.on_worker_stop = hook_stop;
     o.hook_arg = &h;

@@ -54,7 +54,7 @@ static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
     struct wpool_options o;
     wpool_options_init(&o);
     o.threads = threads;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = cap;
     wpool_t *pool = NULL;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);
@@ -100,7 +100,7 @@ START_TEST(test_create_bad_options)
 {
     const struct {
         unsigned threads, cap;
-        int dispatch, pin;
+        int placement, pin;
         uint64_t reserved0;
     } bad[] = {
         {WPOOL_MAX_THREADS + 1, 64, WPOOL_FIRST_FREE, 0, 0},
@@ -121,7 +121,7 @@ START_TEST(test_create_bad_options)
         struct wpool_options o = WPOOL_OPTIONS_INIT;
         o.threads = bad[i].threads;
         o.queue_capacity = bad[i].cap;
-        o.dispatch = bad[i].dispatch;
+        o.placement = bad[i].placement;
         o.pin = bad[i].pin;
         o.reserved[0] = bad[i].reserved0;
         wpool_t *pool = (wpool_t *)&o; /* sentinel: must stay untouched */
@@ -147,7 +147,7 @@ START_TEST(test_null_arguments)
     ck_assert_int_eq(wpool_port_fd(NULL), -EINVAL);
     ck_assert_int_eq(wpool_port_dispatch(NULL, 1), -EINVAL);
     ck_assert_int_eq(wpool_port_wait(NULL, 0), -EINVAL);
-    ck_assert_int_eq(wpool_port_drain(NULL, 0), -EINVAL);
+    ck_assert_int_eq(wpool_port_settle(NULL, 0), -EINVAL);
     ck_assert_int_eq(wpool_port_destroy(NULL), 0);
     ck_assert_int_eq(wpool_task_init(NULL, rec_work, rec_done), -EINVAL);
     ck_assert_int_eq(wpool_task_init(&zeroed, NULL, rec_done), -EINVAL);
@@ -163,12 +163,12 @@ START_TEST(test_null_arguments)
     ck_assert_int_eq(wpool_submit(pool, &zeroed), -EINVAL); /* never initialised */
     ck_assert_int_eq(wpool_dispatch(pool, 0), -EINVAL);
     ck_assert_int_eq(wpool_port_wait(wpool_default_port(pool), -2), -EINVAL);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -5), -EINVAL);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -5), -EINVAL);
     ck_assert_int_eq(wpool_port_create(NULL, NULL), -EINVAL);
     ck_assert_int_eq(wpool_port_create(pool, NULL), -EINVAL);
     ck_assert_int_eq(wpool_port_destroy(wpool_default_port(pool)), -EINVAL);
     /* Nothing was accepted: nothing completes. */
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), 0), 0);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), 0), 0);
     ck_assert_int_eq(r.done_calls, 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
 }
@@ -230,7 +230,7 @@ START_TEST(test_close_runs_everything_queued)
     rec_init(&late, 77);
     ck_assert_int_eq(wpool_submit(h.pool, &late.task), -ESHUTDOWN);
     ck_assert_int_eq(wpool_close(h.pool), 0); /* idempotent */
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(h.pool), 1000), h.n + 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(h.pool), 1000), h.n + 1);
     for (int i = 0; i < h.n; i++) {
         ck_assert_int_eq(h.queued[i].done_calls, 1);
         ck_assert_int_eq(h.queued[i].status, i);
@@ -339,12 +339,12 @@ START_TEST(test_close_destroy_from_task_deadlk)
     struct wpool_task t = {0};
     wpool_task_init(&t, work_calls_close_destroy, done_nop);
     ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(g_pool), -1), 1);
     ck_assert_int_eq(g_rc_close, -EDEADLK);
     ck_assert_int_eq(g_rc_destroy, -EDEADLK);
     /* The pool still works. */
     ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(g_pool), -1), 1);
     ck_assert_int_eq(wpool_destroy(g_pool), 0);
 }
 END_TEST
@@ -370,7 +370,7 @@ START_TEST(test_close_destroy_from_completion)
     wpool_task_init(&t, work_ok, done_calls_close_destroy);
     wpool_task_init(&t2, work_ok, done_nop);
     ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(g_pool), -1), 1);
     ck_assert_int_eq(g_done_runs, 1);
     ck_assert_int_eq(g_rc_destroy, -EBUSY);
     ck_assert_int_eq(g_rc_close, 0);
@@ -433,7 +433,7 @@ START_TEST(test_worker_signals_and_name)
     wpool_task_init(&t, work_check_thread, done_store);
     g_status = -1;
     ck_assert_int_eq(wpool_submit(pool, &t), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(g_status, 1);
     ck_assert_int_eq(wpool_destroy(pool), 0);
 }
@@ -460,7 +460,7 @@ START_TEST(test_pinning)
     wpool_task_init(&t, work_affinity, done_store);
     for (int round = 0; round < 20; round++) {
         ck_assert_int_eq(wpool_submit(pool, &t), 0);
-        ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+        ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
         ck_assert_int_eq(g_status, 0);
         /* Pinned: exactly the allowed PUs of one core. */
         bool one_core = false;

@@ -37,7 +37,7 @@ START_TEST(test_destroyed_port_handle)
     ck_assert_int_eq(wpool_port_fd(port), -EINVAL);
     ck_assert_int_eq(wpool_port_dispatch(port, 1), -EINVAL);
     ck_assert_int_eq(wpool_port_wait(port, 0), -EINVAL);
-    ck_assert_int_eq(wpool_port_drain(port, 0), -EINVAL);
+    ck_assert_int_eq(wpool_port_settle(port, 0), -EINVAL);
     ck_assert_int_eq(wpool_port_destroy(port), -EINVAL);
     ck_assert_int_eq(wpool_on_drain(pool, port, drain_never, NULL), -EINVAL);
     struct job j;

@@ -56,7 +56,7 @@ static void *shutter_main(void *arg)
 {
     struct shutter *s = arg;
     atomic_store(&s->entered, 1);
-    s->rc = wpool_shutdown(s->pool, WPOOL_CLOSE_DRAIN, -1);
+    s->rc = wpool_shutdown(s->pool, WPOOL_CLOSE_RUN, -1);
     s->stopped_at_return = atomic_load(&g_stopped);
     atomic_store(&s->returned, 1);
     return NULL;
@@ -73,7 +73,7 @@ START_TEST(test_two_shutdowns_second_waits)
     gate_init(&g_stop_gate);
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = THREADS;
-    o.dispatch = policy(_i);
+    o.placement = policy(_i);
     o.on_worker_stop = stop_hook;
     wpool_t *pool = make_pool_opts(&o);
     struct shutter first = {.pool = pool}, second = {.pool = pool};
@@ -85,7 +85,7 @@ START_TEST(test_two_shutdowns_second_waits)
     job_init(&probe, 1);
     int rc;
     while ((rc = wpool_submit(pool, &probe.task)) == 0) {
-        ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+        ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
         sched_yield();
     }
     ck_assert_int_eq(rc, -ESHUTDOWN);
@@ -137,7 +137,7 @@ START_TEST(test_batch_engages_every_worker)
         gate_open(&g);
         ck_assert_msg(all, "round %d: only %d of %d workers started a task of the batch", round,
                       atomic_load(&started), THREADS);
-        ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), B);
+        ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), B);
         for (int k = 0; k < B; k++) {
             ck_assert_int_eq(jobs[k].done_calls, 1);
             ck_assert_int_eq(jobs[k].status, k);
@@ -170,7 +170,7 @@ static void *waiter_main(void *arg)
  * pool closes (both close modes), not sleep on. */
 START_TEST(test_submit_wait_blocked_vs_close)
 {
-    for (int mode = WPOOL_CLOSE_DRAIN; mode <= WPOOL_CLOSE_CANCEL; mode++) {
+    for (int mode = WPOOL_CLOSE_RUN; mode <= WPOOL_CLOSE_CANCEL; mode++) {
         wpool_t *pool = make_pool(1, policy(_i), 2);
         struct gate g;
         gate_init(&g);
@@ -196,10 +196,10 @@ START_TEST(test_submit_wait_blocked_vs_close)
         ck_assert_msg(back, "wpool_submit_wait still blocked after the close");
         ck_assert_int_eq(w.rc, -ESHUTDOWN);
         ck_assert_int_eq(wpool_close(pool), 0);
-        ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 3);
+        ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 3);
         ck_assert_int_eq(blocker.status, 100);
         for (int i = 0; i < 2; i++)
-            ck_assert_int_eq(queued[i].status, mode == WPOOL_CLOSE_DRAIN ? i : -ECANCELED);
+            ck_assert_int_eq(queued[i].status, mode == WPOOL_CLOSE_RUN ? i : -ECANCELED);
         ck_assert_int_eq(extra.done_calls, 0); /* refused: no completion */
         ck_assert_int_eq(wpool_destroy(pool), 0);
         gate_fini(&g);
@@ -249,7 +249,7 @@ START_TEST(test_room_wake_passed_on)
     ck_assert_int_eq(w1.rc, -ECANCELED);
     ck_assert_msg(second_back, "the second waiter slept beside a free slot");
     ck_assert_int_eq(w2.rc, 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 4);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 4);
     ck_assert_int_eq(queued[0].status, -ECANCELED);
     ck_assert_int_eq(queued[1].status, 1);
     ck_assert_int_eq(second.status, 2);
@@ -366,7 +366,7 @@ START_TEST(test_token_cancel_from_task)
     ck_assert_int_eq(wpool_submit(pool, &canceller.task), 0);
     ck_assert(wait_at_least(&started, 1, 10000));
     gate_open(&g);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
     /* Alone in flight: nothing to withdraw, the canceller itself runs on. */
     ck_assert_int_eq(g_cancel_rc, 0);
     ck_assert_int_eq(wpool_token_cancelled(g_tok), 1);
@@ -390,7 +390,7 @@ START_TEST(test_token_cancel_from_task)
         ck_assert_int_eq(wpool_submit(pool, &rest[i].task), 0);
     }
     gate_open(&g2); /* the worker runs the canceller next; the rest are queued */
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), K + 2);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), K + 2);
     ck_assert_int_eq(g_cancel_rc, K);
     ck_assert_int_eq(canceller.done_calls, 1);
     ck_assert_int_eq(canceller.status, 50); /* running work is never stopped */
@@ -448,7 +448,7 @@ START_TEST(test_token_cancel_from_callback)
         ck_assert_int_eq(rest[i].status, -ECANCELED);
     }
     gate_open(&g);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(blocker.status, 2);
     ck_assert_int_eq(wpool_token_destroy(g_tok), 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
@@ -472,7 +472,7 @@ static void *maker_main(void *arg)
         wpool_token_t *tok = NULL;
         struct wpool_options o = WPOOL_OPTIONS_INIT;
         o.threads = 1 + (unsigned)(it % 3);
-        o.dispatch = policy(it % 2);
+        o.placement = policy(it % 2);
         if (wpool_create(&pool, &o) != 0 || wpool_token_create(&tok) != 0) {
             m->failures++;
             break;
@@ -484,7 +484,7 @@ static void *maker_main(void *arg)
             if (wpool_submit(pool, &jobs[i].task) != 0)
                 m->failures++;
         }
-        if (wpool_port_drain(wpool_default_port(pool), -1) != JOBS)
+        if (wpool_port_settle(wpool_default_port(pool), -1) != JOBS)
             m->failures++;
         for (int i = 0; i < JOBS; i++)
             if (jobs[i].done_calls != 1 || jobs[i].status != i)

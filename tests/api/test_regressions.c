@@ -340,7 +340,7 @@ START_TEST(test_task_init_contract)
     ck_assert_int_eq(wpool_task_set_deadline(&j.task, 1), 0);
     ck_assert_int_eq(wpool_task_set_priority(&j.task, WPOOL_PRIORITY_HIGH), 0);
     ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
-    ck_assert_int_eq(wpool_port_drain(port, -1), 1);
+    ck_assert_int_eq(wpool_port_settle(port, -1), 1);
     ck_assert_int_eq(j.status, -ETIMEDOUT);
     ck_assert_int_eq(j.done_calls, 1);
     /* Idle and completed: initialised again, with other work. */
@@ -365,7 +365,7 @@ START_TEST(test_task_init_contract)
     ck_assert_ptr_eq(j.task.data, &marker);
     gate_open(&g);
     ck_assert_int_eq(drain_all(pool), 3);
-    ck_assert_int_eq(wpool_port_drain(port, 0), 0);
+    ck_assert_int_eq(wpool_port_settle(port, 0), 0);
     check_once(&blocker);
     check_once(&first);
     ck_assert_int_eq(order_n, 2);

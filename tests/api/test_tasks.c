@@ -59,7 +59,7 @@ static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = threads;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = cap;
     wpool_t *pool = NULL;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);
@@ -120,12 +120,12 @@ START_TEST(test_double_submit_busy)
     ck_assert_int_eq(wpool_task_init(&j.task, job_work, job_done), -EBUSY); /* in flight */
     ck_assert_int_eq(wpool_task_set_port(&j.task, NULL), -EBUSY);
     gate_open(&g);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(j.done_calls, 1);
     /* Idle again: can be resubmitted. */
     j.gate = NULL;
     ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), 1);
     ck_assert_int_eq(j.done_calls, 2);
     ck_assert_int_eq(wpool_destroy(pool), 0);
     gate_fini(&g);
@@ -160,7 +160,7 @@ START_TEST(test_full_queue_eagain)
     ck_assert_int_eq(wpool_cancel(&q[0].task), 0);
     ck_assert_int_eq(wpool_submit(pool, &extra.task), 0);
     gate_open(&g);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), (int)cap + 2);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), (int)cap + 2);
     ck_assert_int_eq(q[0].status, -ECANCELED);
     ck_assert_int_eq(atomic_load(&q[0].ran), 0);
     for (unsigned i = 1; i < cap; i++)
@@ -211,7 +211,7 @@ START_TEST(test_cancel_queued)
         ck_assert(pthread_equal(jobs[i].finisher, g_owner));
     }
     gate_open(&g);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), N / 2 + 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), N / 2 + 1);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(jobs[i].done_calls, 1);
         ck_assert_int_eq(atomic_load(&jobs[i].ran), i % 2);
@@ -270,7 +270,7 @@ static int cancel_race_round(int dispatch, int n, int lag)
         atomic_store(&r.submitted, i + 1);
     }
     pthread_join(th, NULL);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), n);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), n);
     int cancelled = 0;
     for (int i = 0; i < n; i++) {
         struct job *j = &r.jobs[i];
@@ -388,7 +388,7 @@ START_TEST(test_submit_from_inside_tasks)
         c[i].next = i + 1 < N ? &c[i + 1] : NULL;
     }
     ck_assert_int_eq(wpool_submit(pool, &c[0].task), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(pool), -1), N);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), -1), N);
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(c[i].done_calls, 1);
         ck_assert_int_eq(c[i].submit_rc, 0);
@@ -420,7 +420,7 @@ START_TEST(test_resubmit_from_completion)
     wpool_task_init(&t, nop_work, resubmit_done);
     g_rounds = 0;
     ck_assert_int_eq(wpool_submit(g_pool, &t), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), -1), 500);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(g_pool), -1), 500);
     ck_assert_int_eq(g_rounds, 500);
     ck_assert_int_eq(wpool_destroy(g_pool), 0);
 }
@@ -513,7 +513,7 @@ static void *own_loop(void *arg)
             wpool_port_dispatch(l->port, 64);
         ck_assert_int_eq(rc, 0);
     }
-    wpool_port_drain(l->port, -1);
+    wpool_port_settle(l->port, -1);
     ck_assert_int_eq(wpool_port_destroy(l->port), 0);
     return NULL;
 }
@@ -557,7 +557,7 @@ static void *foreign_thread(void *arg)
     struct foreign *f = arg;
     f->rc_dispatch = wpool_port_dispatch(f->port, 10);
     f->rc_wait = wpool_port_wait(f->port, 0);
-    f->rc_drain = wpool_port_drain(f->port, 0);
+    f->rc_drain = wpool_port_settle(f->port, 0);
     f->rc_destroy = wpool_port_destroy(f->port);
     f->rc_pool_dispatch = wpool_dispatch(f->pool, 10);
     return NULL;
@@ -603,11 +603,11 @@ START_TEST(test_port_of_other_pool)
     ck_assert_int_eq(wpool_task_set_port(&j.task, wpool_default_port(b)), 0);
     ck_assert_int_eq(wpool_submit(a, &j.task), -EINVAL);
     ck_assert_int_eq(wpool_submit(b, &j.task), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(b), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(b), -1), 1);
     ck_assert_int_eq(j.status, 1);
     ck_assert_int_eq(wpool_task_set_port(&j.task, NULL), 0); /* back to default */
     ck_assert_int_eq(wpool_submit(a, &j.task), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(a), -1), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(a), -1), 1);
     ck_assert_int_eq(j.done_calls, 2);
     ck_assert_int_eq(wpool_destroy(a), 0);
     ck_assert_int_eq(wpool_close(b), 0);
@@ -623,18 +623,18 @@ START_TEST(test_wait_and_drain_timeouts)
     wpool_port_t *port = wpool_default_port(pool);
     ck_assert_int_eq(wpool_port_wait(port, 0), -ETIMEDOUT);
     ck_assert_int_eq(wpool_port_wait(port, 20), -ETIMEDOUT);
-    ck_assert_int_eq(wpool_port_drain(port, 20), 0); /* nothing in flight */
+    ck_assert_int_eq(wpool_port_settle(port, 20), 0); /* nothing in flight */
     struct gate g;
     gate_init(&g);
     struct job j;
     job_init(&j, 8);
     j.gate = &g;
     ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
-    ck_assert_int_eq(wpool_port_drain(port, 20), -ETIMEDOUT); /* still running */
+    ck_assert_int_eq(wpool_port_settle(port, 20), -ETIMEDOUT); /* still running */
     ck_assert_int_eq(j.done_calls, 0);
     gate_open(&g);
     ck_assert_int_eq(wpool_port_wait(port, -1), 0);
-    ck_assert_int_eq(wpool_port_drain(port, -1), 1);
+    ck_assert_int_eq(wpool_port_settle(port, -1), 1);
     ck_assert_int_eq(j.status, 8);
     /* The fd is not left readable once everything is dispatched. */
     struct pollfd pfd = {.fd = wpool_fd(pool), .events = POLLIN};
@@ -652,7 +652,7 @@ static int g_nested_drain_rc = 1;
 static void drain_inside_done(struct wpool_task *t, int status)
 {
     ck_assert_int_eq(wpool_submit(g_pool, &g_follow), 0);
-    g_nested_drain_rc = wpool_port_drain(wpool_default_port(g_pool), 10000);
+    g_nested_drain_rc = wpool_port_settle(wpool_default_port(g_pool), 10000);
 }
 
 START_TEST(test_drain_nested_in_callback)
@@ -663,7 +663,7 @@ START_TEST(test_drain_nested_in_callback)
     wpool_task_init(&g_follow, nop_work, count_done);
     g_counted = 0;
     ck_assert_int_eq(wpool_submit(g_pool, &first), 0);
-    ck_assert_int_eq(wpool_port_drain(wpool_default_port(g_pool), 10000), 1);
+    ck_assert_int_eq(wpool_port_settle(wpool_default_port(g_pool), 10000), 1);
     ck_assert_int_eq(g_nested_drain_rc, 1); /* ran the follow-up, no timeout */
     ck_assert_int_eq(g_counted, 1);
     ck_assert_int_eq(wpool_destroy(g_pool), 0);

@@ -90,7 +90,7 @@ static inline wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = threads;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = cap;
     return make_pool_opts(&o);
 }
@@ -132,7 +132,7 @@ static inline void hold_worker(wpool_t *pool, struct job *blocker, int id, struc
  * returns how many ran. */
 static inline int drain_all(wpool_t *pool)
 {
-    return wpool_port_drain(wpool_default_port(pool), -1);
+    return wpool_port_settle(wpool_default_port(pool), -1);
 }
 
 #endif

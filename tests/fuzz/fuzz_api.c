@@ -180,7 +180,7 @@ __attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt
     fprintf(stderr,
             "\noptions: threads %u dispatch %d capacity %u max_queue %u low_water %u "
             "timing %d\n",
-            G.opts.threads, G.opts.dispatch, G.opts.queue_capacity, G.opts.max_queue,
+            G.opts.threads, G.opts.placement, G.opts.queue_capacity, G.opts.max_queue,
             G.opts.drain_low_water, G.opts.timing);
     dump_logs();
     abort();
@@ -303,7 +303,7 @@ static int rec_work(struct wpool_task *t)
     case K_WORKER_MISUSE: {
         int rc = wpool_submit_wait(G.pool, &r->child->task, 0);
         EXPECT("wpool_submit_wait (from a worker)", rc, 0, -EDEADLK);
-        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_DRAIN, 0);
+        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_RUN, 0);
         EXPECT("wpool_shutdown (from a worker)", rc, 0, -EDEADLK);
         rc = wpool_close(G.pool);
         EXPECT("wpool_close (from a worker)", rc, 0, -EDEADLK);
@@ -761,7 +761,7 @@ static void op_bad(struct thr *th, uint8_t a, uint8_t b)
         rc = wpool_shutdown(G.pool, 2 + (b & 3), 0);
         logf_(th, "shutdown(bad mode) -> %s", ename(rc));
         EXPECT("wpool_shutdown(bad mode)", rc, 0, -EINVAL);
-        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_DRAIN, -2);
+        rc = wpool_shutdown(G.pool, WPOOL_CLOSE_RUN, -2);
         logf_(th, "shutdown(ms -2) -> %s", ename(rc));
         EXPECT("wpool_shutdown(timeout < -1)", rc, 0, -EINVAL);
         rc = wpool_shutdown(NULL, WPOOL_CLOSE_CANCEL, 0);
@@ -788,14 +788,14 @@ static void op_bad(struct thr *th, uint8_t a, uint8_t b)
             rc = wpool_port_wait(th->port, -2);
             logf_(th, "port_wait(own, -2) -> %s", ename(rc));
             EXPECT("wpool_port_wait(timeout < -1)", rc, 0, -EINVAL);
-            rc = wpool_port_drain(th->port, -3);
+            rc = wpool_port_settle(th->port, -3);
             logf_(th, "port_drain(own, -3) -> %s", ename(rc));
-            EXPECT("wpool_port_drain(timeout < -1)", rc, 0, -EINVAL);
+            EXPECT("wpool_port_settle(timeout < -1)", rc, 0, -EINVAL);
         }
         rc = wpool_port_wait(NULL, 0);
         EXPECT("wpool_port_wait(NULL)", rc, 0, -EINVAL);
-        rc = wpool_port_drain(NULL, 0);
-        EXPECT("wpool_port_drain(NULL)", rc, 0, -EINVAL);
+        rc = wpool_port_settle(NULL, 0);
+        EXPECT("wpool_port_settle(NULL)", rc, 0, -EINVAL);
         break;
     case 9: {
         int prio = (b & 1) ? 2 + (b >> 1) % 5 : -1 - (b >> 1) % 3;
@@ -963,7 +963,7 @@ static void op_cross(struct thr *th, uint8_t a, uint8_t b)
         const char *call = (const char *[]){"dispatch", "wait", "drain", "destroy"}[b % 5];
         rc = b % 5 == 0   ? wpool_port_dispatch(x, 4)
              : b % 5 == 1 ? wpool_port_wait(x, 0)
-             : b % 5 == 2 ? wpool_port_drain(x, 0)
+             : b % 5 == 2 ? wpool_port_settle(x, 0)
                           : wpool_port_destroy(x);
         logf_(th, "port_%s(thread %u's extra port) -> %s", call, other, ename(rc));
         EXPECT("owner-only call on another thread's extra port", rc, 0, -EPERM, -EINVAL);
@@ -985,9 +985,9 @@ static void op_cross(struct thr *th, uint8_t a, uint8_t b)
         EXPECT("wpool_port_wait(not the owner)", rc, 0, -EPERM);
         break;
     case 2:
-        rc = wpool_port_drain(p, 0);
+        rc = wpool_port_settle(p, 0);
         logf_(th, "port_drain(thread %u's port, 0) -> %s", other, ename(rc));
-        EXPECT("wpool_port_drain(not the owner)", rc, 0, -EPERM);
+        EXPECT("wpool_port_settle(not the owner)", rc, 0, -EPERM);
         break;
     case 3:
         rc = wpool_port_destroy(p);
@@ -1052,8 +1052,8 @@ static void probe_dead(struct thr *th)
     EXPECT("wpool_port_dispatch(destroyed port)", rc, 0, -EINVAL);
     rc = wpool_port_wait(p, 0);
     EXPECT("wpool_port_wait(destroyed port)", rc, 0, -EINVAL);
-    rc = wpool_port_drain(p, 0);
-    EXPECT("wpool_port_drain(destroyed port)", rc, 0, -EINVAL);
+    rc = wpool_port_settle(p, 0);
+    EXPECT("wpool_port_settle(destroyed port)", rc, 0, -EINVAL);
     rc = wpool_port_fd(p);
     EXPECT("wpool_port_fd(destroyed port)", rc, 0, -EINVAL);
 }
@@ -1417,12 +1417,12 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
             break;
         wpool_port_t *p = (th->extra && (b & 0x80)) ? th->extra : th->port;
         int ms = blocking_ms(th, b % 3);
-        rc = wpool_port_drain(p, ms);
+        rc = wpool_port_settle(p, ms);
         logf_(th, "port_drain(%s, %d ms) -> %s", p == th->port ? "own port" : "extra port", ms,
               rc >= 0 ? "ok" : ename(rc));
-        EXPECT("wpool_port_drain", rc, OK_COUNT, -ETIMEDOUT);
+        EXPECT("wpool_port_settle", rc, OK_COUNT, -ETIMEDOUT);
         if (rc >= 0)
-            check_drained(th, p, "wpool_port_drain");
+            check_drained(th, p, "wpool_port_settle");
         break;
     }
     case OP_STATS: {
@@ -1581,10 +1581,10 @@ static void finish_port(struct thr *th, wpool_port_t *p, int ps, const char *nam
         EXPECT("wpool_on_drain(destroyed port, unregister)", rc, 0, -EINVAL);
     else
         EXPECT("wpool_on_drain(own port, unregister)", rc, OK_ZERO, -EBUSY);
-    rc = wpool_port_drain(p, -1);
+    rc = wpool_port_settle(p, -1);
     logf_(th, "port_drain(%s, -1) -> %s", name, rc >= 0 ? "ok" : ename(rc));
-    EXPECT("wpool_port_drain(-1)", rc, OK_COUNT);
-    check_drained(th, p, "wpool_port_drain(-1)");
+    EXPECT("wpool_port_settle(-1)", rc, OK_COUNT);
+    check_drained(th, p, "wpool_port_settle(-1)");
     rc = wpool_port_destroy(p);
     logf_(th, "port_destroy(%s, drained, unregistered) -> %s", name, ename(rc));
     EXPECT("wpool_port_destroy(drained, unregistered, no submitters)", rc, OK_ZERO);
@@ -1641,7 +1641,7 @@ static void probe_bad_options(uint8_t b)
         o.queue_capacity = WPOOL_MAX_QUEUE_CAPACITY * 2;
         break;
     case 4:
-        o.dispatch = 2;
+        o.placement = 2;
         break;
     case 5:
         o.pin = 2;
@@ -1733,12 +1733,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct wpool_options *o = &G.opts;
     wpool_options_init(o);
     o->threads = 1 + b0 % 3;
-    o->dispatch = (b0 >> 2) & 1;
+    o->placement = (b0 >> 2) & 1;
     o->timing = (b0 >> 3) & 1;
     o->queue_capacity = 2u << (b1 % 6);
     if ((b1 >> 6) == 3) /* completion coalescing, from 0 to 1 ms */
         o->coalesce_us = (b2 % 4) * 333u;
-    unsigned int total = o->queue_capacity * (o->dispatch == WPOOL_ROUND_ROBIN ? o->threads : 1);
+    unsigned int total = o->queue_capacity * (o->placement == WPOOL_ROUND_ROBIN ? o->threads : 1);
     if (b2 % 12 < 9) {
         o->max_queue = b2 % 12;
         if (o->max_queue >= total)
@@ -1757,7 +1757,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr,
                 "== threads %u dispatch %s capacity %u max_queue %u low_water %u timing %d pin %d "
                 "stack %zu coalesce %u us helpers %u main_drains %d\n",
-                o->threads, o->dispatch ? "ROUND_ROBIN" : "FIRST_FREE", o->queue_capacity,
+                o->threads, o->placement ? "ROUND_ROBIN" : "FIRST_FREE", o->queue_capacity,
                 o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size, o->coalesce_us,
                 nh, main_drains);
     if ((b0 >> 6) & 1)
@@ -1808,16 +1808,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int pass = 0;; pass++) {
             int ran = 0;
             if (m->extra) {
-                rc = wpool_port_drain(m->extra, -1);
+                rc = wpool_port_settle(m->extra, -1);
                 logf_(m, "port_drain(extra, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
-                EXPECT("wpool_port_drain(extra, -1)", rc, OK_COUNT);
-                check_drained(m, m->extra, "wpool_port_drain(extra, -1)");
+                EXPECT("wpool_port_settle(extra, -1)", rc, OK_COUNT);
+                check_drained(m, m->extra, "wpool_port_settle(extra, -1)");
                 ran += rc;
             }
-            rc = wpool_port_drain(m->port, -1);
+            rc = wpool_port_settle(m->port, -1);
             logf_(m, "port_drain(default, -1) -> %s", rc >= 0 ? "ok" : ename(rc));
-            EXPECT("wpool_port_drain(default, -1)", rc, OK_COUNT);
-            check_drained(m, m->port, "wpool_port_drain(default, -1)");
+            EXPECT("wpool_port_settle(default, -1)", rc, OK_COUNT);
+            check_drained(m, m->port, "wpool_port_settle(default, -1)");
             ran += rc;
             if (ran == 0)
                 break;

@@ -50,7 +50,7 @@ NOT_RETURNED = {
     ('wpool_create', 'ESRCH'): 'setpriority on the calling worker itself',
     ('wpool_port_create', 'ENODEV'): 'eventfd(2) fails so only without anonymous inodes',
     ('wpool_port_wait', 'EINTR'): 'a signal restarts the wait',
-    ('wpool_port_drain', 'EINTR'): 'a signal restarts the wait',
+    ('wpool_port_settle', 'EINTR'): 'a signal restarts the wait',
     ('wpool_submit_wait', 'EAGAIN'): 'it waits for room instead',
 }
 C_KEYWORDS = {'if', 'for', 'while', 'switch', 'return', 'sizeof', 'do', 'case'}

@@ -45,7 +45,7 @@ int main()
         if (wpool_submit(pool, &sq[i].task) != 0)
             return 1;
     }
-    int ran = wpool_port_drain(wpool_default_port(pool), -1);
+    int ran = wpool_port_settle(wpool_default_port(pool), -1);
     int bad = 0;
     for (int i = 0; i < 100; i++)
         bad += sq[i].status != 0 || sq[i].out != i * i;

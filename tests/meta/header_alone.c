@@ -10,7 +10,7 @@ int main(void)
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     struct wpool_task t = {0};
     int ok = o.queue_capacity == WPOOL_DEFAULT_QUEUE_CAPACITY && o.threads == 0 &&
-             o.dispatch == WPOOL_FIRST_FREE && o.max_queue == WPOOL_UNLIMITED &&
+             o.placement == WPOOL_FIRST_FREE && o.max_queue == WPOOL_UNLIMITED &&
              o.drain_low_water == WPOOL_UNLIMITED && o.timing == 1 && o.pin == 0 &&
              o.coalesce_us == 0;
     (void)t;

@@ -397,7 +397,7 @@ again:                                       /* wp_next_task's loop */
     :: else
     fi;
     if
-    :: DRAINED -> goto out                   /* wp_drained */
+    :: DRAINED -> goto out                   /* wp_all_taken */
     :: else
     fi;
     prepare();

@@ -10,7 +10,7 @@
  *              the fd until readable, then wpool_port_dispatch), or
  *              wpool_port_wait (wp_port_wait_until) then dispatch, or (a
  *              bounded number of times) a dispatch with no readiness at all;
- *              once every completion has run, the end of wpool_port_drain
+ *              once every completion has run, the end of wpool_port_settle
  *              (wp_port_quiesce, wp_port_go_idle)
  *   dispatch = wp_port_run with max 1 or "all": collect (exchange head),
  *              run callbacks, and wp_port_go_idle when nothing is left
@@ -272,7 +272,7 @@ active proctype owner() {
         assert(useless <= USELESS)
     :: else -> break
     od;
-    /* wpool_port_drain once nothing is in flight: quiesce, then go idle;
+    /* wpool_port_settle once nothing is in flight: quiesce, then go idle;
      * after that the fd is quiet and nothing is owed. Coalescing: a held
      * signal may still come (a spurious wakeup after the drain); once the
      * workers are joined, a last go_idle leaves the fd quiet. */

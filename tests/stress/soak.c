@@ -302,7 +302,7 @@ static void foreign_calls(struct producer *p, uint64_t x)
         rc = wpool_port_wait(port, 0);
         break;
     case 2:
-        rc = wpool_port_drain(port, 0);
+        rc = wpool_port_settle(port, 0);
         break;
     case 3:
         rc = wpool_port_destroy(port);
@@ -398,7 +398,7 @@ static void probe_own(struct producer *p, uint64_t x)
         REQUIRE(rc == -EINVAL, "on_drain(own destroyed port): %d", rc);
         REQUIRE(wpool_port_destroy(p->dead) == -EINVAL, "port_destroy again");
         REQUIRE(wpool_port_dispatch(p->dead, 1) == -EINVAL, "dispatch of a destroyed port");
-        REQUIRE(wpool_port_drain(p->dead, 0) == -EINVAL, "drain of a destroyed port");
+        REQUIRE(wpool_port_settle(p->dead, 0) == -EINVAL, "drain of a destroyed port");
         REQUIRE(wpool_port_wait(p->dead, 0) == -EINVAL, "wait of a destroyed port");
         REQUIRE(wpool_port_fd(p->dead) == -EINVAL, "fd of a destroyed port");
         if (prepare_to(p, r, p->dead, p->id)) {
@@ -435,7 +435,7 @@ static void finish_port(struct producer *p, wpool_port_t *port, bool closing)
 {
     unregister(p, port, closing);
     for (unsigned tries = 0;; tries++) {
-        REQUIRE(wpool_port_drain(port, -1) >= 0, "drain");
+        REQUIRE(wpool_port_settle(port, -1) >= 0, "drain");
         int rc = wpool_port_destroy(port);
         if (rc == 0)
             break;
@@ -636,7 +636,7 @@ START_TEST(test_soak)
         uint64_t x = rng_next(&seed);
         struct wpool_options o = WPOOL_OPTIONS_INIT;
         o.threads = 1 + (unsigned)(x % 4);
-        o.dispatch = (int)((x >> 2) & 1);
+        o.placement = (int)((x >> 2) & 1);
         o.queue_capacity = 64u << ((x >> 3) % 4);
         o.timing = (int)((x >> 5) & 1);
         if ((x >> 6) % 3 == 0)

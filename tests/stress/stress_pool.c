@@ -124,7 +124,7 @@ static void *producer_main(void *arg)
         if ((k & 63) == 0)
             wpool_port_dispatch(p->port, 512);
     }
-    ck_assert_int_ge(wpool_port_drain(p->port, -1), 0);
+    ck_assert_int_ge(wpool_port_settle(p->port, -1), 0);
     ck_assert_int_eq(p->completed, p->n);
     ck_assert_int_eq(wpool_port_destroy(p->port), 0);
     free(p->recs);
@@ -134,7 +134,7 @@ static void *producer_main(void *arg)
 static void run_stress(int dispatch)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = 1024;
     wpool_t *pool;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);

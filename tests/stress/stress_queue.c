@@ -106,7 +106,7 @@ static void run_queue(int producers, int consumers, uint32_t capacity)
     while (wp_queue_pop(&s.q, &item))
         REQUIRE(item == NULL, "live item left behind");
     wp_queue_close(&s.q);
-    ck_assert(wp_queue_drained(&s.q));
+    ck_assert(wp_queue_finished(&s.q));
     wp_queue_fini(&s.q);
     free(s.taken);
 }

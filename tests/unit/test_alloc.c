@@ -58,7 +58,7 @@ static void run_tasks(wpool_t *pool, struct wpool_task *tasks, int window, long 
         assert_int_equal(rc, 0);
         assert_true(wpool_dispatch(pool, 4096) >= 0);
     }
-    assert_int_equal(wpool_port_drain(wpool_default_port(pool), -1), 0);
+    assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), 0);
 }
 
 static void zero_allocs_per_task(int dispatch)
@@ -67,7 +67,7 @@ static void zero_allocs_per_task(int dispatch)
     static struct wpool_task tasks[WINDOW];
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 2;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = 1024;
     long a0 = atomic_load(&g_allocs), f0 = atomic_load(&g_frees);
     wpool_t *pool;
@@ -106,7 +106,7 @@ static void test_create_fails_at_each_allocation(void **state)
         for (k = 1; k < 64; k++) {
             struct wpool_options o = WPOOL_OPTIONS_INIT;
             o.threads = 3;
-            o.dispatch = policy;
+            o.placement = policy;
             long a0 = atomic_load(&g_allocs), f0 = atomic_load(&g_frees);
             wpool_t *pool = NULL;
             atomic_store(&g_fail_at, k);

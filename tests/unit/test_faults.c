@@ -308,7 +308,7 @@ static void check_round_trip(wpool_t *pool, wpool_port_t *port)
     assert_int_equal(wpool_task_init(&j.task, job_work, job_done), 0);
     assert_int_equal(wpool_task_set_port(&j.task, port), 0);
     assert_int_equal(wpool_submit(pool, &j.task), 0);
-    int ran = wpool_port_drain(port ? port : wpool_default_port(pool), 60000);
+    int ran = wpool_port_settle(port ? port : wpool_default_port(pool), 60000);
     assert_int_equal(ran, 1);
     assert_int_equal(j.done, 1);
     assert_int_equal(j.status, 42);
@@ -333,7 +333,7 @@ static void options(struct wpool_options *o, unsigned int threads, int dispatch,
 {
     wpool_options_init(o);
     o->threads = threads;
-    o->dispatch = dispatch;
+    o->placement = dispatch;
     o->pin = pin;
 }
 

@@ -92,7 +92,7 @@ static void test_close_with_stalled_producer(void **state)
     atomic_store(&g_pool, NULL);
     assert_true(wp_queue_closed(q));
     wait_all_asleep(pool);
-    assert_false(wp_queue_drained(q));
+    assert_false(wp_queue_finished(q));
 
     /* The producer resumes: the second half of wpool_submit. */
     wp_queue_publish(q, pos, &t);
@@ -100,7 +100,7 @@ static void test_close_with_stalled_producer(void **state)
 
     pthread_join(th, NULL); /* hangs without the fix */
     assert_int_equal(atomic_load_explicit(&ran, memory_order_relaxed), 1);
-    assert_int_equal(wpool_port_drain(wpool_default_port(pool), 0), 1);
+    assert_int_equal(wpool_port_settle(wpool_default_port(pool), 0), 1);
     assert_int_equal(wpool_destroy(pool), 0);
 }
 

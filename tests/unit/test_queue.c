@@ -56,16 +56,16 @@ static void test_close_and_drained(void **state)
     push(&q, 1);
     push(&q, 2);
     assert_false(wp_queue_closed(&q));
-    assert_false(wp_queue_drained(&q));
+    assert_false(wp_queue_finished(&q));
     wp_queue_close(&q);
     assert_true(wp_queue_closed(&q));
     uint64_t pos;
     assert_int_equal(wp_queue_reserve(&q, &pos), -ESHUTDOWN);
-    assert_false(wp_queue_drained(&q)); /* two items left */
+    assert_false(wp_queue_finished(&q)); /* two items left */
     assert_int_equal(pop(&q), 1);
-    assert_false(wp_queue_drained(&q));
+    assert_false(wp_queue_finished(&q));
     assert_int_equal(pop(&q), 2);
-    assert_true(wp_queue_drained(&q));
+    assert_true(wp_queue_finished(&q));
     wp_queue_fini(&q);
 }
 
@@ -81,11 +81,11 @@ static void test_stalled_producer(void **state)
     void *item;
     assert_false(wp_queue_pop(&q, &item)); /* blocked behind the stalled slot */
     wp_queue_close(&q);
-    assert_false(wp_queue_drained(&q));
+    assert_false(wp_queue_finished(&q));
     wp_queue_publish(&q, stalled, ITEM(6));
     assert_int_equal(pop(&q), 6);
     assert_int_equal(pop(&q), 7);
-    assert_true(wp_queue_drained(&q));
+    assert_true(wp_queue_finished(&q));
     wp_queue_fini(&q);
 }
 

@@ -242,7 +242,7 @@ static void wakes_per_freed_slot(unsigned int threads, int dispatch)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = threads;
-    o.dispatch = dispatch;
+    o.placement = dispatch;
     o.queue_capacity = 2;
     wpool_t *pool;
     assert_int_equal(wpool_create(&pool, &o), 0);
@@ -308,7 +308,7 @@ static void wakes_per_freed_slot(unsigned int threads, int dispatch)
            atomic_load(&g_worker_wakes));
 
     assert_int_equal(total, atomic_load(&accepted));
-    assert_int_equal(wpool_port_drain(wpool_default_port(pool), -1), (int)npre + total);
+    assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), (int)npre + total);
     check_once(pre, (int)npre);
     for (int i = 0; i < NSUB; i++) {
         check_once(subs[i].jobs, subs[i].used);
@@ -418,13 +418,13 @@ static void test_deadline_while_room_seen(void **state)
            (double)ts.took_ns / 1e6, ts.rc);
 
     gate_open(&g);
-    assert_int_equal(wpool_port_drain(wpool_default_port(pool), -1), 3);
+    assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), 3);
     check_once(jobs, 3);
     assert_int_equal(jobs[3].done_calls, 0);
     assert_int_equal(atomic_load(&jobs[3].ran), 0);
     /* The refused record is idle: it can be submitted and completes once. */
     assert_int_equal(wpool_submit(pool, &jobs[3].task), 0);
-    assert_int_equal(wpool_port_drain(wpool_default_port(pool), -1), 1);
+    assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), 1);
     check_once(jobs, 4);
     assert_int_equal(wpool_destroy(pool), 0);
     gate_fini(&g);
