@@ -150,8 +150,12 @@ struct wpool_options {
      * wpool_port_settle). Ports made with wpool_port_create are signalled at
      * once. See docs/design.md. */
     unsigned int coalesce_us;
-    /* Must be zero; room for options added later without breaking the ABI. */
-    unsigned int reserved_int;
+    /* 0 (default): unbounded. A task that finds its lane's ring full waits
+     * in an overflow list, linked through its own record (no allocation),
+     * and keeps its order; only max_queue limits the backlog. 1: the rings'
+     * capacity is a hard limit, and a submit that finds its ring full is
+     * refused with -EAGAIN (0.2's behaviour). */
+    unsigned int bounded;
     uint64_t reserved[3];
 };
 

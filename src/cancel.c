@@ -14,6 +14,18 @@
 
 int wp_task_withdraw(struct wpool_task *t)
 {
+    /* In an overflow list: whoever unlinks it under the list's lock owns it.
+     * Relaxed: only picks the list; the unlink checks again under the lock. */
+    struct wp_overflow *ov = atomic_load_explicit(&wp_t(t)->over, memory_order_relaxed);
+    if (ov) {
+        struct wpool *opool = wp_overflow_owner(ov);
+        if (wp_pool_forked(opool)) /* before the lock: the child may never get it */
+            return -EOWNERDEAD;
+        if (!wp_overflow_remove(ov, t))
+            return -EBUSY;
+        wp_pool_withdrawn(opool, t);
+        return 0;
+    }
     /* Acquire: pairs with the submitter's release store of `queue`, made
      * after it stored `port` and `pos`. These are read racily (the task may
      * be taken and even resubmitted meanwhile): only the CAS on the cell is
@@ -89,6 +101,8 @@ int wpool_cancel_all(wpool_t *pool)
         wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
         wp_queue_reclaim(&pool->queues[i]);
     }
+    for (int l = 0; l < WP_LANES; l++)
+        wp_overflow_remove_all(&pool->overflow[l], wp_cancel_one, &ctx);
     if (ctx.n)
         wp_room_made(pool, WP_ALL_LANES, ctx.n); /* after the reclaim: the backlog has fallen */
     return ctx.n;

@@ -37,7 +37,7 @@ static int wp_check_options(const struct wpool_options *o)
         return -EINVAL;
     if (o->pin != 0 && o->pin != 1)
         return -EINVAL;
-    if (o->coalesce_us > WPOOL_MAX_COALESCE_US || o->reserved_int)
+    if (o->coalesce_us > WPOOL_MAX_COALESCE_US || (o->bounded != 0 && o->bounded != 1))
         return -EINVAL;
     if (o->timing != 0 && o->timing != 1)
         return -EINVAL;
@@ -64,7 +64,10 @@ static void wp_close_queues(struct wpool *pool, bool cancel)
      * before it is signalled; one that queues after it (its prepare takes the
      * lock after this unlock) sees the queues closed in its re-check. The
      * cancel flag is sequenced before the closes, so whoever sees a queue
-     * closed (acquire) sees the flag. */
+     * closed (acquire) sees the flag. The overflows close first: a worker
+     * that sees a ring closed sees every push made before (overflow.h). */
+    for (int l = 0; l < WP_LANES; l++)
+        wp_overflow_close(&pool->overflow[l]);
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         wp_queue_close(&pool->queues[i]);
     wp_park_notify_all(&pool->park);
@@ -127,8 +130,10 @@ static void wp_pool_free(struct wpool *pool)
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
     wp_park_fini(&pool->park);
-    for (int l = 0; l < WP_LANES; l++)
+    for (int l = 0; l < WP_LANES; l++) {
         wp_park_fini(&pool->space[l]);
+        wp_overflow_fini(&pool->overflow[l]);
+    }
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->drain_lock);
@@ -151,8 +156,9 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     if (total > WPOOL_MAX_QUEUE_CAPACITY)
         return -EINVAL;
     pool->limited = o->max_queue != WPOOL_UNLIMITED;
-    if (pool->limited && o->max_queue > total)
-        return -EINVAL;
+    pool->bounded = o->bounded;
+    if (pool->limited && pool->bounded && o->max_queue > total)
+        return -EINVAL; /* more than the rings could ever hold */
     pool->max_queue = pool->limited ? o->max_queue : (int64_t)total;
     if (o->drain_low_water != WPOOL_UNLIMITED)
         pool->low_water = o->drain_low_water;
@@ -210,8 +216,10 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
      * for room park nodes on their own stacks: wakes under the lock (a slow
      * path, taken only when a queue is full). */
     wp_park_init(&pool->park, true);
-    for (int l = 0; l < WP_LANES; l++)
+    for (int l = 0; l < WP_LANES; l++) {
         wp_park_init(&pool->space[l], false);
+        wp_overflow_init(&pool->overflow[l], pool);
+    }
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
     atomic_init(&pool->has_high, 0);
@@ -428,9 +436,12 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     }
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
     out->idle = out->threads - out->running;
-    /* Every accepted submission reserved exactly one queue position. */
+    /* Every accepted submission reserved exactly one queue position, or
+     * went to an overflow. */
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         out->submitted += wp_queue_reserved(&pool->queues[i]);
+    for (int l = 0; l < WP_LANES; l++)
+        out->submitted += wp_overflow_pushed(&pool->overflow[l]);
     done = out->completed + out->cancelled + out->timed_out + out->running;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "fork.h"
+#include "overflow.h"
 #include "park.h"
 #include "queue.h"
 #include "stats.h"
@@ -66,6 +67,9 @@ struct wpool {
     unsigned int nqueues;    /* per lane: 1 (FIRST_FREE) or nthreads (ROUND_ROBIN) */
     uint32_t capacity;       /* slots per queue */
     struct wp_queue *queues; /* WP_LANES * nqueues: lane l, queue i at l * nqueues + i */
+    /* Per lane: what did not fit its rings (unless bounded). */
+    struct wp_overflow overflow[WP_LANES];
+    bool bounded; /* the bounded option: a full ring refuses (-EAGAIN) */
     struct wp_worker *workers;
     struct wpool_port *default_port;
     struct wp_topology topo;

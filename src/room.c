@@ -38,6 +38,8 @@ bool wp_has_room(struct wpool *pool, int lane)
 {
     if (pool->limited && wp_backlog_level(pool) >= pool->max_queue)
         return false;
+    if (!pool->bounded)
+        return true; /* what does not fit a ring waits in the overflow */
     struct wp_queue *qs = wp_lane(pool, lane);
     for (unsigned int i = 0; i < pool->nqueues; i++)
         if (wp_queue_size(&qs[i]) < pool->capacity)

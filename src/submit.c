@@ -42,6 +42,8 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     w->target = NULL;
     w->tprev = w->tnext = NULL;
     w->prio = WPOOL_PRIORITY_NORMAL;
+    atomic_store_explicit(&w->over, NULL, memory_order_relaxed);
+    w->oprev = NULL;
     atomic_store_explicit(&w->state, WP_TASK_IDLE, memory_order_relaxed);
     atomic_store_explicit(&w->magic, WP_TASK_MAGIC, memory_order_relaxed);
     return 0;
@@ -169,7 +171,25 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed);
     struct wp_queue *q;
     uint64_t pos;
-    int rc = wp_reserve(pool, lane, &q, &pos);
+    struct wp_overflow *ov = &pool->overflow[lane];
+    /* Behind the overflow while it holds tasks: a thread's tasks keep their
+     * order (everything in a ring is older than everything there). */
+    int rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
+                                                                 : wp_reserve(pool, lane, &q, &pos);
+    if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
+        /* The ring is full: the task waits in the overflow, linked through
+         * its own record. Counted first, as for a ring. */
+        wp_port_count(port);
+        rc = wp_overflow_push(ov, t);
+        if (rc == 0) {
+            /* The push's count increment was a seq_cst RMW, as
+             * wp_park_notify requires. Nothing may touch t any more. */
+            if (notify)
+                wp_park_notify(&pool->park, 1);
+            return 0;
+        }
+        wp_port_uncount(port); /* closed meanwhile: -ESHUTDOWN */
+    }
     if (WP_UNLIKELY(rc)) {
         if (pool->limited) {
             /* seq_cst: the admission undone, then `refused` read in

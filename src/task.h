@@ -45,6 +45,11 @@ struct __attribute__((__may_alias__)) wp_task {
     struct wpool_task *tprev, *tnext; /* the token's list */
     _Atomic uint32_t magic;           /* WP_TASK_MAGIC once initialised */
     int prio;                         /* lane */
+    /* On a lane's overflow list (overflow.h): the list while it is there,
+     * NULL otherwise; the list's backward link (`next` is the forward one:
+     * the port's stack does not need it before the task is taken). */
+    _Atomic(struct wp_overflow *) over;
+    struct wpool_task *oprev;
 };
 
 static_assert(sizeof(struct wp_task) <= sizeof(struct wpool_task),

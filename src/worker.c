@@ -65,7 +65,8 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
         if (++i == n)
             i = 0;
     }
-    return NULL;
+    /* The rings are empty (when we looked): the overflow's oldest. */
+    return pool->bounded ? NULL : wp_overflow_pop(&pool->overflow[lane]);
 }
 
 /* High lane first; but while normal tasks wait, one of them after every
@@ -93,10 +94,15 @@ static struct wpool_task *wp_take(struct wp_worker *w)
     return wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
 }
 
+/* Closed, and every task taken: the rings finished, the overflows empty (a
+ * push after the close is refused, and one before it is seen: overflow.h). */
 static bool wp_all_taken(struct wpool *pool)
 {
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (!wp_queue_finished(&pool->queues[i]))
+            return false;
+    for (int l = 0; l < WP_LANES; l++)
+        if (wp_overflow_size(&pool->overflow[l]))
             return false;
     return true;
 }
@@ -105,6 +111,9 @@ static bool wp_backlog(struct wpool *pool)
 {
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (wp_queue_size(&pool->queues[i]))
+            return true;
+    for (int l = 0; l < WP_LANES; l++)
+        if (wp_overflow_size(&pool->overflow[l]))
             return true;
     return false;
 }

@@ -20,7 +20,7 @@
 START_TEST(test_submit_batch)
 {
     enum { N = 12 };
-    wpool_t *pool = make_pool(1, policy(_i), 8);
+    wpool_t *pool = make_bounded_pool(1, policy(_i), 8);
     struct gate g;
     atomic_int started = 0;
     gate_init(&g);

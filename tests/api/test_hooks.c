@@ -134,16 +134,21 @@ START_TEST(test_new_options_validated)
     ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL);
     o.drain_low_water = 3;
     o.queue_capacity = 2;
-    ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL); /* above the capacity */
+    o.bounded = 1;
+    ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL); /* above what the rings hold */
+    o.bounded = 0;                                      /* unbounded: the overflow holds the rest */
+    ck_assert_int_eq(wpool_create(&pool, &o), 0);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    o.bounded = 1;
     o.queue_capacity = 4;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
     o.reserved[2] = 1;
     ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL);
     o.reserved[2] = 0;
-    o.reserved_int = 1;
+    o.bounded = 2;
     ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL);
-    o.reserved_int = 0;
+    o.bounded = 0;
     o.coalesce_us = WPOOL_MAX_COALESCE_US + 1;
     ck_assert_int_eq(wpool_create(&pool, &o), -EINVAL);
     o.coalesce_us = WPOOL_MAX_COALESCE_US;

@@ -171,7 +171,7 @@ static void *waiter_main(void *arg)
 START_TEST(test_submit_wait_blocked_vs_close)
 {
     for (int mode = WPOOL_CLOSE_RUN; mode <= WPOOL_CLOSE_CANCEL; mode++) {
-        wpool_t *pool = make_pool(1, policy(_i), 2);
+        wpool_t *pool = make_bounded_pool(1, policy(_i), 2);
         struct gate g;
         gate_init(&g);
         atomic_int started = 0;
@@ -215,7 +215,7 @@ END_TEST
  * takes the slot (not sleep on beside free room). */
 START_TEST(test_room_wake_passed_on)
 {
-    wpool_t *pool = make_pool(1, policy(_i), 2);
+    wpool_t *pool = make_bounded_pool(1, policy(_i), 2);
     wpool_token_t *tok;
     ck_assert_int_eq(wpool_token_create(&tok), 0);
     struct gate g;

@@ -55,16 +55,22 @@ static void job_init(struct job *j, int id)
     ck_assert_int_eq(wpool_task_init(&j->task, job_work, job_done), 0);
 }
 
-static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
+static wpool_t *make_pool_bounded(unsigned threads, int dispatch, unsigned cap, unsigned bounded)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = threads;
     o.placement = dispatch;
     o.queue_capacity = cap;
+    o.bounded = bounded;
     wpool_t *pool = NULL;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);
     g_owner = pthread_self();
     return pool;
+}
+
+static wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
+{
+    return make_pool_bounded(threads, dispatch, cap, 0);
 }
 
 static int policy(int i)
@@ -136,7 +142,7 @@ END_TEST
 START_TEST(test_full_queue_eagain)
 {
     const unsigned cap = 4;
-    wpool_t *pool = make_pool(1, policy(_i), cap);
+    wpool_t *pool = make_pool_bounded(1, policy(_i), cap, 1);
     struct gate g;
     atomic_int started = 0;
     gate_init(&g);

@@ -95,6 +95,19 @@ static inline wpool_t *make_pool(unsigned threads, int dispatch, unsigned cap)
     return make_pool_opts(&o);
 }
 
+/* A pool whose rings are a hard limit (the bounded option): a submit that
+ * finds its ring full is refused with -EAGAIN instead of waiting in the
+ * overflow. For the tests of a full pool. */
+static inline wpool_t *make_bounded_pool(unsigned threads, int placement, unsigned cap)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = threads;
+    o.placement = placement;
+    o.queue_capacity = cap;
+    o.bounded = 1;
+    return make_pool_opts(&o);
+}
+
 static inline int policy(int i)
 {
     return i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE;

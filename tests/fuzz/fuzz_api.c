@@ -1660,7 +1660,7 @@ static void probe_bad_options(uint8_t b)
         break;
     case 9:
         if ((b / 12) % 4 == 3)
-            o.reserved_int = 1;
+            o.bounded = 2;
         else
             o.reserved[(b / 12) % 4] = 1;
         break;

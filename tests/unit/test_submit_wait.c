@@ -244,6 +244,7 @@ static void wakes_per_freed_slot(unsigned int threads, int dispatch)
     o.threads = threads;
     o.placement = dispatch;
     o.queue_capacity = 2;
+    o.bounded = 1; /* a full ring refuses: the waits under test */
     wpool_t *pool;
     assert_int_equal(wpool_create(&pool, &o), 0);
     g_turnstile.permits = 0;
@@ -383,6 +384,7 @@ static void test_deadline_while_room_seen(void **state)
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 1;
     o.queue_capacity = 2;
+    o.bounded = 1;
     wpool_t *pool;
     assert_int_equal(wpool_create(&pool, &o), 0);
     struct gate g;

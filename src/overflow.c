@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* A lane's overflow list (overflow.h). */
+#include "overflow.h"
+#include "task.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+void wp_overflow_init(struct wp_overflow *o, void *owner)
+{
+    pthread_mutex_init(&o->lock, NULL);
+    o->owner = owner;
+    o->head = o->tail = NULL;
+    o->closed = false;
+    atomic_init(&o->count, 0);
+    atomic_init(&o->pushed, 0);
+}
+
+void *wp_overflow_owner(const struct wp_overflow *o)
+{
+    return o->owner;
+}
+
+void wp_overflow_fini(struct wp_overflow *o)
+{
+    pthread_mutex_destroy(&o->lock);
+}
+
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
+{
+    struct wp_task *w = wp_t(t);
+    pthread_mutex_lock(&o->lock);
+    if (o->closed) {
+        pthread_mutex_unlock(&o->lock);
+        return -ESHUTDOWN;
+    }
+    w->next = NULL;
+    w->oprev = o->tail;
+    if (o->tail)
+        wp_t(o->tail)->next = t;
+    else
+        o->head = t;
+    o->tail = t;
+    /* Relaxed: a canceller reads it without the lock only to pick the list,
+     * then checks it again under the lock. */
+    atomic_store_explicit(&w->over, o, memory_order_relaxed);
+    /* seq_cst RMW: the submitter's wp_park_notify that follows needs one
+     * (Dekker with a worker's prepare, then its seq_cst read of count). */
+    atomic_fetch_add_explicit(&o->count, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&o->pushed, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&o->lock);
+    return 0;
+}
+
+/* Under the lock: unlinks t, which is on the list. */
+static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
+{
+    struct wp_task *w = wp_t(t);
+    if (w->oprev)
+        wp_t(w->oprev)->next = w->next;
+    else
+        o->head = w->next;
+    if (w->next)
+        wp_t(w->next)->oprev = w->oprev;
+    else
+        o->tail = w->oprev;
+    w->next = w->oprev = NULL;
+    atomic_store_explicit(&w->over, NULL, memory_order_relaxed); /* under the lock */
+    atomic_fetch_sub_explicit(&o->count, 1, memory_order_relaxed);
+}
+
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o)
+{
+    /* seq_cst: a worker's re-check after its park prepare (overflow.h). */
+    if (!atomic_load_explicit(&o->count, memory_order_seq_cst))
+        return NULL;
+    pthread_mutex_lock(&o->lock);
+    struct wpool_task *t = o->head;
+    if (t)
+        wp_overflow_unlink(o, t);
+    pthread_mutex_unlock(&o->lock);
+    return t;
+}
+
+bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t)
+{
+    pthread_mutex_lock(&o->lock);
+    /* Relaxed: written under this lock. */
+    bool here = atomic_load_explicit(&wp_t(t)->over, memory_order_relaxed) == o;
+    if (here)
+        wp_overflow_unlink(o, t);
+    pthread_mutex_unlock(&o->lock);
+    return here;
+}
+
+unsigned int wp_overflow_remove_all(struct wp_overflow *o, void (*fn)(void *item, void *arg),
+                                    void *arg)
+{
+    pthread_mutex_lock(&o->lock);
+    struct wpool_task *t = o->head;
+    for (struct wpool_task *u = t; u; u = wp_t(u)->next)
+        atomic_store_explicit(&wp_t(u)->over, NULL, memory_order_relaxed); /* ours now */
+    o->head = o->tail = NULL;
+    atomic_store_explicit(&o->count, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&o->lock);
+    unsigned int n = 0;
+    while (t) {
+        struct wpool_task *next = wp_t(t)->next;
+        wp_t(t)->next = wp_t(t)->oprev = NULL;
+        fn(t, arg);
+        n++;
+        t = next;
+    }
+    return n;
+}
+
+void wp_overflow_close(struct wp_overflow *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->closed = true;
+    pthread_mutex_unlock(&o->lock);
+}
+
+uint64_t wp_overflow_size(struct wp_overflow *o)
+{
+    /* seq_cst: read in the checks that decide a worker may exit or sleep. */
+    return atomic_load_explicit(&o->count, memory_order_seq_cst);
+}
+
+uint64_t wp_overflow_pushed(struct wp_overflow *o)
+{
+    /* Relaxed: a counter for statistics. */
+    return atomic_load_explicit(&o->pushed, memory_order_relaxed);
+}

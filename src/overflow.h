@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A lane's overflow: the tasks that did not fit its ring(s), in submission
+ * order, linked through the task records themselves (no allocation), under a
+ * mutex of its own. It is the slow path: a submit goes here only when its
+ * ring is full, or while the overflow is not empty (so that a thread's tasks
+ * stay in the order it submitted them: everything in a ring is older than
+ * everything here). Workers take from the rings first, then from here.
+ *
+ * Waking: a push raises `count` with a seq_cst RMW before the submitter
+ * notifies the parking lot, and a worker reads `count` (seq_cst) in its
+ * re-check after registering to sleep, as for a ring (park.h).
+ *
+ * Closing: wp_overflow_close, under the lock, before the rings are closed; a
+ * push after it is refused. A worker that sees a ring closed (acquire) sees
+ * every push made before the close, so it does not exit while one waits.
+ *
+ * Ownership: a task is on the list while its `over` field names the list
+ * (written under the lock); whoever unlinks it under the lock (a worker's pop
+ * or a canceller's remove) owns it, exactly once.
+ */
+#ifndef WP_OVERFLOW_H
+#define WP_OVERFLOW_H
+
+#include "common.h"
+#include "wpool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct wp_overflow {
+    pthread_mutex_t lock;
+    void *owner;                    /* the pool (wp_overflow_owner) */
+    struct wpool_task *head, *tail; /* under lock */
+    bool closed;                    /* under lock */
+    /* Tasks on the list: raised under the lock, read without it. */
+    WP_ALIGNED _Atomic uint64_t count;
+    _Atomic uint64_t pushed; /* tasks ever pushed (statistics) */
+};
+
+void wp_overflow_init(struct wp_overflow *o, void *owner);
+/* The owner given to init (read-only after it). */
+void *wp_overflow_owner(const struct wp_overflow *o);
+void wp_overflow_fini(struct wp_overflow *o);
+/* Appends t: 0, or -ESHUTDOWN once closed. */
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t);
+/* Takes the oldest task, or NULL when there is none. */
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o);
+/* Unlinks t if it is still on the list: true if this call took it. */
+bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t);
+/* Takes every task on the list and calls fn on each (outside the lock);
+ * returns how many. */
+unsigned int wp_overflow_remove_all(struct wp_overflow *o, void (*fn)(void *item, void *arg),
+                                    void *arg);
+/* Refuses pushes from now on. */
+void wp_overflow_close(struct wp_overflow *o);
+/* Tasks on the list (a snapshot; seq_cst, see the top of this file). */
+uint64_t wp_overflow_size(struct wp_overflow *o);
+/* Tasks ever pushed. */
+uint64_t wp_overflow_pushed(struct wp_overflow *o);
+
+#endif
