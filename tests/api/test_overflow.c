@@ -50,9 +50,9 @@ static void held_finish(struct held *h)
 }
 
 /* Accepted past the ring, and run in the order submitted, in both lanes.
- * A slot freed in the ring while tasks wait in the overflow (a cancel at
- * the ring's tail frees it at once) must not let a later task overtake
- * them. */
+ * A slot freed in the ring while tasks wait in the overflow (a cancel of the
+ * ring's oldest task frees its slot at once) must not let a later task
+ * overtake them. */
 START_TEST(test_overflow_keeps_order)
 {
     for (int prio = WPOOL_PRIORITY_NORMAL; prio <= WPOOL_PRIORITY_HIGH; prio++) {
@@ -63,7 +63,7 @@ START_TEST(test_overflow_keeps_order)
         ck_assert_uint_eq(st.submitted, N + 1); /* the overflowed ones counted */
         ck_assert_uint_eq(st.queued, N);
         ck_assert_int_eq(wpool_needs_drain(h.pool), 0);           /* never full unbounded */
-        ck_assert_int_eq(wpool_cancel(&h.jobs[CAP - 1].task), 0); /* the ring's tail */
+        ck_assert_int_eq(wpool_cancel(&h.jobs[0].task), 0); /* the ring's oldest */
         struct job last;
         job_init(&last, N);
         last.order = h.order;
@@ -75,13 +75,13 @@ START_TEST(test_overflow_keeps_order)
         ck_assert_int_eq(atomic_load(&h.order_n), N);
         int k = 0;
         for (int i = 0; i <= N; i++) {
-            if (i == CAP - 1)
+            if (i == 0)
                 continue;
             ck_assert_msg(h.order[k] == i, "position %d ran job %d, expected %d", k, h.order[k], i);
             k++;
         }
         for (int i = 0; i < N; i++) {
-            ck_assert_int_eq(h.jobs[i].status, i == CAP - 1 ? -ECANCELED : i);
+            ck_assert_int_eq(h.jobs[i].status, i == 0 ? -ECANCELED : i);
             ck_assert_int_eq(h.jobs[i].done_calls, 1);
         }
         ck_assert_int_eq(last.status, N);
