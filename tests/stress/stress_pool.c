@@ -131,11 +131,11 @@ static void *producer_main(void *arg)
     return NULL;
 }
 
-static void run_stress(int dispatch)
+static void run_stress(int dispatch, unsigned cap)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.placement = dispatch;
-    o.queue_capacity = 1024;
+    o.queue_capacity = cap;
     wpool_t *pool;
     ck_assert_int_eq(wpool_create(&pool, &o), 0);
     long n = g_per_producer;
@@ -167,6 +167,9 @@ static void run_stress(int dispatch)
      * random record, both outcomes occur many times. */
     ck_assert_int_gt(cancelled, 0);
     ck_assert_int_gt(busy, 0);
+    /* Unbounded: the ring never refused; what did not fit waited in the
+     * overflow (a window of 4 x WINDOW records in flight, rings of cap). */
+    ck_assert_int_eq(eagain, 0);
     printf("%s: %d x %ld tasks, %u workers, cancelled %ld, cancel -EBUSY %ld, "
            "submit -EAGAIN %ld\n",
            dispatch == WPOOL_FIRST_FREE ? "FIRST_FREE" : "ROUND_ROBIN", PRODUCERS, n, workers,
@@ -176,13 +179,21 @@ static void run_stress(int dispatch)
 
 START_TEST(test_stress_first_free)
 {
-    run_stress(WPOOL_FIRST_FREE);
+    run_stress(WPOOL_FIRST_FREE, 1024);
 }
 END_TEST
 
 START_TEST(test_stress_round_robin)
 {
-    run_stress(WPOOL_ROUND_ROBIN);
+    run_stress(WPOOL_ROUND_ROBIN, 1024);
+}
+END_TEST
+
+/* Rings of 8 slots: nearly every task goes through the overflow list, with
+ * cancels racing the workers' pops there. */
+START_TEST(test_stress_overflow)
+{
+    run_stress(WPOOL_FIRST_FREE, 8);
 }
 END_TEST
 
@@ -198,6 +209,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_stress_first_free);
     tcase_add_test(tc, test_stress_round_robin);
+    tcase_add_test(tc, test_stress_overflow);
     suite_add_tcase(s, tc);
     return wp_run_suite(s);
 }
