@@ -62,7 +62,7 @@ START_TEST(test_overflow_keeps_order)
         ck_assert_int_eq(wpool_stats(h.pool, &st), 0);
         ck_assert_uint_eq(st.submitted, N + 1); /* the overflowed ones counted */
         ck_assert_uint_eq(st.queued, N);
-        ck_assert_int_eq(wpool_needs_drain(h.pool), 0);           /* never full unbounded */
+        ck_assert_int_eq(wpool_needs_drain(h.pool), 0);     /* never full unbounded */
         ck_assert_int_eq(wpool_cancel(&h.jobs[0].task), 0); /* the ring's oldest */
         struct job last;
         job_init(&last, N);

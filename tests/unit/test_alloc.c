@@ -9,6 +9,7 @@
 #include <wpool.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,17 @@ static void count_done(struct wpool_task *t, int status)
     g_done++;
 }
 
+/* Holds its worker until g_release: the rings fill and the rest overflows. */
+static atomic_int g_blocked, g_release;
+
+static int block_work(struct wpool_task *t)
+{
+    atomic_fetch_add(&g_blocked, 1);
+    while (!atomic_load(&g_release))
+        sched_yield();
+    return 0;
+}
+
 static void run_tasks(wpool_t *pool, struct wpool_task *tasks, int window, long total)
 {
     long submitted = 0;
@@ -61,14 +73,14 @@ static void run_tasks(wpool_t *pool, struct wpool_task *tasks, int window, long 
     assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), 0);
 }
 
-static void zero_allocs_per_task(int dispatch)
+static void zero_allocs_per_task(int dispatch, unsigned cap)
 {
     enum { WINDOW = 512 };
     static struct wpool_task tasks[WINDOW];
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 2;
     o.placement = dispatch;
-    o.queue_capacity = 1024;
+    o.queue_capacity = cap;
     long a0 = atomic_load(&g_allocs), f0 = atomic_load(&g_frees);
     wpool_t *pool;
     assert_int_equal(wpool_create(&pool, &o), 0);
@@ -79,6 +91,24 @@ static void zero_allocs_per_task(int dispatch)
     run_tasks(pool, tasks, WINDOW, 1000); /* warm-up */
     long a1 = atomic_load(&g_allocs), f1 = atomic_load(&g_frees);
     run_tasks(pool, tasks, WINDOW, 100000);
+    if (cap < WINDOW) {
+        /* Past the rings: with both workers held, all WINDOW tasks are
+         * accepted at once (what does not fit waits in the overflow), and
+         * run when released, still without an allocation. */
+        static struct wpool_task blockers[2];
+        atomic_store(&g_blocked, 0);
+        atomic_store(&g_release, 0);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(wpool_task_init(&blockers[i], block_work, count_done), 0);
+            assert_int_equal(wpool_submit(pool, &blockers[i]), 0);
+        }
+        while (atomic_load(&g_blocked) < 2)
+            sched_yield();
+        for (int i = 0; i < WINDOW; i++)
+            assert_int_equal(wpool_submit(pool, &tasks[i]), 0);
+        atomic_store(&g_release, 1);
+        assert_int_equal(wpool_port_settle(wpool_default_port(pool), -1), WINDOW + 2);
+    }
     assert_int_equal(atomic_load(&g_allocs) - a1, 0);
     assert_int_equal(atomic_load(&g_frees) - f1, 0);
     assert_int_equal(wpool_destroy(pool), 0);
@@ -88,12 +118,20 @@ static void zero_allocs_per_task(int dispatch)
 
 static void test_zero_allocs_first_free(void **state)
 {
-    zero_allocs_per_task(WPOOL_FIRST_FREE);
+    zero_allocs_per_task(WPOOL_FIRST_FREE, 1024);
 }
 
 static void test_zero_allocs_round_robin(void **state)
 {
-    zero_allocs_per_task(WPOOL_ROUND_ROBIN);
+    zero_allocs_per_task(WPOOL_ROUND_ROBIN, 1024);
+}
+
+/* Rings of 16 slots, 512 tasks in flight: the overflow holds the rest, and
+ * still nothing is allocated per task. */
+static void test_zero_allocs_past_the_ring(void **state)
+{
+    zero_allocs_per_task(WPOOL_FIRST_FREE, 16);
+    zero_allocs_per_task(WPOOL_ROUND_ROBIN, 16);
 }
 
 /* Each allocation of wpool_create fails in turn: -ENOMEM, nothing leaked, no
@@ -138,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_allocs_first_free),
         cmocka_unit_test(test_zero_allocs_round_robin),
+        cmocka_unit_test(test_zero_allocs_past_the_ring),
         cmocka_unit_test(test_create_fails_at_each_allocation),
     };
     return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
