@@ -1670,7 +1670,8 @@ static void probe_bad_options(uint8_t b)
     default:
         o.max_queue = 4;
         o.queue_capacity = 2;
-        break; /* max_queue > capacity */
+        o.bounded = 1;
+        break; /* max_queue > what bounded rings hold */
     }
     wpool_t *sentinel = (wpool_t *)&G, *p = sentinel;
     int rc = wpool_create(&p, &o);
@@ -1736,7 +1737,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o->placement = (b0 >> 2) & 1;
     o->timing = (b0 >> 3) & 1;
     o->queue_capacity = 2u << (b1 % 6);
-    if ((b1 >> 6) == 3) /* completion coalescing, from 0 to 1 ms */
+    o->bounded = (b1 >> 3) & 1; /* 0: tasks beyond the ring wait in the overflow */
+    if ((b1 >> 6) == 3)         /* completion coalescing, from 0 to 1 ms */
         o->coalesce_us = (b2 % 4) * 333u;
     unsigned int total = o->queue_capacity * (o->placement == WPOOL_ROUND_ROBIN ? o->threads : 1);
     if (b2 % 12 < 9) {
@@ -1755,11 +1757,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     G.nthr = 1 + nh;
     if (g_trace)
         fprintf(stderr,
-                "== threads %u dispatch %s capacity %u max_queue %u low_water %u timing %d pin %d "
+                "== threads %u dispatch %s capacity %u bounded %u max_queue %u low_water %u timing "
+                "%d pin %d "
                 "stack %zu coalesce %u us helpers %u main_drains %d\n",
                 o->threads, o->placement ? "ROUND_ROBIN" : "FIRST_FREE", o->queue_capacity,
-                o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size, o->coalesce_us,
-                nh, main_drains);
+                o->bounded, o->max_queue, o->drain_low_water, o->timing, o->pin, o->stack_size,
+                o->coalesce_us, nh, main_drains);
     if ((b0 >> 6) & 1)
         probe_bad_options(b3 >> 1);
 
