@@ -21,10 +21,12 @@ int wp_task_withdraw(struct wpool_task *t)
         struct wpool *opool = wp_overflow_owner(ov);
         if (wp_pool_forked(opool)) /* before the lock: the child may never get it */
             return -EOWNERDEAD;
-        if (!wp_overflow_remove(ov, t))
-            return -EBUSY;
-        wp_pool_withdrawn(opool, t);
-        return 0;
+        if (wp_overflow_remove(ov, t)) {
+            wp_pool_withdrawn(opool, t);
+            return 0;
+        }
+        /* Taken by a worker, or moved into a ring (then `queue` names it,
+         * stored before the list's lock was released): as below. */
     }
     /* Acquire: pairs with the submitter's release store of `queue`, made
      * after it stored `port` and `pos`. These are read racily (the task may

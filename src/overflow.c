@@ -14,6 +14,7 @@ void wp_overflow_init(struct wp_overflow *o, void *owner)
     o->closed = false;
     atomic_init(&o->count, 0);
     atomic_init(&o->pushed, 0);
+    atomic_init(&o->moved, 0);
 }
 
 void *wp_overflow_owner(const struct wp_overflow *o)
@@ -52,8 +53,9 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
     return 0;
 }
 
-/* Under the lock: unlinks t, which is on the list. */
-static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
+/* Under the lock: unlinks t, which is on the list (the count is the
+ * caller's). */
+static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
 {
     struct wp_task *w = wp_t(t);
     if (w->oprev)
@@ -66,10 +68,15 @@ static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
         o->tail = w->oprev;
     w->next = w->oprev = NULL;
     atomic_store_explicit(&w->over, NULL, memory_order_relaxed); /* under the lock */
+}
+
+static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
+{
+    wp_overflow_detach(o, t);
     atomic_fetch_sub_explicit(&o->count, 1, memory_order_relaxed);
 }
 
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o)
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv)
 {
     /* seq_cst: a worker's re-check after its park prepare (overflow.h). */
     if (!atomic_load_explicit(&o->count, memory_order_seq_cst))
@@ -78,6 +85,23 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o)
     struct wpool_task *t = o->head;
     if (t)
         wp_overflow_unlink(o, t);
+    unsigned int n = 0;
+    uint64_t pos;
+    /* The rest, oldest first, each only once its ring position is held:
+     * once placed it may run at once, so it is detached before. */
+    while (mv && n < mv->max && o->head && mv->reserve(mv->ctx, &pos)) {
+        struct wpool_task *u = o->head;
+        wp_overflow_detach(o, u);
+        mv->place(mv->ctx, pos, u);
+        n++;
+    }
+    if (n) {
+        /* seq_cst: after the ring reservations (seq_cst CASes on the ring's
+         * head): a submitter that reads the lower count (seq_cst) and then
+         * reserves lands behind them. */
+        atomic_fetch_sub_explicit(&o->count, n, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&o->moved, n, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&o->lock);
     return t;
 }
@@ -127,8 +151,10 @@ uint64_t wp_overflow_size(struct wp_overflow *o)
     return atomic_load_explicit(&o->count, memory_order_seq_cst);
 }
 
-uint64_t wp_overflow_pushed(struct wp_overflow *o)
+uint64_t wp_overflow_accepted(struct wp_overflow *o)
 {
-    /* Relaxed: a counter for statistics. */
-    return atomic_load_explicit(&o->pushed, memory_order_relaxed);
+    /* Relaxed: counters for statistics; moved first, so that a move between
+     * the two loads is not counted twice with the ring's positions. */
+    uint64_t moved = atomic_load_explicit(&o->moved, memory_order_relaxed);
+    return atomic_load_explicit(&o->pushed, memory_order_relaxed) - moved;
 }

@@ -37,6 +37,17 @@ struct wp_overflow {
     /* Tasks on the list: raised under the lock, read without it. */
     WP_ALIGNED _Atomic uint64_t count;
     _Atomic uint64_t pushed; /* tasks ever pushed (statistics) */
+    _Atomic uint64_t moved;  /* of those, moved on into a ring (statistics) */
+};
+
+/* How wp_overflow_pop moves the tasks behind the one it takes into a ring:
+ * reserve claims a ring position (false: the ring is full or closed), place
+ * publishes the task at it. Called under the list's lock. */
+struct wp_overflow_mover {
+    bool (*reserve)(void *ctx, uint64_t *pos);
+    void (*place)(void *ctx, uint64_t pos, struct wpool_task *t);
+    void *ctx;
+    unsigned int max; /* at most this many moved per pop */
 };
 
 void wp_overflow_init(struct wp_overflow *o, void *owner);
@@ -45,8 +56,12 @@ void *wp_overflow_owner(const struct wp_overflow *o);
 void wp_overflow_fini(struct wp_overflow *o);
 /* Appends t: 0, or -ESHUTDOWN once closed. */
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t);
-/* Takes the oldest task, or NULL when there is none. */
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o);
+/* Takes the oldest task, or NULL when there is none; with a mover, also
+ * moves the tasks behind it, oldest first, into a ring while it takes them
+ * (so that a backlog returns to the lock-free path). The count falls only
+ * after they have their ring positions: a submitter that sees it fall to 0
+ * and goes to the ring lands behind them (order kept). */
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv);
 /* Unlinks t if it is still on the list: true if this call took it. */
 bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t);
 /* Takes every task on the list and calls fn on each (outside the lock);
@@ -57,7 +72,7 @@ unsigned int wp_overflow_remove_all(struct wp_overflow *o, void (*fn)(void *item
 void wp_overflow_close(struct wp_overflow *o);
 /* Tasks on the list (a snapshot; seq_cst, see the top of this file). */
 uint64_t wp_overflow_size(struct wp_overflow *o);
-/* Tasks ever pushed. */
-uint64_t wp_overflow_pushed(struct wp_overflow *o);
+/* Tasks ever pushed and not moved into a ring (the submits it accepted). */
+uint64_t wp_overflow_accepted(struct wp_overflow *o);
 
 #endif

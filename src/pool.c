@@ -441,7 +441,7 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         out->submitted += wp_queue_reserved(&pool->queues[i]);
     for (int l = 0; l < WP_LANES; l++)
-        out->submitted += wp_overflow_pushed(&pool->overflow[l]);
+        out->submitted += wp_overflow_accepted(&pool->overflow[l]);
     done = out->completed + out->cancelled + out->timed_out + out->running;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;

@@ -47,6 +47,24 @@ static unsigned int wp_spin_doubled(unsigned int limit)
  * threads. */
 static _Thread_local struct wp_worker *wp_self;
 
+/* Tasks moved from an overflow into a ring per pop (under the list's lock). */
+#define WP_MOVE_MAX 64u
+
+static bool wp_move_reserve(void *ring, uint64_t *pos)
+{
+    return wp_queue_reserve(ring, pos) == 0;
+}
+
+/* As the submit path publishes (wp_enqueue): the task was counted on its
+ * port when it was pushed, and stays in `waiting` (limited pools). */
+static void wp_move_place(void *ring, uint64_t pos, struct wpool_task *t)
+{
+    atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
+    /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
+    atomic_store_explicit(&wp_t(t)->queue, (struct wp_queue *)ring, memory_order_release);
+    wp_queue_publish(ring, pos, t);
+}
+
 static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
 {
     struct wpool *pool = w->pool;
@@ -65,8 +83,13 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
         if (++i == n)
             i = 0;
     }
-    /* The rings are empty (when we looked): the overflow's oldest. */
-    return pool->bounded ? NULL : wp_overflow_pop(&pool->overflow[lane]);
+    /* The rings are empty (when we looked): the overflow's oldest, and the
+     * tasks behind it moved into our ring, back on the lock-free path. */
+    if (pool->bounded)
+        return NULL;
+    const struct wp_overflow_mover mv = {wp_move_reserve, wp_move_place, &qs[n == 1 ? 0 : w->index],
+                                         WP_MOVE_MAX};
+    return wp_overflow_pop(&pool->overflow[lane], &mv);
 }
 
 /* High lane first; but while normal tasks wait, one of them after every

@@ -48,6 +48,7 @@ NOT_RETURNED = {
     ('wpool_create', 'ECANCELED'): 'a completion status of the worker loop it starts',
     ('wpool_create', 'ETIMEDOUT'): 'a completion status of the worker loop it starts',
     ('wpool_create', 'ESRCH'): 'setpriority on the calling worker itself',
+    ('wpool_create', 'ESHUTDOWN'): 'a closed ring seen by a worker moving overflow tasks',
     ('wpool_port_create', 'ENODEV'): 'eventfd(2) fails so only without anonymous inodes',
     ('wpool_port_wait', 'EINTR'): 'a signal restarts the wait',
     ('wpool_port_settle', 'EINTR'): 'a signal restarts the wait',
