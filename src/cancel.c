@@ -14,9 +14,11 @@
 
 int wp_task_withdraw(struct wpool_task *t)
 {
-    /* In an overflow list: whoever unlinks it under the list's lock owns it.
-     * Relaxed: only picks the list; the unlink checks again under the lock. */
-    struct wp_overflow *ov = atomic_load_explicit(&wp_t(t)->over, memory_order_relaxed);
+    /* In an overflow list: whoever unlinks it under the list's lock owns it
+     * (the unlink checks again under the lock). Acquire: pairs with the
+     * release store of NULL when it leaves the list (overflow.c), so a task
+     * moved into a ring is seen there below. */
+    struct wp_overflow *ov = atomic_load_explicit(&wp_t(t)->over, memory_order_acquire);
     if (ov) {
         struct wpool *opool = wp_overflow_owner(ov);
         if (wp_pool_forked(opool)) /* before the lock: the child may never get it */

@@ -67,7 +67,9 @@ static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
     else
         o->tail = w->oprev;
     w->next = w->oprev = NULL;
-    atomic_store_explicit(&w->over, NULL, memory_order_relaxed); /* under the lock */
+    /* Release: pairs with a canceller's acquire load of `over` (cancel.c): one
+     * that sees the task gone sees where a move put it. */
+    atomic_store_explicit(&w->over, NULL, memory_order_release);
 }
 
 static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
@@ -91,6 +93,7 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
      * once placed it may run at once, so it is detached before. */
     while (mv && n < mv->max && o->head && mv->reserve(mv->ctx, &pos)) {
         struct wpool_task *u = o->head;
+        mv->stamp(mv->ctx, pos, u);
         wp_overflow_detach(o, u);
         mv->place(mv->ctx, pos, u);
         n++;

@@ -41,10 +41,14 @@ struct wp_overflow {
 };
 
 /* How wp_overflow_pop moves the tasks behind the one it takes into a ring:
- * reserve claims a ring position (false: the ring is full or closed), place
- * publishes the task at it. Called under the list's lock. */
+ * reserve claims a ring position (false: the ring is full or closed), stamp
+ * records it in the task (before the task leaves the list, so that a
+ * canceller that sees it gone sees where it went), place publishes the task
+ * there (after: from then on a worker may run it). Called under the list's
+ * lock. */
 struct wp_overflow_mover {
     bool (*reserve)(void *ctx, uint64_t *pos);
+    void (*stamp)(void *ctx, uint64_t pos, struct wpool_task *t);
     void (*place)(void *ctx, uint64_t pos, struct wpool_task *t);
     void *ctx;
     unsigned int max; /* at most this many moved per pop */

@@ -57,11 +57,15 @@ static bool wp_move_reserve(void *ring, uint64_t *pos)
 
 /* As the submit path publishes (wp_enqueue): the task was counted on its
  * port when it was pushed, and stays in `waiting` (limited pools). */
-static void wp_move_place(void *ring, uint64_t pos, struct wpool_task *t)
+static void wp_move_stamp(void *ring, uint64_t pos, struct wpool_task *t)
 {
     atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
     /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
     atomic_store_explicit(&wp_t(t)->queue, (struct wp_queue *)ring, memory_order_release);
+}
+
+static void wp_move_place(void *ring, uint64_t pos, struct wpool_task *t)
+{
     wp_queue_publish(ring, pos, t);
 }
 
@@ -87,8 +91,8 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
      * tasks behind it moved into our ring, back on the lock-free path. */
     if (pool->bounded)
         return NULL;
-    const struct wp_overflow_mover mv = {wp_move_reserve, wp_move_place, &qs[n == 1 ? 0 : w->index],
-                                         WP_MOVE_MAX};
+    const struct wp_overflow_mover mv = {wp_move_reserve, wp_move_stamp, wp_move_place,
+                                         &qs[n == 1 ? 0 : w->index], WP_MOVE_MAX};
     return wp_overflow_pop(&pool->overflow[lane], &mv);
 }
 
