@@ -84,6 +84,12 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
     if (!atomic_load_explicit(&o->count, memory_order_seq_cst))
         return NULL;
     pthread_mutex_lock(&o->lock);
+    if (mv && mv->rings_busy(mv->ctx)) {
+        /* A ring task published before a push we see here is older: the
+         * caller takes the rings first. */
+        pthread_mutex_unlock(&o->lock);
+        return NULL;
+    }
     struct wpool_task *t = o->head;
     if (t)
         wp_overflow_unlink(o, t);

@@ -47,6 +47,10 @@ struct wp_overflow {
  * there (after: from then on a worker may run it). Called under the list's
  * lock. */
 struct wp_overflow_mover {
+    /* True while a ring of the lane holds tasks: they are older than the
+     * list's, and must be taken first (checked under the lock, which every
+     * push takes after its thread's earlier ring publishes). */
+    bool (*rings_busy)(void *ctx);
     bool (*reserve)(void *ctx, uint64_t *pos);
     void (*stamp)(void *ctx, uint64_t pos, struct wpool_task *t);
     void (*place)(void *ctx, uint64_t pos, struct wpool_task *t);
@@ -60,7 +64,8 @@ void *wp_overflow_owner(const struct wp_overflow *o);
 void wp_overflow_fini(struct wp_overflow *o);
 /* Appends t: 0, or -ESHUTDOWN once closed. */
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t);
-/* Takes the oldest task, or NULL when there is none; with a mover, also
+/* Takes the oldest task, or NULL when there is none (or, with a mover, while
+ * the lane's rings still hold older tasks); with a mover, also
  * moves the tasks behind it, oldest first, into a ring while it takes them
  * (so that a backlog returns to the lock-free path). The count falls only
  * after they have their ring positions: a submitter that sees it fall to 0

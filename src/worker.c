@@ -50,23 +50,39 @@ static _Thread_local struct wp_worker *wp_self;
 /* Tasks moved from an overflow into a ring per pop (under the list's lock). */
 #define WP_MOVE_MAX 64u
 
-static bool wp_move_reserve(void *ring, uint64_t *pos)
+/* A lane's rings, and the one a worker moves overflow tasks into. */
+struct wp_move_ctx {
+    struct wp_queue *rings;
+    unsigned int n;
+    struct wp_queue *into;
+};
+
+static bool wp_move_rings_busy(void *ctx)
 {
-    return wp_queue_reserve(ring, pos) == 0;
+    const struct wp_move_ctx *m = ctx;
+    for (unsigned int i = 0; i < m->n; i++)
+        if (wp_queue_size(&m->rings[i]))
+            return true;
+    return false;
+}
+
+static bool wp_move_reserve(void *ctx, uint64_t *pos)
+{
+    return wp_queue_reserve(((struct wp_move_ctx *)ctx)->into, pos) == 0;
 }
 
 /* As the submit path publishes (wp_enqueue): the task was counted on its
  * port when it was pushed, and stays in `waiting` (limited pools). */
-static void wp_move_stamp(void *ring, uint64_t pos, struct wpool_task *t)
+static void wp_move_stamp(void *ctx, uint64_t pos, struct wpool_task *t)
 {
     atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
     /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
-    atomic_store_explicit(&wp_t(t)->queue, (struct wp_queue *)ring, memory_order_release);
+    atomic_store_explicit(&wp_t(t)->queue, ((struct wp_move_ctx *)ctx)->into, memory_order_release);
 }
 
-static void wp_move_place(void *ring, uint64_t pos, struct wpool_task *t)
+static void wp_move_place(void *ctx, uint64_t pos, struct wpool_task *t)
 {
-    wp_queue_publish(ring, pos, t);
+    wp_queue_publish(((struct wp_move_ctx *)ctx)->into, pos, t);
 }
 
 static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
@@ -91,8 +107,9 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
      * tasks behind it moved into our ring, back on the lock-free path. */
     if (pool->bounded)
         return NULL;
-    const struct wp_overflow_mover mv = {wp_move_reserve, wp_move_stamp, wp_move_place,
-                                         &qs[n == 1 ? 0 : w->index], WP_MOVE_MAX};
+    struct wp_move_ctx ctx = {qs, n, &qs[n == 1 ? 0 : w->index]};
+    const struct wp_overflow_mover mv = {
+        wp_move_rings_busy, wp_move_reserve, wp_move_stamp, wp_move_place, &ctx, WP_MOVE_MAX};
     return wp_overflow_pop(&pool->overflow[lane], &mv);
 }
 

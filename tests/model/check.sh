@@ -5,6 +5,7 @@
 #   port.pml       the completion port's eventfd signalling (port.c)
 #   port_life.pml  a completion port's destroy racing submits and posts (port.c)
 #   room.pml       backpressure (max_queue) and the drain notification (room.c)
+#   overflow.pml   a lane's ring and overflow list: order, exactly once (overflow.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -91,6 +92,19 @@ checks=(
   "room-zero-2w|room.pml|-DMAXQ=0 -DLOW=-1 -DNW=2|-DSAFETY|-m200000|pass"
   "room-roomfirst|room.pml|-DROOM_FIRST -DMAXQ=0 -DLOW=-1|-DSAFETY|-m200000|assertion violated"
   "room-levelfirst|room.pml|-DLEVEL_FIRST|-DSAFETY|-m200000|assertion violated"
+  # overflow.pml: a lane's ring and its overflow list, with the move back to
+  # the ring. Tasks taken in the order submitted, each once, none left behind
+  # at close (also a close racing the submits), one and two workers. NO_FIFO
+  # (a submit ignores a non-empty overflow) and NO_RING_CHECK (a worker takes
+  # the overflow's head without looking at the ring again under the lock)
+  # break the order; COUNT_FIRST (the count lowered before the move) lets a
+  # worker exit with a task still waiting.
+  "overflow|overflow.pml|-DNW=1|-DSAFETY|-m200000|pass"
+  "overflow-2w|overflow.pml|-DNW=2|-DSAFETY|-m200000|pass"
+  "overflow-close|overflow.pml|-DNW=2 -DEARLY_CLOSE -DK=5 -DC=2|-DSAFETY|-m200000|pass"
+  "overflow-nofifo|overflow.pml|-DNO_FIFO|-DSAFETY|-m200000|assertion violated \(id>last\)"
+  "overflow-noringcheck|overflow.pml|-DNO_RING_CHECK|-DSAFETY|-m200000|assertion violated \(id>last\)"
+  "overflow-countfirst|overflow.pml|-DCOUNT_FIRST -DNW=2|-DSAFETY|-m200000|invalid end state"
 )
 
 run_check() { # index spec
