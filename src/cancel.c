@@ -101,12 +101,14 @@ int wpool_cancel_all(wpool_t *pool)
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     struct wp_cancel_all_ctx ctx = {pool, 0};
+    /* Overflows first: tasks move only from an overflow into a ring, so one
+     * moved during the call is in a ring when the rings are scanned. */
+    for (int l = 0; l < WP_LANES; l++)
+        wp_overflow_remove_all(&pool->overflow[l], wp_cancel_one, &ctx);
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
         wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
         wp_queue_reclaim(&pool->queues[i]);
     }
-    for (int l = 0; l < WP_LANES; l++)
-        wp_overflow_remove_all(&pool->overflow[l], wp_cancel_one, &ctx);
     if (ctx.n)
         wp_room_made(pool, WP_ALL_LANES, ctx.n); /* after the reclaim: the backlog has fallen */
     return ctx.n;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A lane's overflow list (overflow.h). */
 #include "overflow.h"
+#include "port.h"
 #include "task.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ void wp_overflow_fini(struct wp_overflow *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port)
 {
     struct wp_task *w = wp_t(t);
     pthread_mutex_lock(&o->lock);
@@ -35,6 +36,9 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
+    /* Counted only once accepted (a refused push leaves no transient count
+     * for wpool_port_settle to wait on), and before a worker can pop it. */
+    wp_port_count(port);
     w->next = NULL;
     w->oprev = o->tail;
     if (o->tail)
@@ -78,8 +82,10 @@ static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
     atomic_fetch_sub_explicit(&o->count, 1, memory_order_relaxed);
 }
 
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv)
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv,
+                                   unsigned int *moved)
 {
+    *moved = 0;
     /* seq_cst: a worker's re-check after its park prepare (overflow.h). */
     if (!atomic_load_explicit(&o->count, memory_order_seq_cst))
         return NULL;
@@ -100,6 +106,9 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
     while (mv && n < mv->max && o->head && mv->reserve(mv->ctx, &pos)) {
         struct wpool_task *u = o->head;
         mv->stamp(mv->ctx, pos, u);
+        /* The cell's data before `over` goes NULL: a canceller that sees it
+         * gone (acquire) finds it in the cell for its CAS. */
+        mv->fill(mv->ctx, pos, u);
         wp_overflow_detach(o, u);
         mv->place(mv->ctx, pos, u);
         n++;
@@ -112,6 +121,7 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
         atomic_fetch_add_explicit(&o->moved, n, memory_order_relaxed);
     }
     pthread_mutex_unlock(&o->lock);
+    *moved = n;
     return t;
 }
 

@@ -53,6 +53,7 @@ struct wp_overflow_mover {
     bool (*rings_busy)(void *ctx);
     bool (*reserve)(void *ctx, uint64_t *pos);
     void (*stamp)(void *ctx, uint64_t pos, struct wpool_task *t);
+    void (*fill)(void *ctx, uint64_t pos, struct wpool_task *t);
     void (*place)(void *ctx, uint64_t pos, struct wpool_task *t);
     void *ctx;
     unsigned int max; /* at most this many moved per pop */
@@ -63,14 +64,16 @@ void wp_overflow_init(struct wp_overflow *o, void *owner);
 void *wp_overflow_owner(const struct wp_overflow *o);
 void wp_overflow_fini(struct wp_overflow *o);
 /* Appends t: 0, or -ESHUTDOWN once closed. */
-int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t);
+struct wpool_port;
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port);
 /* Takes the oldest task, or NULL when there is none (or, with a mover, while
  * the lane's rings still hold older tasks); with a mover, also
  * moves the tasks behind it, oldest first, into a ring while it takes them
  * (so that a backlog returns to the lock-free path). The count falls only
  * after they have their ring positions: a submitter that sees it fall to 0
  * and goes to the ring lands behind them (order kept). */
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv);
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv,
+                                   unsigned int *moved);
 /* Unlinks t if it is still on the list: true if this call took it. */
 bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t);
 /* Takes every task on the list and calls fn on each (outside the lock);

@@ -124,12 +124,6 @@ static inline void wp_port_count(struct wpool_port *port)
     /* Relaxed: published to the owner with the task through the port. */
     atomic_fetch_add_explicit(&port->submitted, 1, memory_order_relaxed);
 }
-/* The count of a task whose submit failed after wp_port_count, undone. */
-static inline void wp_port_uncount(struct wpool_port *port)
-{
-    /* Relaxed: as wp_port_count. */
-    atomic_fetch_sub_explicit(&port->submitted, 1, memory_order_relaxed);
-}
 /* Tasks submitted to the port and not yet past wp_port_complete (which runs
  * just before the callback). The consumer's view: call it on the owner. */
 static inline int64_t wp_port_inflight(struct wpool_port *port)

@@ -92,6 +92,18 @@ void wp_queue_publish(struct wp_queue *q, uint64_t pos, void *item)
     atomic_exchange_explicit(&c->seq, pos + 1, memory_order_seq_cst);
 }
 
+void wp_queue_fill(struct wp_queue *q, uint64_t pos, void *item)
+{
+    /* Release: as in wp_queue_publish. */
+    atomic_store_explicit(&wp_queue_cell(q, pos)->data, item, memory_order_release);
+}
+
+void wp_queue_release(struct wp_queue *q, uint64_t pos)
+{
+    /* seq_cst RMW: as in wp_queue_publish. */
+    atomic_exchange_explicit(&wp_queue_cell(q, pos)->seq, pos + 1, memory_order_seq_cst);
+}
+
 bool wp_queue_pop(struct wp_queue *q, void **item)
 {
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);

@@ -49,6 +49,10 @@ int wp_queue_reserve(struct wp_queue *q, uint64_t *pos);
  * consistent, so that a following load of a parker's waiter count (wp_park_notify)
  * cannot be ordered before it. */
 void wp_queue_publish(struct wp_queue *q, uint64_t pos, void *item);
+/* wp_queue_publish in two steps: the item (wp_queue_cancel can withdraw it
+ * from then on), then the cell's seq (consumers see it). */
+void wp_queue_fill(struct wp_queue *q, uint64_t pos, void *item);
+void wp_queue_release(struct wp_queue *q, uint64_t pos);
 /* Takes the oldest published position. Returns false when nothing is published
  * at the tail. On true, *item is the item or NULL for a cancelled one. */
 bool wp_queue_pop(struct wp_queue *q, void **item);

@@ -179,8 +179,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
         /* The ring is full: the task waits in the overflow, linked through
          * its own record. Counted first, as for a ring. */
-        wp_port_count(port);
-        rc = wp_overflow_push(ov, t);
+        rc = wp_overflow_push(ov, t, port);
         if (rc == 0) {
             /* The push's count increment was a seq_cst RMW, as
              * wp_park_notify requires. Nothing may touch t any more. */
@@ -188,7 +187,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
                 wp_park_notify(&pool->park, 1);
             return 0;
         }
-        wp_port_uncount(port); /* closed meanwhile: -ESHUTDOWN */
+        /* closed meanwhile: -ESHUTDOWN (nothing was counted) */
     }
     if (WP_UNLIKELY(rc)) {
         if (pool->limited) {

@@ -80,9 +80,15 @@ static void wp_move_stamp(void *ctx, uint64_t pos, struct wpool_task *t)
     atomic_store_explicit(&wp_t(t)->queue, ((struct wp_move_ctx *)ctx)->into, memory_order_release);
 }
 
+static void wp_move_fill(void *ctx, uint64_t pos, struct wpool_task *t)
+{
+    wp_queue_fill(((struct wp_move_ctx *)ctx)->into, pos, t);
+}
+
 static void wp_move_place(void *ctx, uint64_t pos, struct wpool_task *t)
 {
-    wp_queue_publish(((struct wp_move_ctx *)ctx)->into, pos, t);
+    (void)t;
+    wp_queue_release(((struct wp_move_ctx *)ctx)->into, pos);
 }
 
 static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
@@ -108,9 +114,17 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
     if (pool->bounded)
         return NULL;
     struct wp_move_ctx ctx = {qs, n, &qs[n == 1 ? 0 : w->index]};
-    const struct wp_overflow_mover mv = {
-        wp_move_rings_busy, wp_move_reserve, wp_move_stamp, wp_move_place, &ctx, WP_MOVE_MAX};
-    return wp_overflow_pop(&pool->overflow[lane], &mv);
+    const struct wp_overflow_mover mv = {wp_move_rings_busy, wp_move_reserve, wp_move_stamp,
+                                         wp_move_fill,       wp_move_place,   &ctx,
+                                         WP_MOVE_MAX};
+    unsigned int moved;
+    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], &mv, &moved);
+    /* Published into a ring: wake a sleeper, as a submit does (a worker whose
+     * re-check read the ring before the move and the count after it would
+     * sleep through them); a woken worker passes it on. */
+    if (moved)
+        wp_park_notify(&pool->park, 1);
+    return t;
 }
 
 /* High lane first; but while normal tasks wait, one of them after every
