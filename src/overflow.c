@@ -82,7 +82,17 @@ static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
     atomic_fetch_sub_explicit(&o->count, 1, memory_order_relaxed);
 }
 
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv,
+/* True while one of the rings holds tasks (published or being published). */
+static bool wp_rings_busy(struct wp_queue *rings, unsigned int n)
+{
+    for (unsigned int i = 0; i < n; i++)
+        if (wp_queue_size(&rings[i]))
+            return true;
+    return false;
+}
+
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings,
+                                   unsigned int nrings, struct wp_queue *into, unsigned int max,
                                    unsigned int *moved)
 {
     *moved = 0;
@@ -90,7 +100,7 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
     if (!atomic_load_explicit(&o->count, memory_order_seq_cst))
         return NULL;
     pthread_mutex_lock(&o->lock);
-    if (mv && mv->rings_busy(mv->ctx)) {
+    if (wp_rings_busy(rings, nrings)) {
         /* A ring task published before a push we see here is older: the
          * caller takes the rings first. */
         pthread_mutex_unlock(&o->lock);
@@ -101,16 +111,21 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overfl
         wp_overflow_unlink(o, t);
     unsigned int n = 0;
     uint64_t pos;
-    /* The rest, oldest first, each only once its ring position is held:
-     * once placed it may run at once, so it is detached before. */
-    while (mv && n < mv->max && o->head && mv->reserve(mv->ctx, &pos)) {
+    /* The rest, oldest first, each only once its ring position is held
+     * (the ring full or closed ends the move). As the submit path publishes:
+     * the task was counted on its port when pushed, and stays in `waiting`
+     * (limited pools). */
+    while (n < max && o->head && wp_queue_reserve(into, &pos) == 0) {
         struct wpool_task *u = o->head;
-        mv->stamp(mv->ctx, pos, u);
+        atomic_store_explicit(&wp_t(u)->pos, pos, memory_order_relaxed);
+        /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
+        atomic_store_explicit(&wp_t(u)->queue, into, memory_order_release);
         /* The cell's data before `over` goes NULL: a canceller that sees it
          * gone (acquire) finds it in the cell for its CAS. */
-        mv->fill(mv->ctx, pos, u);
+        wp_queue_fill(into, pos, u);
         wp_overflow_detach(o, u);
-        mv->place(mv->ctx, pos, u);
+        /* Published: from here on a worker may run it. */
+        wp_queue_release(into, pos);
         n++;
     }
     if (n) {

@@ -23,6 +23,7 @@
 #define WP_OVERFLOW_H
 
 #include "common.h"
+#include "queue.h"
 #include "wpool.h"
 
 #include <pthread.h>
@@ -40,25 +41,6 @@ struct wp_overflow {
     _Atomic uint64_t moved;  /* of those, moved on into a ring (statistics) */
 };
 
-/* How wp_overflow_pop moves the tasks behind the one it takes into a ring:
- * reserve claims a ring position (false: the ring is full or closed), stamp
- * records it in the task (before the task leaves the list, so that a
- * canceller that sees it gone sees where it went), place publishes the task
- * there (after: from then on a worker may run it). Called under the list's
- * lock. */
-struct wp_overflow_mover {
-    /* True while a ring of the lane holds tasks: they are older than the
-     * list's, and must be taken first (checked under the lock, which every
-     * push takes after its thread's earlier ring publishes). */
-    bool (*rings_busy)(void *ctx);
-    bool (*reserve)(void *ctx, uint64_t *pos);
-    void (*stamp)(void *ctx, uint64_t pos, struct wpool_task *t);
-    void (*fill)(void *ctx, uint64_t pos, struct wpool_task *t);
-    void (*place)(void *ctx, uint64_t pos, struct wpool_task *t);
-    void *ctx;
-    unsigned int max; /* at most this many moved per pop */
-};
-
 void wp_overflow_init(struct wp_overflow *o, void *owner);
 /* The owner given to init (read-only after it). */
 void *wp_overflow_owner(const struct wp_overflow *o);
@@ -66,13 +48,17 @@ void wp_overflow_fini(struct wp_overflow *o);
 /* Appends t: 0, or -ESHUTDOWN once closed. */
 struct wpool_port;
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port);
-/* Takes the oldest task, or NULL when there is none (or, with a mover, while
- * the lane's rings still hold older tasks); with a mover, also
- * moves the tasks behind it, oldest first, into a ring while it takes them
- * (so that a backlog returns to the lock-free path). The count falls only
- * after they have their ring positions: a submitter that sees it fall to 0
- * and goes to the ring lands behind them (order kept). */
-struct wpool_task *wp_overflow_pop(struct wp_overflow *o, const struct wp_overflow_mover *mv,
+/* Takes the oldest task, or NULL when there is none, or while one of the
+ * lane's rings[0..nrings) still holds tasks (older than the list's: checked
+ * under the lock, which every push takes after its thread's earlier ring
+ * publishes). Also moves up to max of the tasks behind it, oldest first,
+ * into the ring `into` while it has room, so that a backlog returns to the
+ * lock-free path; *moved says how many (the caller wakes a sleeper for
+ * them). The count falls only after they hold their ring positions: a
+ * submitter that sees it fall to 0 and goes to the ring lands behind them
+ * (order kept). */
+struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings,
+                                   unsigned int nrings, struct wp_queue *into, unsigned int max,
                                    unsigned int *moved);
 /* Unlinks t if it is still on the list: true if this call took it. */
 bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t);

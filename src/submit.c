@@ -178,7 +178,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
                                                                  : wp_reserve(pool, lane, &q, &pos);
     if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
         /* The ring is full: the task waits in the overflow, linked through
-         * its own record. Counted first, as for a ring. */
+         * its own record (counted on its port there, once accepted). */
         rc = wp_overflow_push(ov, t, port);
         if (rc == 0) {
             /* The push's count increment was a seq_cst RMW, as

@@ -50,47 +50,6 @@ static _Thread_local struct wp_worker *wp_self;
 /* Tasks moved from an overflow into a ring per pop (under the list's lock). */
 #define WP_MOVE_MAX 64u
 
-/* A lane's rings, and the one a worker moves overflow tasks into. */
-struct wp_move_ctx {
-    struct wp_queue *rings;
-    unsigned int n;
-    struct wp_queue *into;
-};
-
-static bool wp_move_rings_busy(void *ctx)
-{
-    const struct wp_move_ctx *m = ctx;
-    for (unsigned int i = 0; i < m->n; i++)
-        if (wp_queue_size(&m->rings[i]))
-            return true;
-    return false;
-}
-
-static bool wp_move_reserve(void *ctx, uint64_t *pos)
-{
-    return wp_queue_reserve(((struct wp_move_ctx *)ctx)->into, pos) == 0;
-}
-
-/* As the submit path publishes (wp_enqueue): the task was counted on its
- * port when it was pushed, and stays in `waiting` (limited pools). */
-static void wp_move_stamp(void *ctx, uint64_t pos, struct wpool_task *t)
-{
-    atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
-    /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
-    atomic_store_explicit(&wp_t(t)->queue, ((struct wp_move_ctx *)ctx)->into, memory_order_release);
-}
-
-static void wp_move_fill(void *ctx, uint64_t pos, struct wpool_task *t)
-{
-    wp_queue_fill(((struct wp_move_ctx *)ctx)->into, pos, t);
-}
-
-static void wp_move_place(void *ctx, uint64_t pos, struct wpool_task *t)
-{
-    (void)t;
-    wp_queue_release(((struct wp_move_ctx *)ctx)->into, pos);
-}
-
 static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
 {
     struct wpool *pool = w->pool;
@@ -113,12 +72,9 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
      * tasks behind it moved into our ring, back on the lock-free path. */
     if (pool->bounded)
         return NULL;
-    struct wp_move_ctx ctx = {qs, n, &qs[n == 1 ? 0 : w->index]};
-    const struct wp_overflow_mover mv = {wp_move_rings_busy, wp_move_reserve, wp_move_stamp,
-                                         wp_move_fill,       wp_move_place,   &ctx,
-                                         WP_MOVE_MAX};
     unsigned int moved;
-    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], &mv, &moved);
+    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, n, &qs[n == 1 ? 0 : w->index],
+                                           WP_MOVE_MAX, &moved);
     /* Published into a ring: wake a sleeper, as a submit does (a worker whose
      * re-check read the ring before the move and the count after it would
      * sleep through them); a woken worker passes it on. */
