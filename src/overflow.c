@@ -57,9 +57,9 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_p
     return 0;
 }
 
-/* Under the lock: unlinks t, which is on the list (the count is the
- * caller's). */
-static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
+/* Under the lock: takes t's links out of the list (its `over` and the count
+ * are the caller's). */
+static void wp_overflow_cut(struct wp_overflow *o, struct wpool_task *t)
 {
     struct wp_task *w = wp_t(t);
     if (w->oprev)
@@ -71,9 +71,24 @@ static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
     else
         o->tail = w->oprev;
     w->next = w->oprev = NULL;
-    /* Release: pairs with a canceller's acquire load of `over` (cancel.c): one
-     * that sees the task gone sees where a move put it. */
-    atomic_store_explicit(&w->over, NULL, memory_order_release);
+}
+
+/* Under the lock: t is no longer on o. Release: pairs with a canceller's
+ * acquire load of `over` (cancel.c): one that sees the task gone sees where
+ * a move put it. A CAS, not a store: once a moved task's cell is filled a
+ * canceller may own it, complete it, and its next submission set `over`
+ * anew; that value is not ours to clear. */
+static void wp_overflow_gone(struct wp_overflow *o, struct wpool_task *t)
+{
+    struct wp_overflow *expected = o;
+    atomic_compare_exchange_strong_explicit(&wp_t(t)->over, &expected, NULL, memory_order_release,
+                                            memory_order_relaxed);
+}
+
+static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
+{
+    wp_overflow_cut(o, t);
+    wp_overflow_gone(o, t);
 }
 
 static void wp_overflow_unlink(struct wp_overflow *o, struct wpool_task *t)
@@ -120,10 +135,13 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings
         atomic_store_explicit(&wp_t(u)->pos, pos, memory_order_relaxed);
         /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
         atomic_store_explicit(&wp_t(u)->queue, into, memory_order_release);
-        /* The cell's data before `over` goes NULL: a canceller that sees it
-         * gone (acquire) finds it in the cell for its CAS. */
+        /* Its links out of the list first: once the cell's data is filled a
+         * canceller's CAS on the cell may own it, and nothing but atomics may
+         * touch it after. The data before `over` goes NULL: a canceller that
+         * sees it gone (acquire) finds it in the cell. */
+        wp_overflow_cut(o, u);
         wp_queue_fill(into, pos, u);
-        wp_overflow_detach(o, u);
+        wp_overflow_gone(o, u);
         /* Published: from here on a worker may run it. */
         wp_queue_release(into, pos);
         n++;
