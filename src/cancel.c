@@ -68,7 +68,7 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
     int lane = wp_t(t)->prio;
     /* Relaxed: ours since the CAS on its cell (it acquired the fields). */
     struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
-    wp_port_post(port, t);
+    wp_port_post(port, t, NULL);
     wp_room_made(pool, pool->limited ? WP_ALL_LANES : lane, 1);
 }
 

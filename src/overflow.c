@@ -28,7 +28,7 @@ void wp_overflow_fini(struct wp_overflow *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port)
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
 {
     struct wp_task *w = wp_t(t);
     pthread_mutex_lock(&o->lock);
@@ -36,9 +36,6 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_p
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
-    /* Counted only once accepted (a refused push leaves no transient count
-     * for wpool_port_settle to wait on), and before a worker can pop it. */
-    wp_port_count(port);
     w->next = NULL;
     w->oprev = o->tail;
     if (o->tail)

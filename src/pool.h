@@ -9,6 +9,7 @@
 #include "common.h"
 #include "fork.h"
 #include "overflow.h"
+#include "port.h"
 #include "park.h"
 #include "queue.h"
 #include "stats.h"
@@ -26,6 +27,9 @@ enum wp_life {
 };
 
 #define WP_LANES 2 /* WPOOL_PRIORITY_NORMAL, WPOOL_PRIORITY_HIGH */
+/* Cells in each high-lane ring of an unbounded pool (or queue_capacity, if
+ * smaller): 4 KiB a ring. */
+#define WP_HIGH_RING 256u
 
 struct wp_worker {
     WP_ALIGNED pthread_t thread;
@@ -36,6 +40,7 @@ struct wp_worker {
     uint64_t last_end;        /* ticks at the end of the last task (timing) */
     bool started;             /* thread created and not joined */
     bool holding;             /* coalescing: completions pushed, not yet signalled */
+    struct wp_post_guard guard; /* the port it is posting to (port.h) */
     uint64_t holding_since;   /* wp_clock_ns when it began holding */
     /* This worker's node on pool->park, a late-wake park: it outlives every
      * wait, so a notifier's late futex wake names live memory (park.h). */
@@ -133,6 +138,9 @@ int wp_start_workers(struct wpool *pool);
 /* True on one of this pool's workers (close and destroy would wait for
  * themselves). */
 bool wp_on_own_worker(const struct wpool *pool);
+/* The workers' post guards (wp_port_quiesce reads them all). */
+unsigned int wp_pool_nguards(const struct wpool *pool);
+struct wp_post_guard *wp_pool_guard(struct wpool *pool, unsigned int i);
 
 /* ---- room.c */
 /* Sets up the drain notification's record and lock (wpool_create). */

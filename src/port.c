@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -28,7 +29,6 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     port->owed = 0;
     atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
-    atomic_init(&port->submitted, 0);
     atomic_init(&port->completed, 0);
     atomic_init(&port->gate, 0);
     port->is_default = is_default;
@@ -79,15 +79,26 @@ static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
                                                     memory_order_relaxed));
 }
 
-void wp_port_post(struct wpool_port *port, struct wpool_task *task)
+void wp_port_post(struct wpool_port *port, struct wpool_task *task, struct wp_post_guard *guard)
 {
-    /* Relaxed: published by the seq_cst CAS below to the owner, whose acquire
-     * exchange of head comes before any decision to free the port. */
-    atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
+    /* Announced before the push: from the push on, the task may be
+     * dispatched and the port's last completion run, and only this keeps the
+     * port (and its eventfd) alive. A worker's guard: release stores (plain
+     * ones on x86), so that wp_port_quiesce, having taken the task with an
+     * acquire exchange of head, reads this port here or a later value whose
+     * release makes our signal visible. Another poster: a relaxed increment,
+     * published by the seq_cst CAS on head in the same way. */
+    if (guard)
+        atomic_store_explicit(&guard->port, port, memory_order_release);
+    else
+        atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
     wp_port_push_task(port, task);
-    /* From here the task may be dispatched and the port's last completion
-     * run; only `posting` keeps the port (and its eventfd) alive. */
     wp_port_signal(port);
+    if (guard) {
+        /* Release: pairs with the acquire load in wp_port_guard_wait. */
+        atomic_store_explicit(&guard->port, NULL, memory_order_release);
+        return;
+    }
     /* Release: pairs with the acquire loads in wp_port_quiesce. The owner
      * may be asleep there waiting for the last of us. */
     if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
@@ -104,15 +115,37 @@ bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
     return atomic_load_explicit(&port->pending, memory_order_seq_cst) != WP_PORT_ARMED;
 }
 
+/* Waits until the worker behind guard is not posting to port. Its post is a
+ * few instructions and one eventfd write from done, but it may be preempted:
+ * yield, then sleep, rather than spin (a spinning real-time owner could keep
+ * it off the CPU for good). */
+static void wp_port_guard_wait(const struct wp_post_guard *guard, const struct wpool_port *port)
+{
+    /* Acquire: pairs with the worker's release stores in wp_port_post; NULL
+     * or another port means its post to this one, signal included, is done.
+     * Reading this port again may be a later post (a new task): also
+     * bounded. */
+    for (unsigned int n = 0; atomic_load_explicit(&guard->port, memory_order_acquire) == port;
+         n++) {
+        if (n < 64) {
+            sched_yield();
+        } else {
+            struct timespec nap = {.tv_sec = 0, .tv_nsec = 50 * 1000};
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
 void wp_port_quiesce(struct wpool_port *port)
 {
-    /* Bounded: with nothing in flight no new post can start, and a post in
-     * progress is a few instructions and at most one eventfd write away; but
-     * its thread may be preempted, so sleep rather than spin (a spinning
-     * real-time owner could keep it off the CPU for good). The owner is the
-     * only waiter: it sets WAITER, and the poster whose decrement leaves
-     * WAITER alone wakes it. Acquire: pairs with the posters' release
-     * decrements, so their eventfd writes are done before we go on. */
+    /* Workers first: each has its own guard word. */
+    for (unsigned int i = 0; i < wp_pool_nguards(port->pool); i++)
+        wp_port_guard_wait(wp_pool_guard(port->pool, i), port);
+    /* Then the other posters, counted in `posting`. Bounded as above; the
+     * owner is the only waiter: it sets WAITER, and the poster whose
+     * decrement leaves WAITER alone wakes it. Acquire: pairs with the
+     * posters' release decrements, so their eventfd writes are done before
+     * we go on. */
     uint32_t v = atomic_load_explicit(&port->posting, memory_order_acquire);
     while (v & ~WP_PORT_WAITER) {
         if (!(v & WP_PORT_WAITER)) {
@@ -133,6 +166,12 @@ void wp_port_quiesce(struct wpool_port *port)
 
 int wp_port_enter(struct wpool_port *port)
 {
+    /* The default port is never closed: a plain increment. Relaxed: the
+     * count reaches the owner with the task (wp_port_inflight). */
+    if (port->is_default) {
+        atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
+        return 0;
+    }
     /* A CAS, not an add: a refused submitter never shows in the count, so
      * submitters hammering a closing port cannot keep its destroy busy.
      * Relaxed: the decision is the CAS's own success, ordered against the
@@ -146,26 +185,35 @@ int wp_port_enter(struct wpool_port *port)
     return 0;
 }
 
-void wp_port_leave(struct wpool_port *port)
+void wp_port_refund(struct wpool_port *port)
 {
-    /* Release: pairs with the acquire load in wp_port_close, which then sees
-     * this submitter's count in `submitted`. */
-    atomic_fetch_sub_explicit(&port->gate, 1, memory_order_release);
+    /* Counted in `posting` first: once the count drops, a destroy may
+     * succeed, and it must wait for our signal before it closes the eventfd.
+     * Relaxed: published by the release decrement below, which the destroy's
+     * acquire fetch_or reads from or follows (wp_port_close). */
+    atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
+    /* seq_cst: pairs with the acquire RMW in wp_port_close; and Dekker with
+     * a settle, which clears the signal and then reads the count (seq_cst,
+     * wp_port_inflight): it sees this decrement, or our signal below finds
+     * the port quiet and writes the eventfd. */
+    atomic_fetch_sub_explicit(&port->gate, 1, memory_order_seq_cst);
+    /* A settle may be waiting for this count: let it look again. */
+    wp_port_signal(port);
+    /* Release: pairs with the acquire loads in wp_port_quiesce. */
+    if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
+        wp_futex_wake(&port->posting, 1);
 }
 
 int wp_port_close(struct wpool_port *port)
 {
-    /* Relaxed RMW: a submitter's entry is ordered before or after it in the
-     * gate's modification order; the acquire load below does the rest. */
-    atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_relaxed);
-    /* Acquire: pairs with wp_port_leave. A submitter still in the gate may
-     * yet queue a task: busy. Once the count is 0 every submitter that got
-     * in has counted its task in `submitted` (or queued nothing), and every
-     * later one is refused. */
-    uint64_t gate = atomic_load_explicit(&port->gate, memory_order_acquire);
-    if (gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD))
-        return -EBUSY;
-    return wp_port_inflight(port) ? -EBUSY : 0;
+    /* Acquire RMW: a submitter's count is ordered before or after it in the
+     * gate's modification order, and a refund it reads from or follows
+     * (release) makes that refunder's `posting` increment visible to
+     * wp_port_quiesce. Every later count is refused. */
+    uint64_t gate = atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_acquire);
+    uint64_t sent = gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD);
+    return (int64_t)sent != atomic_load_explicit(&port->completed, memory_order_relaxed) ? -EBUSY
+                                                                                        : 0;
 }
 
 void wp_port_bury(struct wpool_port *port)
@@ -341,8 +389,10 @@ static int64_t wp_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for completions with a deadline (-1: none); no argument checks. */
-static int wp_port_wait_until(struct wpool_port *port, int64_t deadline)
+/* Waits for completions with a deadline (-1: none); no argument checks.
+ * any_wake: return on any wakeup, even one with nothing posted (a settle,
+ * whose count a refund may have dropped, looks again). */
+static int wp_port_wait_until(struct wpool_port *port, int64_t deadline, bool any_wake)
 {
     for (;;) {
         if (wp_port_has_work(port))
@@ -360,8 +410,11 @@ static int wp_port_wait_until(struct wpool_port *port, int64_t deadline)
             return -ETIMEDOUT;
         /* Readable with nothing posted: a late write for a completion
          * already run (see wp_port_go_idle). Consume it and wait again. */
-        if (rc > 0 && !wp_port_has_work(port))
+        if (rc > 0 && !wp_port_has_work(port)) {
             wp_port_go_idle(port);
+            if (any_wake)
+                return 0;
+        }
     }
 }
 
@@ -378,7 +431,7 @@ int wpool_port_wait(wpool_port_t *port, int timeout_ms)
         return -EOWNERDEAD;
     if (!wp_port_owned(port))
         return -EPERM;
-    return wp_port_wait_until(port, wp_deadline(timeout_ms));
+    return wp_port_wait_until(port, wp_deadline(timeout_ms), false);
 }
 
 int wpool_port_settle(wpool_port_t *port, int timeout_ms)
@@ -402,7 +455,7 @@ int wpool_port_settle(wpool_port_t *port, int timeout_ms)
             wp_port_go_idle(port);
             return total;
         }
-        int rc = wp_port_wait_until(port, deadline);
+        int rc = wp_port_wait_until(port, deadline, true);
         if (rc)
             return rc;
     }

@@ -15,19 +15,27 @@
  * owes exactly one write; the owner reads the counter while any is owed, so a
  * write that lands late costs one spurious wakeup, never a spin.
  *
+ * Counting: `gate` counts the tasks ever sent to the port in its low bits
+ * (one RMW per submit, the same word that refuses a closing port); minus
+ * `completed`, the owner's own count, that is what is in flight.
+ *
  * Lifetime (every port but the default one, which lives as long as the pool):
- * `gate` counts submitters between deciding to send a task to the port and
- * counting it in `submitted`, and carries the CLOSING and DEAD flags.
- * wpool_port_destroy sets CLOSING with an RMW on the same word, so each
- * submitter's increment is ordered before or after it in that one word's
- * modification order: before, and the destroy sees the submitter in the gate
- * (or, once it has left, its task in `submitted`) and returns -EBUSY; after,
- * and the submitter sees CLOSING and backs out without queueing. CLOSING is
- * sticky, and a submitter that sees it adds nothing to the count (it enters
- * with a CAS), so the owner's retries converge. Once nothing is in flight the
- * destroy waits (blocking, on a futex) until no worker is still inside
- * wp_port_post, then closes the eventfd: no write reaches a closed or reused
- * fd. tests/model/port_life.pml models this; docs/model.md has the argument.
+ * a submitter counts its task with a CAS on `gate` that fails once CLOSING
+ * or DEAD is set. wpool_port_destroy sets CLOSING with an RMW on the same
+ * word, so each count is ordered before or after it in that one word's
+ * modification order: before, and the destroy sees the task and returns
+ * -EBUSY; after, and the submitter sees CLOSING and backs out without a
+ * trace. CLOSING is sticky, so the owner's retries converge. A submitter
+ * whose counted task is then refused (full bounded ring, pool closed) takes
+ * its count back and signals, so a settle waiting on the count looks again.
+ *
+ * Once nothing is in flight the destroy waits until no thread is still
+ * posting to the port, then closes the eventfd: no write reaches a closed or
+ * reused fd. A worker announces its post in its own guard word (two plain
+ * stores on its own cache line, no locked instruction); any other poster
+ * (a canceller, the drain notification, a refund) counts itself in
+ * `posting`. wp_port_quiesce waits for both. tests/model/port_life.pml
+ * models this; docs/model.md has the argument.
  */
 #ifndef WP_PORT_H
 #define WP_PORT_H
@@ -38,7 +46,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* In `gate`: the count of submitters in the gate is in the low bits. */
+/* In `gate`: the count of tasks ever sent to the port is in the low bits. */
 #define WP_PORT_CLOSING (UINT64_C(1) << 62) /* wpool_port_destroy was called: refuse */
 #define WP_PORT_DEAD    (UINT64_C(1) << 61) /* destroyed; only its memory is left */
 /* In `posting`: the owner waits in wp_port_quiesce for the count to reach 0. */
@@ -53,10 +61,10 @@ struct wpool_port {
     /* Written by producers. */
     WP_ALIGNED struct wpool_task *_Atomic head;
     _Atomic int pending;
-    /* Producers between the start of wp_port_post and the end of their
-     * signal, plus WP_PORT_WAITER: the task they posted may already be
-     * dispatched, so the eventfd must outlive them (wp_port_quiesce). A futex
-     * word. */
+    /* Posters other than workers (whose own guard words say it) between the
+     * start of wp_port_post and the end of their signal, plus WP_PORT_WAITER:
+     * the task they posted may already be dispatched, so the eventfd must
+     * outlive them (wp_port_quiesce). A futex word. */
     _Atomic uint32_t posting;
     /* Owner's. */
     WP_ALIGNED struct wpool_task *ready;
@@ -73,20 +81,26 @@ struct wpool_port {
     pthread_t owner;
     struct wpool *pool;
     struct wpool_port *next; /* pool's list of ports, under the pool lock */
-    /* Submitters: tasks ever submitted (or posted) to this port. Minus
-     * `completed`: the tasks in flight (wp_port_inflight). */
-    WP_ALIGNED _Atomic int64_t submitted;
-    /* Submitters in the gate | CLOSING | DEAD (see the top of this file). A
-     * destroyed port's memory is kept on the pool's dead list until the pool
-     * is destroyed, so that a call through a stale handle gets -EINVAL. */
+    /* Tasks ever sent to the port | CLOSING | DEAD (see the top of this
+     * file). A destroyed port's memory is kept on the pool's dead list until
+     * the pool is destroyed, so that a call through a stale handle gets
+     * -EINVAL. Submitters' line. */
+    WP_ALIGNED
     _Atomic uint64_t gate;
+};
+
+/* A worker's announcement that it is posting to a port (NULL: it is not).
+ * Written only by its worker; wp_port_quiesce reads every worker's. */
+struct wp_post_guard {
+    _Atomic(struct wpool_port *) port;
 };
 
 /* 0, -ENOMEM or the eventfd's -errno. The calling thread becomes the owner. */
 int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp);
 void wp_port_free(struct wpool_port *port);
-/* Hands a finished task (wp_status set) to the port's owner. Any thread. */
-void wp_port_post(struct wpool_port *port, struct wpool_task *task);
+/* Hands a finished task (wp_status set) to the port's owner. Any thread: a
+ * worker passes its guard, any other thread NULL. */
+void wp_port_post(struct wpool_port *port, struct wpool_task *task, struct wp_post_guard *guard);
 /* wp_port_post in two halves, for a worker that coalesces completions on the
  * default port: push the task now, signal later (at the latest before the
  * worker looks for work in vain or exits). wp_port_push returns whether a
@@ -98,19 +112,20 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task);
  * freed after the workers are joined, is sure to. */
 bool wp_port_push(struct wpool_port *port, struct wpool_task *task);
 void wp_port_signal(struct wpool_port *port);
-/* Waits (blocking) until no producer is still inside wp_port_post. The
- * owner's call, once nothing is in flight to the port. */
+/* Waits (blocking) until no thread is still inside wp_port_post or
+ * wp_port_refund. The owner's call, once nothing is in flight to the port. */
 void wp_port_quiesce(struct wpool_port *port);
-/* A submitter's entry into a port other than the pool's default one: 0, then
- * wp_port_count if the task is queued, and wp_port_leave either way;
- * -ESHUTDOWN when the port is being destroyed, -EINVAL when it was (nothing
- * to leave then). */
+/* Counts a task about to be queued for the port: 0; or, for a port other than
+ * the pool's default one, -ESHUTDOWN when it is being destroyed, -EINVAL when
+ * it was (nothing counted then). */
 int wp_port_enter(struct wpool_port *port);
-void wp_port_leave(struct wpool_port *port);
+/* A task counted by wp_port_enter was refused after all: takes the count back
+ * and signals the owner, whose settle may be waiting on it. */
+void wp_port_refund(struct wpool_port *port);
 /* wpool_port_destroy's two steps, on the owner. wp_port_close refuses every
- * later submit (for good) and returns 0 when nothing is in flight or in the
- * gate, else -EBUSY. wp_port_bury then waits for the last poster, closes the
- * eventfd and marks the port dead. */
+ * later submit (for good) and returns 0 when nothing is in flight, else
+ * -EBUSY. wp_port_bury then waits for the last poster, closes the eventfd
+ * and marks the port dead. */
 int wp_port_close(struct wpool_port *port);
 void wp_port_bury(struct wpool_port *port);
 /* Destroyed (DEAD), or (closed) being destroyed. Any thread. */
@@ -118,22 +133,25 @@ bool wp_port_dead(const struct wpool_port *port);
 bool wp_port_closed(const struct wpool_port *port);
 /* Runs up to max callbacks; no owner check. Returns how many ran. */
 int wp_port_run(struct wpool_port *port, unsigned int max);
-/* A task is being submitted to the port (before it is published). */
+/* Counts a task sent to a port known not to be closing (the drain
+ * notification's, registered and so not destroyed; see room.c). */
 static inline void wp_port_count(struct wpool_port *port)
 {
     /* Relaxed: published to the owner with the task through the port. */
-    atomic_fetch_add_explicit(&port->submitted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
 }
-/* Tasks submitted to the port and not yet past wp_port_complete (which runs
- * just before the callback). The consumer's view: call it on the owner. */
+/* Tasks sent to the port and not yet past wp_port_complete (which runs just
+ * before the callback). The consumer's view: call it on the owner. */
 static inline int64_t wp_port_inflight(struct wpool_port *port)
 {
-    /* Relaxed: it orders nothing (task fields come through head's acquire
-     * exchange). Each completion we ran was counted before it was published
-     * and reached us through that exchange, so `submitted` as read here
-     * covers it: the difference never falls below what is in flight. */
-    return atomic_load_explicit(&port->submitted, memory_order_relaxed) -
-           atomic_load_explicit(&port->completed, memory_order_relaxed);
+    /* seq_cst: after the owner's clear of the signal (wp_port_go_idle),
+     * Dekker with a refund's decrement and signal (wp_port_refund). Each
+     * completion we ran was counted before it was published and reached us
+     * through head's acquire exchange, so the count as read here covers it:
+     * the difference never falls below what is in flight. */
+    uint64_t sent = atomic_load_explicit(&port->gate, memory_order_seq_cst) &
+                    ~(WP_PORT_CLOSING | WP_PORT_DEAD);
+    return (int64_t)sent - atomic_load_explicit(&port->completed, memory_order_relaxed);
 }
 /* Anything posted and not yet run? */
 bool wp_port_has_work(struct wpool_port *port);

@@ -92,7 +92,7 @@ static void wp_drain_post(struct wpool *pool)
     atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed); /* under drain_lock */
     wp_t(t)->status = 0;
     wp_port_count(port);
-    wp_port_post(port, t);
+    wp_port_post(port, t, NULL);
 }
 
 /* After a refusal: once the backlog is at the low-water mark, consume the

@@ -2,10 +2,11 @@
 /*
  * The submit path: task attributes, claim, admit, reserve, publish, wake.
  *
- * wpool_submit claims the record (IDLE -> INFLIGHT, one CAS), passes the
- * target port's gate (ports other than the default one, port.h), admits the
- * task under max_queue (a CAS on `waiting`), reserves a cell in its lane
- * (queue.h), publishes the record there and wakes one parked worker (park.h).
+ * wpool_submit claims the record (IDLE -> INFLIGHT, one CAS), admits the
+ * task under max_queue (a CAS on `waiting`), counts it on its port (one RMW;
+ * refused once a port other than the default one is being destroyed,
+ * port.h), reserves a cell in its lane (queue.h), publishes the record there
+ * and wakes one parked worker (park.h).
  * A task that carries a token is linked to it under the token's lock first
  * (token.c). Batch and wait are loops over the same path.
  */
@@ -144,11 +145,26 @@ static int wp_admit(struct wpool *pool)
     }
 }
 
-/* Admits, reserves and publishes t for port (its completion's destination). */
+/* A refusal after the admission: the place it claimed is given back. */
+static void wp_unadmit(struct wpool *pool)
+{
+    if (pool->limited) {
+        /* seq_cst: the admission undone, then `refused` read in
+         * wp_room_made (the backpressure Dekker, room.c). */
+        atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
+        wp_room_made(pool, WP_ALL_LANES, 1);
+    }
+}
+
+/* Admits, counts, reserves and publishes t for port (its completion's
+ * destination). */
 static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
                       bool notify)
 {
     int lane = wp_t(t)->prio;
+    /* A closing port wins over a lack of room (wp_port_enter decides). */
+    if (WP_UNLIKELY(wp_port_closed(port)))
+        return wp_port_dead(port) ? -EINVAL : -ESHUTDOWN;
     if (pool->limited) {
         int rc = wp_admit(pool);
         if (rc) {
@@ -158,6 +174,13 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
             wp_refused(pool);
             return rc;
         }
+    }
+    /* Counted on its port before it can be seen anywhere: a destroy that
+     * comes after this count finds the port busy; one before, refuses it. */
+    int rc = wp_port_enter(port);
+    if (WP_UNLIKELY(rc)) {
+        wp_unadmit(pool);
+        return rc;
     }
     if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
         /* seq_cst: before the publish; a worker re-reads it (seq_cst) after
@@ -174,12 +197,12 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     struct wp_overflow *ov = &pool->overflow[lane];
     /* Behind the overflow while it holds tasks: a thread's tasks keep their
      * order (everything in a ring is older than everything there). */
-    int rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
-                                                                 : wp_reserve(pool, lane, &q, &pos);
+    rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
+                                                             : wp_reserve(pool, lane, &q, &pos);
     if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
         /* The ring is full: the task waits in the overflow, linked through
-         * its own record (counted on its port there, once accepted). */
-        rc = wp_overflow_push(ov, t, port);
+         * its own record. */
+        rc = wp_overflow_push(ov, t);
         if (rc == 0) {
             /* The push's count increment was a seq_cst RMW, as
              * wp_park_notify requires. Nothing may touch t any more. */
@@ -187,20 +210,15 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
                 wp_park_notify(&pool->park, 1);
             return 0;
         }
-        /* closed meanwhile: -ESHUTDOWN (nothing was counted) */
+        /* closed meanwhile: -ESHUTDOWN */
     }
     if (WP_UNLIKELY(rc)) {
-        if (pool->limited) {
-            /* seq_cst: the admission undone, then `refused` read in
-             * wp_room_made (the backpressure Dekker, room.c). */
-            atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
-            wp_room_made(pool, WP_ALL_LANES, 1);
-        }
+        wp_port_refund(port);
+        wp_unadmit(pool);
         if (rc == -EAGAIN)
             wp_refused(pool);
         return rc;
     }
-    wp_port_count(port);
     /* wpool_cancel reads these racily and trusts only its CAS on the cell
      * (see wp_queue_cancel). Release on `queue`: a canceller that sees it
      * (acquire) sees `port` and `pos`. */
@@ -216,19 +234,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
 
 static int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
 {
-    struct wpool_port *port = wp_t(t)->target ? wp_t(t)->target : pool->default_port;
-    /* The default port lives as long as the pool: no gate on the hot path. */
-    if (port == pool->default_port)
-        return wp_enqueue(pool, t, port, notify);
-    /* Another port may be destroyed meanwhile: pass its gate, so that the
-     * task is either refused or counted where the destroy will see it. The
-     * port outlives our stay (a destroy waits for the gate to empty). */
-    int rc = wp_port_enter(port);
-    if (rc)
-        return rc;
-    rc = wp_enqueue(pool, t, port, notify);
-    wp_port_leave(port);
-    return rc;
+    return wp_enqueue(pool, t, wp_t(t)->target ? wp_t(t)->target : pool->default_port, notify);
 }
 
 /* Checks and claims the task for one submission; on success it is INFLIGHT

@@ -250,7 +250,7 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
             w->holding_since = wp_clock_ns();
         }
     } else {
-        wp_port_post(port, t);
+        wp_port_post(port, t, &w->guard);
     }
     if (pool->limited) {
         /* seq_cst: idle again, then wp_room_made reads `refused` (the
@@ -258,6 +258,16 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_add_explicit(&pool->idle, 1, memory_order_seq_cst);
         wp_room_made(pool, WP_ALL_LANES, 1);
     }
+}
+
+unsigned int wp_pool_nguards(const struct wpool *pool)
+{
+    return pool->nthreads;
+}
+
+struct wp_post_guard *wp_pool_guard(struct wpool *pool, unsigned int i)
+{
+    return &pool->workers[i].guard;
 }
 
 /* Reports the worker's start (nice applied, start hook run) to wpool_create. */

@@ -67,7 +67,9 @@ byte head;          /* the Treiber stack, as the set of items on it */
 bit  pending;       /* QUIET / ARMED */
 byte efd;           /* the eventfd counter */
 byte writing;       /* producers that won ARMED and have not written yet */
-byte posting;       /* producers inside wp_port_post */
+byte posting;       /* producers inside wp_port_post (in C a worker's guard
+                       word, or the port's posting count: wp_port_quiesce
+                       waits for both) */
 
 /* the owner's */
 byte ready;         /* collected, not yet run */

@@ -1,66 +1,66 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Promela model of a completion port's destruction racing concurrent submits
- * (wpool_port_destroy against wpool_submit to the same port, and the workers'
- * wp_port_post of tasks accepted before the destroy). Checked by
- * tests/model/check.sh; docs/model.md ("port_life.pml") says what it covers
- * and what it does not. The eventfd signalling itself (pending, owed, the
- * wakeups) is port.pml's; here every post writes the eventfd once (in C
- * only the post that arms the port does, at the same place: checking every
- * post's write is the stronger check).
+ * (wpool_port_destroy against wpool_submit to the same port, and the posts
+ * of tasks accepted before the destroy). Checked by tests/model/check.sh;
+ * docs/model.md ("port_life.pml") says what it covers and what it does not.
+ * The eventfd signalling itself (pending, owed, the wakeups) is port.pml's;
+ * here every post and every refund writes the eventfd once (in C only the
+ * one that arms the port does, at the same place: checking every write is
+ * the stronger check).
  *
  *   submitter = a thread calling wpool_submit with the port, K times:
- *               S1 submitted += 1 (RMW); S2 load state: not LIVE -> undo
- *               (submitted -= 1) and refuse; LIVE -> accepted, queued
- *   worker    = the worker that runs one accepted task, then wp_port_post:
- *               P1 posting += 1; P2 push on head; P3 write(efd); P4
- *               posting -= 1, and the futex wake of the owner when that
- *               left posting == WAITER
+ *               G1 wp_port_enter: one CAS on the gate word, count + 1,
+ *               refused without a trace once CLOSING or DEAD is set; then
+ *               the task is queued (accepted), or refused after all (full
+ *               bounded ring, pool closed): wp_port_refund, R1 posting += 1,
+ *               R2 count -= 1, R3 write(efd), R4 posting -= 1 and the futex
+ *               wake of the owner when that left posting == WAITER
+ *   poster    = whoever posts one accepted task's completion: its worker,
+ *               announcing the post in its own guard word (W1 guard = port,
+ *               W2 push on head, W3 write(efd), W4 guard = none), or a
+ *               canceller, counted in posting (C1 posting += 1, C2 push, C3
+ *               write(efd), C4 posting -= 1 and the wake as R4); which one
+ *               is the model's choice, per task
  *   owner     = the port's owner, looping: dispatch (take the whole stack,
  *               run each callback, completed += 1), or an attempt to
- *               destroy: D1 state = CLOSING; D2 submitted - completed != 0
- *               -> EBUSY (back to the loop, try again later); D3 wait for
- *               posting's count to reach 0 (WAITER bit, futex wait, as
- *               wp_port_quiesce); D4 close(efd), state = DEAD: returns 0
+ *               destroy: D1 fetch_or CLOSING into the gate word, which
+ *               returns the count; D2 count - completed != 0 -> EBUSY (back
+ *               to the loop, try again later); D3 wp_port_quiesce: wait
+ *               until no guard names the port, then for posting's count to
+ *               reach 0 (WAITER bit, futex wait); D4 close(efd), DEAD:
+ *               returns 0
  *
- * One worker process per accepted task, so a task may run and post at any
+ * One poster process per accepted task, so a task may be completed at any
  * moment after it was queued, in any order relative to other tasks and to
  * its submitter's later submits: any number of workers.
  *
- * Memory model: sequentially consistent. submitted, state, head and the
- * CAS/RMWs on posting are seq_cst in the C code. posting's increment (P1) is
- * relaxed but sequenced before the push (P2, a seq_cst RMW) that the owner's
- * exchange of head reads from, so every load of posting by the owner after
- * it has taken that task sees the increment (or a later value); P4 is a
- * release that pairs with the owner's acquire loads in D3. GATE: the gate
- * word's entry CAS and the destroy's fetch_or are relaxed in port.c; all on
- * one word, so each successful entry is ordered before the destroy's
- * fetch_or of CLOSING (an entry after it would fail its CAS and see the
- * flag), and the
- * destroy's acquire load of the gate after it synchronises with every leave
- * (release) it reads or follows, which makes that submitter's count in
- * submitted visible to the destroy's check.
+ * Memory model: sequentially consistent. In the C code: the gate word's
+ * entry CAS is relaxed and the destroy's fetch_or acquire, all RMWs on one
+ * word, so each count is ordered before or after the fetch_or (an entry
+ * after it fails its CAS and sees the flag). A refund's decrement is a
+ * release (seq_cst) RMW: a destroy whose fetch_or reads from or follows it
+ * sees the refunder's posting increment (R1, sequenced before). A worker's
+ * guard stores are release stores, the first sequenced before the push (a
+ * seq_cst RMW) that the owner's acquire exchange of head reads from: the
+ * owner's later acquire load of the guard sees it or a later store, and
+ * whatever later store it reads makes the worker's write(efd) visible. C1 is
+ * relaxed but sequenced before the push, the same way; C4 is a release that
+ * pairs with the owner's acquire loads in D3.
  *
  * Build flags (spin -D...):
  *   NS, K        submitters, tasks per submitter (default 2, 1; NS*K <= 8)
  *   SPURIOUS     futex waits of D3 that may return with no wake (default 1)
- *   BROKEN       the code before this protocol: a submitter checks
- *                state == DEAD (no count), and counts itself in submitted
- *                only later, just before the post; destroy checks
- *                submitted - completed == 0, closes efd, sets DEAD (no
- *                CLOSING, no wait for posting). Must fail.
- *   NO_QUIESCE   the correct counting, but no D3 (no wait for posting).
- *                Must fail: a write on the closed eventfd.
- *   GATE         the submit side as port.c realises it: a submitter enters
- *                a gate word (a CAS of count + 1, refused without a trace
- *                once CLOSING or DEAD is set), counts the task in
- *                submitted, queues it (or the queue refuses it), and leaves
- *                the gate (fetch_sub);
- *                destroy sets CLOSING on the gate word and is busy while
- *                the gate's count or submitted - completed is not 0.
- *   GATE_NOCOUNT with GATE: destroy ignores the gate's count. Must fail:
- *                a task accepted after the destroy's check is lost.
- *   ASSERT_WAKE  assert that a worker's futex wake comes before destroy
+ *   BROKEN       the 0.2 code: a submitter checks state == DEAD (no count)
+ *                and counts itself only later, just before the post;
+ *                destroy checks the count, closes efd, sets DEAD (no
+ *                CLOSING, no wait for posters). Must fail.
+ *   NO_QUIESCE   no D3. Must fail: a write on the closed eventfd.
+ *   NO_GUARDS    D3 waits for posting only, not for the workers' guards.
+ *                Must fail: a worker's write on the closed eventfd.
+ *   BARE_REFUND  a refund without R1/R4 (not counted in posting). Must
+ *                fail: the refund's write on the closed eventfd.
+ *   ASSERT_WAKE  assert that a poster's futex wake comes before destroy
  *                returns. Fails, and that is no bug: it shows the wake may
  *                land on a destroyed port (see docs/model.md).
  */
@@ -85,13 +85,12 @@
 #define COUNT  127
 
 /* The port */
-byte state = LIVE;  /* GATE: the gate word's CLOSING and DEAD flags */
-#ifdef GATE
-byte ingate;        /* GATE: the gate word's count of submitters in it */
-#endif
-byte submitted;     /* S1/S2, GATE: G2, BROKEN: just before the post */
+byte state = LIVE;  /* the gate word's CLOSING and DEAD flags */
+byte count;         /* the gate word's count of tasks sent to the port */
 byte completed;     /* written only by the owner */
-byte posting;       /* workers inside wp_port_post, | WAITER */
+byte posting;       /* non-worker posters and refunders, | WAITER */
+byte guard;         /* the workers' guard words, as the set of tasks whose
+                       worker names the port in its guard */
 byte head;          /* the Treiber stack, as the set of tasks on it */
 bool efd_open = true;
 
@@ -102,22 +101,15 @@ bool asleep;
 byte accepted;      /* submits that returned 0 (the task was queued) */
 byte acc;           /* the set of accepted tasks */
 byte ran;           /* the set of tasks whose callback ran */
-byte alive = NS;    /* submitter and worker processes not yet finished */
+byte alive = NS;    /* submitter and poster processes not yet finished */
 bool destroyed;     /* wpool_port_destroy returned 0 */
 
-/* wp_port_post of task t, by the worker that ran it. After P4 the worker
+/* The end of a post counted in posting (C4, R4). After it the thread
  * touches nothing of the port but the futex wake, a syscall on the address
  * of posting that the C code computes before its decrement: that wake may
  * come after destroy returned (ASSERT_WAKE shows it). */
-proctype worker(byte t) {
-    bool wake;
-#ifdef BROKEN
-    submitted++;                        /* counted only now */
-#endif
-    posting++;                                                  /* P1 */
-    head = head | (1 << t);                                     /* P2 */
-    assert(efd_open);       /* P3, write(efd): (b) never after close */
-    atomic {                                                    /* P4 */
+inline unpost() {
+    atomic {
         posting--;
         wake = (posting == WAITER)
     };
@@ -128,6 +120,25 @@ proctype worker(byte t) {
 #endif
         asleep = false                  /* futex_wake(&posting, 1) */
     :: else
+    fi
+}
+
+/* The completion of task t: wp_port_post by its worker (with its guard) or
+ * by a canceller (counted in posting). */
+proctype poster(byte t) {
+    bool wake;
+#ifdef BROKEN
+    count++;                            /* counted only now */
+#endif
+    if
+    :: guard = guard | (1 << t);                                /* W1 */
+        head = head | (1 << t);                                 /* W2 */
+        assert(efd_open);       /* W3, write(efd): never after close */
+        guard = guard & ~(1 << t)                               /* W4 */
+    :: posting++;                                               /* C1 */
+        head = head | (1 << t);                                 /* C2 */
+        assert(efd_open);                                       /* C3 */
+        unpost()                                                /* C4 */
     fi;
     alive--
 }
@@ -135,49 +146,36 @@ proctype worker(byte t) {
 /* wpool_submit to the port, K times. */
 proctype submitter(byte s) {
     byte k;
-    bool refused;
-#ifdef GATE
-    byte ent;
-#endif
+    bool in, wake;
     do
     :: k < K ->
-#if defined(GATE)
-        atomic {                /* G1 wp_port_enter: load, CAS count + 1 */
-            ent = state;
+#ifndef BROKEN
+        atomic {                        /* G1 wp_port_enter: CAS count + 1 */
+            in = (state == LIVE);
             if
-            :: ent == LIVE -> ingate++
-            :: else             /* CLOSING/DEAD: refused, no trace */
+            :: in -> count++
+            :: else                     /* CLOSING/DEAD: refused, no trace */
             fi
         };
         if
-        :: ent != LIVE
-        :: else ->
+        :: !in
+        :: in ->
             if
-            :: submitted++;                 /* G2 wp_port_count */
-                atomic {                    /* G3 publish: accepted */
+            :: atomic {                 /* queued: accepted */
                     accepted++; acc = acc | (1 << (s * K + k));
                     alive++;
-                    run worker(s * K + k)
+                    run poster(s * K + k)
                 }
-            :: skip                         /* the queue refused (-EAGAIN) */
-            fi;
-            ingate--                        /* G4 wp_port_leave */
-        fi;
-        ent = LIVE;
-#elif !defined(BROKEN)
-        submitted++;                                            /* S1 */
-        atomic {                                                /* S2 */
-            if
-            :: state == LIVE ->
-                accepted++; acc = acc | (1 << (s * K + k));
-                alive++;
-                run worker(s * K + k)                           /* S3 */
-            :: else -> refused = true
+            :: skip ->                  /* refused after all: wp_port_refund */
+#ifndef BARE_REFUND
+                posting++;                                      /* R1 */
+#endif
+                count--;                                        /* R2 */
+                assert(efd_open);       /* R3, write(efd) */
+#ifndef BARE_REFUND
+                unpost()                                        /* R4 */
+#endif
             fi
-        };
-        if
-        :: refused -> submitted--; refused = false   /* undo: refused */
-        :: else
         fi;
 #else
         atomic {
@@ -185,7 +183,7 @@ proctype submitter(byte s) {
             :: state != DEAD ->
                 accepted++; acc = acc | (1 << (s * K + k));
                 alive++;
-                run worker(s * K + k)
+                run poster(s * K + k)
             :: else                     /* refused, nothing to undo */
             fi
         };
@@ -219,8 +217,17 @@ inline dispatch() {
     }
 }
 
-/* D3, wp_port_quiesce: wait for posting's count to reach 0. */
+/* D3, wp_port_quiesce: every worker's guard, then posting's count. */
 inline quiesce() {
+#ifndef NO_GUARDS
+    /* Each guard is read until it no longer names the port (the C code
+     * yields and sleeps between looks: a blocking wait here). */
+    i = 0;
+    do
+    :: i < TOTAL -> (guard & (1 << i)) == 0; i++
+    :: else -> break
+    od;
+#endif
     v = posting;                                    /* acquire load */
     do
     :: (v & COUNT) == 0 -> break
@@ -257,21 +264,11 @@ active proctype owner() {
     do
     :: head != 0 -> dispatch()
     :: skip ->                          /* wpool_port_destroy */
+        atomic {                        /* D1 fetch_or CLOSING, D2 */
 #ifndef BROKEN
-        state = CLOSING;                                        /* D1 */
+            state = CLOSING;
 #endif
-#if defined(GATE) && !defined(GATE_NOCOUNT)
-        atomic {                        /* D2, GATE: submitters in the gate */
-            busy = (ingate != 0);
-            assert(!busy || alive > 0)
-        };
-        if
-        :: busy -> busy = false; goto ebusy
-        :: else
-        fi;
-#endif
-        atomic {                                                /* D2 */
-            busy = (submitted - completed != 0);
+            busy = (count - completed != 0);
             /* EBUSY with every other process finished and nothing left to
              * dispatch: nothing can change, EBUSY for ever, a completion
              * was lost (the owner could never destroy). */
@@ -280,8 +277,7 @@ active proctype owner() {
         if
         :: busy -> busy = false         /* EBUSY: back to the loop */
         :: else -> break
-        fi;
-ebusy:  skip
+        fi
     od;
 #if !defined(BROKEN) && !defined(NO_QUIESCE)
     quiesce();                                                  /* D3 */
@@ -290,17 +286,14 @@ ebusy:  skip
         efd_open = false;
         state = DEAD;
         destroyed = true;
-        /* (a) every accepted task ran exactly once, none is left posted */
+        /* every accepted task ran exactly once, none is left posted */
         assert(accepted == completed && ran == acc && head == 0)
     };
-    /* The end (not a step of the C code): once every submitter and worker
-     * is done, (d) refused submits left no count, and nothing ran after the
+    /* The end (not a step of the C code): once every submitter and poster
+     * is done, refused submits left no count, and nothing ran after the
      * destroy. */
     alive == 0;
-    assert(submitted == accepted && completed == accepted && ran == acc && head == 0);
-#ifdef GATE
-    assert(ingate == 0)
-#endif
+    assert(count == accepted && completed == accepted && ran == acc && head == 0)
 }
 
 /* Create the submitters (the owner is active). */

@@ -5,15 +5,15 @@
  *
  * On one CPU the worker's eventfd write wakes the owner, which may preempt
  * the worker at once: the worker is then still inside wp_port_post (its
- * `posting` count not yet dropped) when the owner's wpool_port_destroy runs,
- * and the destroy must wait for it. It sleeps on a futex, so the worker gets
- * the CPU back, finishes and wakes it: every round completes at once. The 0.2
- * code spun with sched_yield there, which a FIFO thread never gives up to a
- * SCHED_OTHER one: each such round lasted until real-time throttling stepped
- * in (about a second; 90 of 300 rounds in a probe on this machine kind). The
- * Linux throttle keeps that from hanging for ever, so this test catches only
- * a wait that never ends (its timeout), not the 0.2 stall; it keeps the
- * futex path of wp_port_quiesce exercised under real preemption. Needs
+ * guard word still names the port) when the owner's wpool_port_destroy runs,
+ * and the destroy must wait for it. It yields, then sleeps (nanosleep): a
+ * FIFO thread's sched_yield never gives the CPU to a SCHED_OTHER one, its
+ * sleep does, so the worker finishes and the destroy goes on. The 0.2 code
+ * only spun with sched_yield there: each such round lasted until real-time
+ * throttling stepped in (about a second; 90 of 300 rounds in a probe on this
+ * machine kind). The Linux throttle keeps that from hanging for ever, so
+ * this test catches only a wait that never ends (its timeout), not the 0.2
+ * stall; it keeps the sleeping path of wp_port_quiesce exercised under real preemption. Needs
  * CAP_SYS_NICE (CI runs as root): without it the test fails, saying so.
  */
 #include <wpool.h>
