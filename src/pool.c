@@ -178,8 +178,13 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     pool->workers = wp_alloc(sizeof(struct wp_worker) * pool->nthreads);
     if (!pool->queues || !pool->workers)
         return -ENOMEM;
+    /* The high lane's rings are small unless bounded (where their size is
+     * the lane's limit): what does not fit waits in its overflow, and a
+     * pool that never submits a high task does not pay for the lane. */
+    uint32_t high_cap =
+        o->bounded || o->queue_capacity < WP_HIGH_RING ? o->queue_capacity : WP_HIGH_RING;
     for (unsigned int i = 0; i < nq; i++) {
-        rc = wp_queue_init(&pool->queues[i], o->queue_capacity);
+        rc = wp_queue_init(&pool->queues[i], i < pool->nqueues ? o->queue_capacity : high_cap);
         if (rc) {
             while (i--)
                 wp_queue_fini(&pool->queues[i]);

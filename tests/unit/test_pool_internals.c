@@ -8,6 +8,9 @@
  * which runs the task and finds the queue drained. Regression: it exited
  * without waking the other sleepers, and close waited for them forever (the
  * meson timeout fails the test).
+ *
+ * The high lane's rings: small unless the pool is bounded (where a ring's
+ * size is the lane's limit).
  */
 #include "pool.h"
 #include "port.h"
@@ -104,10 +107,46 @@ static void test_close_with_stalled_producer(void **state)
     assert_int_equal(wpool_destroy(pool), 0);
 }
 
+/* Capacity of queue i of the pool's lane. */
+static uint64_t ring_cap(wpool_t *pool, int lane, unsigned int i)
+{
+    return wp_lane(pool, lane)[i].mask + 1;
+}
+
+static void test_high_lane_rings(void **state)
+{
+    (void)state;
+    struct {
+        unsigned int capacity, bounded, placement;
+        uint64_t normal, high;
+    } cases[] = {
+        {4096, 0, WPOOL_FIRST_FREE, 4096, WP_HIGH_RING},
+        {4096, 0, WPOOL_ROUND_ROBIN, 4096, WP_HIGH_RING},
+        {64, 0, WPOOL_FIRST_FREE, 64, 64},
+        {4096, 1, WPOOL_FIRST_FREE, 4096, 4096},
+        {4096, 1, WPOOL_ROUND_ROBIN, 4096, 4096},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct wpool_options o = WPOOL_OPTIONS_INIT;
+        o.threads = 2;
+        o.queue_capacity = cases[c].capacity;
+        o.bounded = cases[c].bounded;
+        o.placement = (int)cases[c].placement;
+        wpool_t *pool;
+        assert_int_equal(wpool_create(&pool, &o), 0);
+        for (unsigned int i = 0; i < pool->nqueues; i++) {
+            assert_int_equal(ring_cap(pool, WPOOL_PRIORITY_NORMAL, i), cases[c].normal);
+            assert_int_equal(ring_cap(pool, WPOOL_PRIORITY_HIGH, i), cases[c].high);
+        }
+        assert_int_equal(wpool_destroy(pool), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_with_stalled_producer),
+        cmocka_unit_test(test_high_lane_rings),
     };
     return cmocka_run_group_tests_name("pool-internals", tests, NULL, NULL);
 }
