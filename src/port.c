@@ -212,8 +212,8 @@ int wp_port_close(struct wpool_port *port)
      * wp_port_quiesce. Every later count is refused. */
     uint64_t gate = atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_acquire);
     uint64_t sent = gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD);
-    return (int64_t)sent != atomic_load_explicit(&port->completed, memory_order_relaxed) ? -EBUSY
-                                                                                        : 0;
+    int64_t done = atomic_load_explicit(&port->completed, memory_order_relaxed);
+    return (int64_t)sent == done ? 0 : -EBUSY;
 }
 
 void wp_port_bury(struct wpool_port *port)

@@ -149,8 +149,8 @@ static inline int64_t wp_port_inflight(struct wpool_port *port)
      * completion we ran was counted before it was published and reached us
      * through head's acquire exchange, so the count as read here covers it:
      * the difference never falls below what is in flight. */
-    uint64_t sent = atomic_load_explicit(&port->gate, memory_order_seq_cst) &
-                    ~(WP_PORT_CLOSING | WP_PORT_DEAD);
+    uint64_t sent =
+        atomic_load_explicit(&port->gate, memory_order_seq_cst) & ~(WP_PORT_CLOSING | WP_PORT_DEAD);
     return (int64_t)sent - atomic_load_explicit(&port->completed, memory_order_relaxed);
 }
 /* Anything posted and not yet run? */

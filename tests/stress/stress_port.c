@@ -49,7 +49,7 @@ struct producer {
     struct wpool_port *port;
     long first;
     uint64_t rng;
-    bool hold; /* coalescing: push, and signal only now and then */
+    bool hold;    /* coalescing: push, and signal only now and then */
     bool guarded; /* post as a worker does, announced in its own guard */
     struct wp_post_guard guard;
 };
