@@ -11,6 +11,9 @@
  *
  * The high lane's rings: small unless the pool is bounded (where a ring's
  * size is the lane's limit).
+ *
+ * A settle asleep on a count that a refused submit then takes back
+ * (wp_port_refund) wakes and returns: the refund signals the port.
  */
 #include "pool.h"
 #include "port.h"
@@ -24,6 +27,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static atomic_int ran;
@@ -142,11 +148,64 @@ static void test_high_lane_rings(void **state)
     }
 }
 
+struct refunder {
+    wpool_port_t *port;
+    pid_t owner_tid;
+};
+
+/* The system call the thread is in, from /proc (-1: running, or unknown). */
+static long thread_syscall(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "r");
+    long nr = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &nr) != 1)
+            nr = -1;
+        fclose(f);
+    }
+    return nr;
+}
+
+static void *refund_when_asleep(void *arg)
+{
+    struct refunder *r = arg;
+    /* Until the owner sleeps in settle's poll: only then is a refund that
+     * does not wake it a hang. */
+    while (thread_syscall(r->owner_tid) != SYS_poll)
+        sched_yield();
+    wp_port_refund(r->port);
+    return NULL;
+}
+
+static void test_settle_wakes_on_refund(void **state)
+{
+    (void)state;
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 1;
+    wpool_t *pool;
+    assert_int_equal(wpool_create(&pool, &o), 0);
+    wpool_port_t *port;
+    assert_int_equal(wpool_port_create(pool, &port), 0);
+    /* A submit to the port has counted its task (the rest of it is the
+     * refunder: refused after all). */
+    assert_int_equal(wp_port_enter(port), 0);
+    struct refunder r = {port, gettid()};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, refund_when_asleep, &r), 0);
+    assert_int_equal(wpool_port_settle(port, 5000), 0); /* not -ETIMEDOUT */
+    pthread_join(th, NULL);
+    assert_int_equal(wpool_port_destroy(port), 0);
+    assert_int_equal(wpool_destroy(pool), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_with_stalled_producer),
         cmocka_unit_test(test_high_lane_rings),
+        cmocka_unit_test(test_settle_wakes_on_refund),
     };
     return cmocka_run_group_tests_name("pool-internals", tests, NULL, NULL);
 }
