@@ -28,7 +28,7 @@ void wp_overflow_fini(struct wp_overflow *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port)
 {
     struct wp_task *w = wp_t(t);
     pthread_mutex_lock(&o->lock);
@@ -36,6 +36,9 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t)
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
+    /* The default port counts the task only once accepted (a refused push
+     * leaves nothing to take back), and before a worker can pop it. */
+    wp_port_accepted(port);
     w->next = NULL;
     w->oprev = o->tail;
     if (o->tail)

@@ -31,6 +31,7 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->completed, 0);
     atomic_init(&port->gate, 0);
+    atomic_init(&port->settling, 0);
     port->is_default = is_default;
     port->owner = pthread_self();
     port->pool = pool;
@@ -164,14 +165,8 @@ void wp_port_quiesce(struct wpool_port *port)
         atomic_fetch_and_explicit(&port->posting, ~WP_PORT_WAITER, memory_order_relaxed);
 }
 
-int wp_port_enter(struct wpool_port *port)
+int wp_port_gate_enter(struct wpool_port *port)
 {
-    /* The default port is never closed: a plain increment. Relaxed: the
-     * count reaches the owner with the task (wp_port_inflight). */
-    if (port->is_default) {
-        atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
-        return 0;
-    }
     /* A CAS, not an add: a refused submitter never shows in the count, so
      * submitters hammering a closing port cannot keep its destroy busy.
      * Relaxed: the decision is the CAS's own success, ordered against the
@@ -187,18 +182,21 @@ int wp_port_enter(struct wpool_port *port)
 
 void wp_port_refund(struct wpool_port *port)
 {
+    if (port->is_default)
+        return; /* nothing was counted */
     /* Counted in `posting` first: once the count drops, a destroy may
      * succeed, and it must wait for our signal before it closes the eventfd.
      * Relaxed: published by the release decrement below, which the destroy's
      * acquire fetch_or reads from or follows (wp_port_close). */
     atomic_fetch_add_explicit(&port->posting, 1, memory_order_relaxed);
     /* seq_cst: pairs with the acquire RMW in wp_port_close; and Dekker with
-     * a settle, which clears the signal and then reads the count (seq_cst,
-     * wp_port_inflight): it sees this decrement, or our signal below finds
-     * the port quiet and writes the eventfd. */
+     * a settle, which raises `settling` and then reads the count (both
+     * seq_cst): it sees this decrement, or we see it settling. */
     atomic_fetch_sub_explicit(&port->gate, 1, memory_order_seq_cst);
-    /* A settle may be waiting for this count: let it look again. */
-    wp_port_signal(port);
+    /* Only a settle waits on the count: wake it to look again. Nobody else
+     * is woken (an event loop would find nothing to run). */
+    if (atomic_load_explicit(&port->settling, memory_order_seq_cst))
+        wp_port_signal(port);
     /* Release: pairs with the acquire loads in wp_port_quiesce. */
     if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
         wp_futex_wake(&port->posting, 1);
@@ -443,7 +441,12 @@ int wpool_port_settle(wpool_port_t *port, int timeout_ms)
     if (!wp_port_owned(port))
         return -EPERM;
     int64_t deadline = wp_deadline(timeout_ms);
-    int total = 0;
+    int total = 0, rc;
+    /* Raised before the count is read (a depth: a callback may settle too).
+     * seq_cst: Dekker with a refund, which lowers the count and then reads
+     * this (wp_port_refund). The owner is the only writer. */
+    int depth = atomic_load_explicit(&port->settling, memory_order_relaxed);
+    atomic_store_explicit(&port->settling, depth + 1, memory_order_seq_cst);
     for (;;) {
         int ran = wp_port_run(port, UINT_MAX);
         total = ran > INT_MAX - total ? INT_MAX : total + ran;
@@ -453,12 +456,17 @@ int wpool_port_settle(wpool_port_t *port, int timeout_ms)
              * readable with nothing to dispatch. */
             wp_port_quiesce(port);
             wp_port_go_idle(port);
-            return total;
+            rc = total;
+            break;
         }
-        int rc = wp_port_wait_until(port, deadline, true);
+        rc = wp_port_wait_until(port, deadline, true);
         if (rc)
-            return rc;
+            break;
     }
+    /* Relaxed: a refund that still sees the old depth signals once more, a
+     * spurious wakeup at worst. */
+    atomic_store_explicit(&port->settling, depth, memory_order_relaxed);
+    return rc;
 }
 
 int wpool_port_create(wpool_t *pool, wpool_port_t **portp)

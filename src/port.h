@@ -17,7 +17,9 @@
  *
  * Counting: `gate` counts the tasks ever sent to the port in its low bits
  * (one RMW per submit, the same word that refuses a closing port); minus
- * `completed`, the owner's own count, that is what is in flight.
+ * `completed`, the owner's own count, that is what is in flight. The
+ * default port, never closed, counts a task once its queue has accepted it
+ * (before it is published); other ports count it first, as below.
  *
  * Lifetime (every port but the default one, which lives as long as the pool):
  * a submitter counts its task with a CAS on `gate` that fails once CLOSING
@@ -27,7 +29,8 @@
  * -EBUSY; after, and the submitter sees CLOSING and backs out without a
  * trace. CLOSING is sticky, so the owner's retries converge. A submitter
  * whose counted task is then refused (full bounded ring, pool closed) takes
- * its count back and signals, so a settle waiting on the count looks again.
+ * its count back, and wakes the owner only if it is settling (waiting on the
+ * count): an event loop is never woken for a refusal.
  *
  * Once nothing is in flight the destroy waits until no thread is still
  * posting to the port, then closes the eventfd: no write reaches a closed or
@@ -87,6 +90,9 @@ struct wpool_port {
      * -EINVAL. Submitters' line. */
     WP_ALIGNED
     _Atomic uint64_t gate;
+    /* Nesting depth of wpool_port_settle on the owner (its only writer); a
+     * refund wakes the owner only while it is not 0. */
+    _Atomic int settling;
 };
 
 /* A worker's announcement that it is posting to a port (NULL: it is not).
@@ -115,12 +121,25 @@ void wp_port_signal(struct wpool_port *port);
 /* Waits (blocking) until no thread is still inside wp_port_post or
  * wp_port_refund. The owner's call, once nothing is in flight to the port. */
 void wp_port_quiesce(struct wpool_port *port);
-/* Counts a task about to be queued for the port: 0; or, for a port other than
- * the pool's default one, -ESHUTDOWN when it is being destroyed, -EINVAL when
- * it was (nothing counted then). */
-int wp_port_enter(struct wpool_port *port);
-/* A task counted by wp_port_enter was refused after all: takes the count back
- * and signals the owner, whose settle may be waiting on it. */
+/* A task is about to be queued for the port. A port other than the pool's
+ * default one counts it now: 0, or -ESHUTDOWN when it is being destroyed,
+ * -EINVAL when it was (nothing counted then). The default port, never
+ * closed: 0, and the task is counted by wp_port_accepted. */
+int wp_port_gate_enter(struct wpool_port *port);
+static inline int wp_port_enter(struct wpool_port *port)
+{
+    return port->is_default ? 0 : wp_port_gate_enter(port);
+}
+/* The queue accepted the task, before it is published: the default port
+ * counts it (other ports did in wp_port_enter). */
+static inline void wp_port_accepted(struct wpool_port *port)
+{
+    /* Relaxed: the count reaches the owner with the task (wp_port_inflight). */
+    if (port->is_default)
+        atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
+}
+/* The queue refused a task that wp_port_enter counted: takes the count back
+ * and wakes the owner if it is settling (waiting on the count). */
 void wp_port_refund(struct wpool_port *port);
 /* wpool_port_destroy's two steps, on the owner. wp_port_close refuses every
  * later submit (for good) and returns 0 when nothing is in flight, else
@@ -144,8 +163,8 @@ static inline void wp_port_count(struct wpool_port *port)
  * before the callback). The consumer's view: call it on the owner. */
 static inline int64_t wp_port_inflight(struct wpool_port *port)
 {
-    /* seq_cst: after the owner's clear of the signal (wp_port_go_idle),
-     * Dekker with a refund's decrement and signal (wp_port_refund). Each
+    /* seq_cst: after a settle has raised `settling`, Dekker with a refund's
+     * decrement and its load of `settling` (wp_port_refund). Each
      * completion we ran was counted before it was published and reached us
      * through head's acquire exchange, so the count as read here covers it:
      * the difference never falls below what is in flight. */

@@ -175,8 +175,9 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
             return rc;
         }
     }
-    /* Counted on its port before it can be seen anywhere: a destroy that
-     * comes after this count finds the port busy; one before, refuses it. */
+    /* Counted on its port (other than the default one) before it can be
+     * seen anywhere: a destroy that comes after this count finds the port
+     * busy; one before, refuses it. */
     int rc = wp_port_enter(port);
     if (WP_UNLIKELY(rc)) {
         wp_unadmit(pool);
@@ -202,7 +203,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
         /* The ring is full: the task waits in the overflow, linked through
          * its own record. */
-        rc = wp_overflow_push(ov, t);
+        rc = wp_overflow_push(ov, t, port);
         if (rc == 0) {
             /* The push's count increment was a seq_cst RMW, as
              * wp_park_notify requires. Nothing may touch t any more. */
@@ -219,6 +220,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
             wp_refused(pool);
         return rc;
     }
+    wp_port_accepted(port);
     /* wpool_cancel reads these racily and trusts only its CAS on the cell
      * (see wp_queue_cancel). Release on `queue`: a canceller that sees it
      * (acquire) sees `port` and `pos`. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* api suite: a destroyed port's handle stays safe to pass. Black-box: only the public header. */
+/* api suite: a destroyed port's handle stays safe to pass; a refused submit
+ * does not wake the port's owner. Black-box: only the public header. */
 #include <wpool.h>
 
 #include <check.h>
@@ -52,12 +53,55 @@ START_TEST(test_destroyed_port_handle)
 }
 END_TEST
 
+/* ---- a refusal wakes nobody --------------------------------------------------- */
+
+/* Submits to a port of a bounded pool whose ring is full are refused, and the
+ * port's fd stays quiet: an event loop is not woken for a refusal (on any
+ * error nothing changed). Then the queued tasks complete there, in order. */
+START_TEST(test_refusal_leaves_fd_quiet)
+{
+    enum { CAP = 4 };
+    wpool_t *pool = make_bounded_pool(1, WPOOL_FIRST_FREE, CAP);
+    wpool_port_t *port;
+    ck_assert_int_eq(wpool_port_create(pool, &port), 0);
+    struct gate g;
+    gate_init(&g);
+    atomic_int started = 0;
+    struct job blocker, jobs[CAP + 1];
+    hold_worker(pool, &blocker, 100, &g, &started);
+    int queued = 0;
+    for (int i = 0; i < CAP + 1; i++) {
+        job_init(&jobs[i], i);
+        ck_assert_int_eq(wpool_task_set_port(&jobs[i].task, port), 0);
+    }
+    while (queued < CAP + 1 && wpool_submit(pool, &jobs[queued].task) == 0)
+        queued++;
+    ck_assert_int_eq(queued, CAP); /* the ring is full */
+    for (int k = 0; k < 1000; k++) {
+        ck_assert_int_eq(wpool_submit(pool, &jobs[CAP].task), -EAGAIN);
+        if (_i) /* a settle that times out meanwhile: still nothing posted */
+            ck_assert_int_eq(wpool_port_settle(port, 0), -ETIMEDOUT);
+    }
+    struct pollfd pfd = {.fd = wpool_port_fd(port), .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+    gate_open(&g);
+    ck_assert_int_eq(wpool_port_settle(port, -1), CAP);
+    for (int i = 0; i < CAP; i++)
+        ck_assert_int_eq(jobs[i].status, i);
+    ck_assert_int_eq(wpool_port_destroy(port), 0);
+    ck_assert_int_eq(drain_all(pool), 1); /* the blocker */
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    gate_fini(&g);
+}
+END_TEST
+
 static Suite *ports_suite(void)
 {
     Suite *s = suite_create("ports");
     TCase *tc = tcase_create("ports");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_destroyed_port_handle, 0, 2);
+    tcase_add_loop_test(tc, test_refusal_leaves_fd_quiet, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -65,8 +65,9 @@ checks=(
   # search order finds the eventfd written after close first, the reversed
   # process order (pan -DREVERSE) the lost completion. A destroy that does
   # not wait for posters (NO_QUIESCE), or not for the workers' guards
-  # (NO_GUARDS), or a refund not counted in posting (BARE_REFUND) writes on
-  # the closed eventfd. ASSERT_WAKE is no bug: it shows that a poster's
+  # (NO_GUARDS), a refund not counted in posting (BARE_REFUND) or counted
+  # only after its decrement (LATE_POSTING), and a guard raised only after
+  # the push (LATE_GUARD) write on the closed eventfd. ASSERT_WAKE is no bug: it shows that a poster's
   # futex wake may come after destroy returned, which the C code must
   # allow for.
   "port_life|port_life.pml|-DNS=2 -DK=1|-DSAFETY|-m100000|pass"
@@ -77,6 +78,8 @@ checks=(
   "port_life-noquiesce|port_life.pml|-DNO_QUIESCE|-DSAFETY|-m100000|assertion violated efd_open"
   "port_life-noguards|port_life.pml|-DNO_GUARDS|-DSAFETY|-m100000|assertion violated efd_open"
   "port_life-barerefund|port_life.pml|-DBARE_REFUND|-DSAFETY|-m100000|assertion violated efd_open"
+  "port_life-lateposting|port_life.pml|-DLATE_POSTING|-DSAFETY|-m100000|assertion violated efd_open"
+  "port_life-lateguard|port_life.pml|-DLATE_GUARD|-DSAFETY|-m100000|assertion violated efd_open"
   "port_life-latewake|port_life.pml|-DASSERT_WAKE|-DSAFETY|-m100000|assertion violated +!\(destroyed\)"
   # room.pml: backpressure with max_queue and the drain notification (the
   # refusal flag against the backlog, a Dekker pair). No lost drain, at most

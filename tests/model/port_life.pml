@@ -6,8 +6,8 @@
  * docs/model.md ("port_life.pml") says what it covers and what it does not.
  * The eventfd signalling itself (pending, owed, the wakeups) is port.pml's;
  * here every post and every refund writes the eventfd once (in C only the
- * one that arms the port does, at the same place: checking every write is
- * the stronger check).
+ * one that arms the port does, and a refund only while the owner settles, at
+ * the same place: checking every write is the stronger check).
  *
  *   submitter = a thread calling wpool_submit with the port, K times:
  *               G1 wp_port_enter: one CAS on the gate word, count + 1,
@@ -60,6 +60,10 @@
  *                Must fail: a worker's write on the closed eventfd.
  *   BARE_REFUND  a refund without R1/R4 (not counted in posting). Must
  *                fail: the refund's write on the closed eventfd.
+ *   LATE_POSTING a refund that lowers the count (R2) before it counts
+ *                itself in posting (R1). Must fail the same way.
+ *   LATE_GUARD   a worker that announces its post (W1) after the push.
+ *                Must fail: the worker's write on the closed eventfd.
  *   ASSERT_WAKE  assert that a poster's futex wake comes before destroy
  *                returns. Fails, and that is no bug: it shows the wake may
  *                land on a destroyed port (see docs/model.md).
@@ -131,8 +135,14 @@ proctype poster(byte t) {
     count++;                            /* counted only now */
 #endif
     if
-    :: guard = guard | (1 << t);                                /* W1 */
+    ::
+#ifndef LATE_GUARD
+        guard = guard | (1 << t);                               /* W1 */
         head = head | (1 << t);                                 /* W2 */
+#else
+        head = head | (1 << t);
+        guard = guard | (1 << t);
+#endif
         assert(efd_open);       /* W3, write(efd): never after close */
         guard = guard & ~(1 << t)                               /* W4 */
     :: posting++;                                               /* C1 */
@@ -167,10 +177,15 @@ proctype submitter(byte s) {
                     run poster(s * K + k)
                 }
             :: skip ->                  /* refused after all: wp_port_refund */
+#if defined(LATE_POSTING)
+                count--;
+                posting++;
+#else
 #ifndef BARE_REFUND
                 posting++;                                      /* R1 */
 #endif
                 count--;                                        /* R2 */
+#endif
                 assert(efd_open);       /* R3, write(efd) */
 #ifndef BARE_REFUND
                 unpost()                                        /* R4 */
