@@ -194,7 +194,8 @@ void wp_port_refund(struct wpool_port *port)
      * seq_cst): it sees this decrement, or we see it settling. */
     atomic_fetch_sub_explicit(&port->gate, 1, memory_order_seq_cst);
     /* Only a settle waits on the count: wake it to look again. Nobody else
-     * is woken (an event loop would find nothing to run). */
+     * is woken (an event loop would find nothing to run). seq_cst: after
+     * the decrement, Dekker with wpool_port_settle's raise of settling. */
     if (atomic_load_explicit(&port->settling, memory_order_seq_cst))
         wp_port_signal(port);
     /* Release: pairs with the acquire loads in wp_port_quiesce. */
