@@ -17,9 +17,9 @@
  *   payload      like w1, the owner mallocs a 256 B..4 KiB payload per task
  *                and the worker frees it
  *   mem          (wpool-bench-alloc only) mallocs per task, heap per queued task
- * Peers: wpool wpool-pin wpool-notiming wpool-coalesce plain libuv glib, plus
- * threads (w2)
- * and floor (w3).
+ * Peers: wpool wpool-pin wpool-port wpool-notiming wpool-coalesce plain libuv glib, plus
+ * threads (w2) and floor (w3). wpool-port (w1, w4) sends completions to a port
+ * the owner created instead of the default one.
  *
  * Exits non-zero if a task is lost, runs twice, or completes on a thread
  * other than the owner.
@@ -55,6 +55,7 @@ uint64_t bench_alloc_calls(void) __attribute__((weak));
 static const struct peer *const all_peers[] = {
     &peer_wpool,
     &peer_wpool_pin,
+    &peer_wpool_port,
 #ifdef BENCH_HAVE_TIMING
     &peer_wpool_notiming,
     &peer_wpool_coalesce,
@@ -794,6 +795,8 @@ static bool supported(const char *w, const struct peer *p, const char *pname)
         return p->submit_batch != NULL && p == &peer_wpool;
     if (p == &peer_wpool_pin)
         return strcmp(w, "w1") == 0 || strcmp(w, "w3") == 0 || strcmp(w, "idle") == 0;
+    if (p == &peer_wpool_port)
+        return strcmp(w, "w1") == 0 || strcmp(w, "w4") == 0;
 #ifdef BENCH_HAVE_TIMING
     if (p == &peer_wpool_notiming)
         return strcmp(w, "w1") == 0;

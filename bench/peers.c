@@ -90,9 +90,15 @@ static int wp_create_opts(unsigned int threads, int pin, int timing, unsigned in
     return loop_watch(wpool_fd(wp));
 }
 
+/* Peer wpool-port: completions go to a port of the owner's own (as a loop
+ * thread of a server with several loops has), not the default one. */
+static wpool_port_t *wp_port;
+
 static void wp_prepare(struct btask *t)
 {
     int rc = wpool_task_init(&t->rec.wp, wp_work, wp_done);
+    if (rc == 0 && wp_port)
+        rc = wpool_task_set_port(&t->rec.wp, wp_port);
     if (rc)
         bench_die("wpool_task_init", rc);
 }
@@ -105,6 +111,18 @@ static int wp_create(unsigned int threads)
 static int wp_create_pin(unsigned int threads)
 {
     return wp_create_opts(threads, 1, 1, 0);
+}
+
+static int wp_create_port(unsigned int threads)
+{
+    int rc = wp_create_opts(threads, 0, 1, 0);
+    if (rc)
+        return rc;
+    loop_close();
+    rc = wpool_port_create(wp, &wp_port);
+    if (rc)
+        return rc;
+    return loop_watch(wpool_port_fd(wp_port));
 }
 
 static int wp_create_notiming(unsigned int threads)
@@ -141,10 +159,11 @@ static int wp_submit_batch(struct btask **t, unsigned int n)
 
 static int wp_poll(int timeout_ms)
 {
-    int n = wpool_dispatch(wp, DISPATCH_MAX);
+    wpool_port_t *port = wp_port ? wp_port : wpool_default_port(wp);
+    int n = wpool_port_dispatch(port, DISPATCH_MAX);
     if (n == 0 && timeout_ms != 0) {
         loop_wait(timeout_ms);
-        n = wpool_dispatch(wp, DISPATCH_MAX);
+        n = wpool_port_dispatch(port, DISPATCH_MAX);
     }
     if (n < 0)
         bench_die("wpool_dispatch", n);
@@ -153,7 +172,16 @@ static int wp_poll(int timeout_ms)
 
 static void wp_destroy(void)
 {
-    int rc = wpool_destroy(wp);
+    int rc = 0;
+    if (wp_port) {
+        rc = wpool_port_settle(wp_port, -1);
+        if (rc >= 0)
+            rc = wpool_port_destroy(wp_port);
+        if (rc)
+            bench_die("wpool_port_destroy", rc);
+        wp_port = NULL;
+    }
+    rc = wpool_destroy(wp);
     if (rc)
         bench_die("wpool_destroy", rc);
     loop_close();
@@ -172,6 +200,7 @@ static void wp_destroy(void)
 
 const struct peer peer_wpool = WP_PEER("wpool", "", wp_create);
 const struct peer peer_wpool_pin = WP_PEER("wpool-pin", ", pin = 1", wp_create_pin);
+const struct peer peer_wpool_port = WP_PEER("wpool-port", ", own port", wp_create_port);
 const struct peer peer_wpool_notiming =
     WP_PEER("wpool-notiming", ", timing = 0", wp_create_notiming);
 const struct peer peer_wpool_coalesce =
