@@ -36,9 +36,11 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_p
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
-    /* The default port counts the task only once accepted (a refused push
-     * leaves nothing to take back), and before a worker can pop it. */
-    wp_port_accepted(port);
+    /* The default port's count (port; NULL for another port, counted
+     * before): only once accepted (a refused push leaves nothing to take
+     * back), and before a worker can pop it. */
+    if (port)
+        wp_port_count(port);
     w->next = NULL;
     w->oprev = o->tail;
     if (o->tail)

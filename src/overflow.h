@@ -45,7 +45,8 @@ void wp_overflow_init(struct wp_overflow *o, void *owner);
 /* The owner given to init (read-only after it). */
 void *wp_overflow_owner(const struct wp_overflow *o);
 void wp_overflow_fini(struct wp_overflow *o);
-/* Appends t, sent to port: 0, or -ESHUTDOWN once closed. */
+/* Appends t: 0, or -ESHUTDOWN once closed. Counts it on port (the pool's
+ * default port; NULL: counted by the caller) once accepted. */
 struct wpool_port;
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port);
 /* Takes the oldest task, or NULL when there is none, or while one of the

@@ -182,8 +182,6 @@ int wp_port_gate_enter(struct wpool_port *port)
 
 void wp_port_refund(struct wpool_port *port)
 {
-    if (port->is_default)
-        return; /* nothing was counted */
     /* Counted in `posting` first: once the count drops, a destroy may
      * succeed, and it must wait for our signal before it closes the eventfd.
      * Relaxed: published by the release decrement below, which the destroy's

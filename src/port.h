@@ -121,25 +121,13 @@ void wp_port_signal(struct wpool_port *port);
 /* Waits (blocking) until no thread is still inside wp_port_post or
  * wp_port_refund. The owner's call, once nothing is in flight to the port. */
 void wp_port_quiesce(struct wpool_port *port);
-/* A task is about to be queued for the port. A port other than the pool's
- * default one counts it now: 0, or -ESHUTDOWN when it is being destroyed,
- * -EINVAL when it was (nothing counted then). The default port, never
- * closed: 0, and the task is counted by wp_port_accepted. */
+/* A task is about to be queued for a port other than the pool's default
+ * one: counts it, 0; or -ESHUTDOWN when the port is being destroyed, -EINVAL
+ * when it was (nothing counted then). The default port, never closed, counts
+ * a task with wp_port_count once its queue has accepted it. */
 int wp_port_gate_enter(struct wpool_port *port);
-static inline int wp_port_enter(struct wpool_port *port)
-{
-    return port->is_default ? 0 : wp_port_gate_enter(port);
-}
-/* The queue accepted the task, before it is published: the default port
- * counts it (other ports did in wp_port_enter). */
-static inline void wp_port_accepted(struct wpool_port *port)
-{
-    /* Relaxed: the count reaches the owner with the task (wp_port_inflight). */
-    if (port->is_default)
-        atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
-}
-/* The queue refused a task that wp_port_enter counted: takes the count back
- * and wakes the owner if it is settling (waiting on the count). */
+/* The queue refused a task that wp_port_gate_enter counted: takes the count
+ * back and wakes the owner if it is settling (waiting on the count). */
 void wp_port_refund(struct wpool_port *port);
 /* wpool_port_destroy's two steps, on the owner. wp_port_close refuses every
  * later submit (for good) and returns 0 when nothing is in flight, else
@@ -152,8 +140,9 @@ bool wp_port_dead(const struct wpool_port *port);
 bool wp_port_closed(const struct wpool_port *port);
 /* Runs up to max callbacks; no owner check. Returns how many ran. */
 int wp_port_run(struct wpool_port *port, unsigned int max);
-/* Counts a task sent to a port known not to be closing (the drain
- * notification's, registered and so not destroyed; see room.c). */
+/* Counts a task sent to a port that cannot be closing: the default port's,
+ * once its queue has accepted it (before it is published), or the drain
+ * notification's, registered and so not destroyed (see room.c). */
 static inline void wp_port_count(struct wpool_port *port)
 {
     /* Relaxed: published to the owner with the task through the port. */

@@ -162,8 +162,12 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
                       bool notify)
 {
     int lane = wp_t(t)->prio;
-    /* A closing port wins over a lack of room (wp_port_enter decides). */
-    if (WP_UNLIKELY(wp_port_closed(port)))
+    /* The default port lives as long as the pool: no gate, and its count is
+     * taken once the queue has accepted the task (nothing to refund). A
+     * pool field: the port's own lines are busy with its counts. */
+    bool gated = port != pool->default_port;
+    /* A closing port wins over a lack of room (wp_port_gate_enter decides). */
+    if (gated && WP_UNLIKELY(wp_port_closed(port)))
         return wp_port_dead(port) ? -EINVAL : -ESHUTDOWN;
     if (pool->limited) {
         int rc = wp_admit(pool);
@@ -175,10 +179,10 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
             return rc;
         }
     }
-    /* Counted on its port (other than the default one) before it can be
-     * seen anywhere: a destroy that comes after this count finds the port
-     * busy; one before, refuses it. */
-    int rc = wp_port_enter(port);
+    /* Counted on another port before it can be seen anywhere: a destroy
+     * that comes after this count finds the port busy; one before, refuses
+     * it. */
+    int rc = gated ? wp_port_gate_enter(port) : 0;
     if (WP_UNLIKELY(rc)) {
         wp_unadmit(pool);
         return rc;
@@ -203,7 +207,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
         /* The ring is full: the task waits in the overflow, linked through
          * its own record. */
-        rc = wp_overflow_push(ov, t, port);
+        rc = wp_overflow_push(ov, t, gated ? NULL : port);
         if (rc == 0) {
             /* The push's count increment was a seq_cst RMW, as
              * wp_park_notify requires. Nothing may touch t any more. */
@@ -214,13 +218,15 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
         /* closed meanwhile: -ESHUTDOWN */
     }
     if (WP_UNLIKELY(rc)) {
-        wp_port_refund(port);
+        if (gated)
+            wp_port_refund(port);
         wp_unadmit(pool);
         if (rc == -EAGAIN)
             wp_refused(pool);
         return rc;
     }
-    wp_port_accepted(port);
+    if (!gated)
+        wp_port_count(port);
     /* wpool_cancel reads these racily and trusts only its CAS on the cell
      * (see wp_queue_cancel). Release on `queue`: a canceller that sees it
      * (acquire) sees `port` and `pos`. */

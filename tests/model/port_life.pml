@@ -10,7 +10,7 @@
  * the same place: checking every write is the stronger check).
  *
  *   submitter = a thread calling wpool_submit with the port, K times:
- *               G1 wp_port_enter: one CAS on the gate word, count + 1,
+ *               G1 wp_port_gate_enter: one CAS on the gate word, count + 1,
  *               refused without a trace once CLOSING or DEAD is set; then
  *               the task is queued (accepted), or refused after all (full
  *               bounded ring, pool closed): wp_port_refund, R1 posting += 1,
@@ -160,7 +160,7 @@ proctype submitter(byte s) {
     do
     :: k < K ->
 #ifndef BROKEN
-        atomic {                        /* G1 wp_port_enter: CAS count + 1 */
+        atomic {                        /* G1 wp_port_gate_enter: CAS count + 1 */
             in = (state == LIVE);
             if
             :: in -> count++

@@ -190,7 +190,7 @@ static void test_settle_wakes_on_refund(void **state)
     assert_int_equal(wpool_port_create(pool, &port), 0);
     /* A submit to the port has counted its task (the rest of it is the
      * refunder: refused after all). */
-    assert_int_equal(wp_port_enter(port), 0);
+    assert_int_equal(wp_port_gate_enter(port), 0);
     struct refunder r = {port, gettid()};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, refund_when_asleep, &r), 0);

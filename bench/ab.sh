@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Before/after comparison of two builds of wpool (e.g. the parent commit and
+# yours), on the workloads a change to the hot path must show: W1 and W4 with
+# completions on the default port (peer wpool) and on a port of the owner's
+# own (peer wpool-port), and the HTTP example (examples/http_hash.c, wpool
+# mode) at 16 and 64 connections, with its default ~1 ms request and a
+# ~34 us one.
+#
+# The rounds are interleaved (old, new, old, new, ...) and each round's
+# new/old ratio is taken within the round: on a shared, noisy VM two runs a
+# minute apart can differ by 2x, so compare only within a round. Prints the
+# medians of each side and the median of the paired ratios.
+#
+# usage: bench/ab.sh OLD_BUILD NEW_BUILD [ROUNDS] [HTTP_ROUNDS] [HTTP_SECONDS]
+#   defaults: 21 rounds for W1/W4; 5 HTTP rounds of 5 s (needs wrk; skipped
+#   if either build lacks examples/wpool-http-hash or wrk is missing).
+# Both builds: release (meson setup B --buildtype=release), bench enabled.
+set -euo pipefail
+old=${1:?usage: bench/ab.sh OLD_BUILD NEW_BUILD [ROUNDS] [HTTP_ROUNDS] [HTTP_SECONDS]}
+new=${2:?usage: bench/ab.sh OLD_BUILD NEW_BUILD [ROUNDS] [HTTP_ROUNDS] [HTTP_SECONDS]}
+rounds=${3:-21}
+http_rounds=${4:-5}
+http_secs=${5:-5}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for b in "$old" "$new"; do
+    [ -x "$b/bench/wpool-bench" ] || { echo "no $b/bench/wpool-bench: build it first"; exit 1; }
+done
+
+mtasks() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["mtasks_per_s"])'; }
+
+for r in $(seq "$rounds"); do
+    for peer in wpool wpool-port; do
+        for side in old new; do
+            b=$old
+            [ $side = new ] && b=$new
+            echo "$r $side $peer-W1 $("$b/bench/wpool-bench" w1 "$peer" --n 1000000 | mtasks)"
+            echo "$r $side $peer-W4 $("$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4 | mtasks)"
+        done
+    done
+done >"$tmp/rows"
+
+http_run() { # build rounds conns -> "rps p99"
+    local out=$tmp/srv port res
+    "$1/examples/wpool-http-hash" --mode wpool --port 0 ${2:+--rounds "$2"} >"$out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.05; done
+    port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$out")
+    res=$(wrk -t1 -c"$3" -d"${http_secs}s" --latency "http://127.0.0.1:$port/hash?text=hello+wpool" 2>&1)
+    kill -TERM $pid
+    wait $pid || true
+    # p99 in ms
+    echo "$(awk '/Requests\/sec/ {print $2}' <<<"$res") $(awk '$1 == "99%" {
+        v = $2; n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        printf "%.3f", u == "us" ? n / 1000 : u == "s" ? n * 1000 : n }' <<<"$res")"
+}
+
+if command -v wrk >/dev/null && [ -x "$old/examples/wpool-http-hash" ] &&
+    [ -x "$new/examples/wpool-http-hash" ]; then
+    # The calibrated ~1 ms request, and one 30 times cheaper.
+    cal=$("$new/examples/wpool-http-hash" --mode inline --port 0 >"$tmp/cal" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do grep -q listening "$tmp/cal" 2>/dev/null && break; sleep 0.05; done
+        kill -TERM $pid
+        wait $pid 2>/dev/null || true
+        sed -n 's/.*rounds=\([0-9]*\).*/\1/p' "$tmp/cal")
+    for r in $(seq "$http_rounds"); do
+        for cost in "" $((cal / 30)); do
+            label=http-1ms
+            [ -n "$cost" ] && label=http-34us
+            for c in 16 64; do
+                for side in old new; do
+                    b=$old
+                    [ $side = new ] && b=$new
+                    read -r rps p99 < <(http_run "$b" "$cost" "$c")
+                    echo "$r $side $label-c$c-req/s $rps"
+                    echo "$r $side $label-c$c-p99ms $p99"
+                done
+            done
+        done
+    done >>"$tmp/rows"
+else
+    echo "(HTTP rows skipped: needs wrk and examples/wpool-http-hash in both builds)"
+fi
+
+python3 - "$tmp/rows" <<'EOF'
+import collections, statistics, sys
+d = collections.defaultdict(lambda: collections.defaultdict(dict))
+for line in open(sys.argv[1]):
+    r, side, key, v = line.split()
+    d[key][side][r] = float(v)
+print(f"{'':26s} {'old':>9s} {'new':>9s}  new/old (median of paired rounds)")
+for key, sides in d.items():
+    o, n = sides["old"], sides["new"]
+    ratios = [n[r] / o[r] for r in o if r in n and o[r]]
+    print(f"{key:26s} {statistics.median(o.values()):9.2f} {statistics.median(n.values()):9.2f}"
+          f"  {statistics.median(ratios):.3f} (n={len(ratios)})")
+EOF
