@@ -5,7 +5,9 @@
  * A 10 ms timer ticks on the loop. First ten fib(32) jobs run inline on the
  * loop thread: the timer cannot tick while they run. Then the same ten jobs
  * run on a wpool pool: the loop keeps ticking while the workers compute, and
- * each result comes back as a completion callback on the loop thread.
+ * each result comes back as a completion callback on the loop thread. The
+ * ten jobs form a group, whose one completion says when all are done (the
+ * loop's Promise.all).
  *
  * Build and run: see README.md (bash .ci/demo).
  */
@@ -33,6 +35,8 @@ struct job {
 };
 
 static int jobs_done;
+static int all_done; /* set by the group's completion */
+static struct wpool_group_result outcome;
 static uint64_t results_sum;
 static uint64_t missed; /* timer expirations beyond one per handled tick */
 
@@ -63,6 +67,15 @@ static void job_done(struct wpool_task *task, int status)
     if (status == 0)
         results_sum += job->result;
     jobs_done++;
+}
+
+/* Runs on the loop thread once every job of the group has had its own
+ * completion. */
+static void all_jobs_done(struct wpool_group *group, const struct wpool_group_result *r)
+{
+    (void)group;
+    outcome = *r;
+    all_done = 1;
 }
 
 /* err: a wpool call's result (wpool_strerror gives wpool's meaning of the
@@ -147,23 +160,32 @@ int main(void)
         ;
     missed = 0;
     t0 = now_ms();
+    static struct wpool_group group; /* zero-filled before its first init */
+    rc = wpool_group_init(&group, pool, NULL, all_jobs_done);
+    if (rc)
+        die("wpool_group_init", rc, true);
     for (int i = 0; i < JOBS; i++) {
         jobs[i].n = FIB_N;
         wpool_task_init(&jobs[i].task, job_work, job_done);
+        wpool_task_set_group(&jobs[i].task, &group);
         rc = wpool_submit(pool, &jobs[i].task);
         if (rc)
             die("wpool_submit", rc, true);
     }
-    unsigned pool_ticks = run_loop_until(ep, tfd, pool, &jobs_done, JOBS);
+    wpool_group_seal(&group); /* no more members: completes once all are done */
+    unsigned pool_ticks = run_loop_until(ep, tfd, pool, &all_done, 1);
     double pool_ms = now_ms() - t0;
     printf("wpool  : %7.1f ms, loop responsive: %u ticks handled, %" PRIu64
            " expirations went unhandled\n",
            pool_ms, pool_ticks, missed);
+    printf("group  : %d of %d jobs succeeded (%" PRIu64 " ok, %" PRIu64
+           " failed), one completion\n",
+           jobs_done, JOBS, outcome.succeeded, outcome.failed);
     printf("speed-up %.2fx on %u workers; results %s\n", inline_ms / pool_ms, wpool_threads(pool),
            results_sum == inline_sum ? "match" : "DIFFER");
 
     wpool_destroy(pool);
     close(tfd);
     close(ep);
-    return results_sum == inline_sum ? 0 : 1;
+    return results_sum == inline_sum && outcome.succeeded == JOBS ? 0 : 1;
 }

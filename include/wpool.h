@@ -272,6 +272,52 @@ WPOOL_API int wpool_token_cancel(wpool_token_t *token);
 /* Whether a cancel token has been cancelled: wpool_token_cancelled(3). */
 WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
 
+/* ---- groups: one completion when many tasks are done (Promise.all) ---------------------------- */
+
+/*
+ * A caller-owned group record: `data` is the caller's, the rest is wpool's.
+ * Its contract, from wpool_group_init to its completion: wpool_group_init(3).
+ */
+/* Words of wpool's private state in a group record (8 + 48 * 8 = 392 bytes
+ * on LP64, 8-byte aligned). */
+#define WPOOL_GROUP_PRIVATE_WORDS 48
+
+struct wpool_group {
+    void *data; /* the caller's; wpool never reads or writes it */
+    union {
+        uint64_t u64;
+        void *ptr;
+    } wp_private[WPOOL_GROUP_PRIVATE_WORDS] WPOOL_ALIGN8;
+};
+
+/* What a group's members came to, given to its completion. */
+struct wpool_group_result {
+    uint64_t succeeded; /* work returned 0 */
+    uint64_t failed;    /* work returned anything else */
+    uint64_t cancelled; /* -ECANCELED */
+    uint64_t timed_out; /* -ETIMEDOUT */
+    int first_error;    /* the first non-zero member status to complete, or 0 */
+};
+
+/* A group's completion: on the group's port, once. */
+typedef void (*wpool_group_fn)(struct wpool_group *group, const struct wpool_group_result *result);
+
+/* Prepare a group whose completion runs on a port: wpool_group_init(3). */
+WPOOL_API int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *port,
+                               wpool_group_fn done);
+
+/* Make a task's submissions members of a group: wpool_task_set_group(3). */
+WPOOL_API int wpool_task_set_group(struct wpool_task *task, struct wpool_group *group);
+
+/* Give every later member of a group a deadline: wpool_group_set_deadline(3). */
+WPOOL_API int wpool_group_set_deadline(struct wpool_group *group, uint64_t deadline_ns);
+
+/* Close a group to new members; it completes once they are done: wpool_group_seal(3). */
+WPOOL_API int wpool_group_seal(struct wpool_group *group);
+
+/* Cancel a group's queued members and flag its running ones: wpool_group_cancel(3). */
+WPOOL_API int wpool_group_cancel(struct wpool_group *group);
+
 /* ---- completions: ports, one per event loop -------------------------------------------------- */
 
 /* The pool's default completion port: wpool_default_port(3). */

@@ -26,6 +26,7 @@ static const struct wp_error wp_errors[] = {
     {ECANCELED, "cancelled: the task was cancelled before it ran, or its token is cancelled"},
     {ETIMEDOUT, "timed out: the task's deadline passed, or the call's timeout ran out"},
     {EOWNERDEAD, "inherited through fork(): the object belongs to the parent process"},
+    {EALREADY, "already done: the group is already sealed"},
     {EDEADLK, "called from a task of this pool: the call would wait for itself"},
     {EPERM, "not the owner: only the thread that created the port may do this"},
     {ENOMEM, "out of memory"},

@@ -373,7 +373,10 @@ int wpool_destroy(wpool_t *pool)
     pthread_mutex_lock(&pool->lock);
     while (pool->joining)
         pthread_cond_wait(&pool->life_changed, &pool->lock);
-    if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool)) {
+    /* Relaxed: a group's init and seal come before this call (its
+     * contract), on this thread or ordered by the caller. */
+    if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool) ||
+        atomic_load_explicit(&pool->unsealed, memory_order_relaxed)) {
         pthread_mutex_unlock(&pool->lock);
         return -EBUSY;
     }
@@ -387,6 +390,16 @@ int wpool_destroy(wpool_t *pool)
     wp_deliver_leftovers(pool);
     wp_pool_free(pool);
     return 0;
+}
+
+void wp_pool_group_opened(struct wpool *pool)
+{
+    atomic_fetch_add_explicit(&pool->unsealed, 1, memory_order_relaxed);
+}
+
+void wp_pool_group_sealed(struct wpool *pool)
+{
+    atomic_fetch_sub_explicit(&pool->unsealed, 1, memory_order_relaxed);
 }
 
 unsigned int wpool_threads(const wpool_t *pool)

@@ -65,6 +65,7 @@ struct wpool {
     /* Ticks at creation or the last wpool_stats_reset: the epoch and its
      * start in one word (stats.h). */
     _Atomic uint64_t stats_epoch;
+    _Atomic int64_t unsealed;     /* groups initialised and not yet sealed */
     uint64_t born_ns, born_ticks; /* for the tick rate */
 
     /* Read-mostly after creation. */
@@ -162,6 +163,10 @@ int wp_pool_add_port(struct wpool *pool, struct wpool_port **portp);
 /* Moves a destroyed port to the dead list (freed with the pool). */
 void wp_pool_retire_port(struct wpool *pool, struct wpool_port *port);
 
+/* Groups not yet sealed: wpool_destroy refuses while any is (group.c). */
+void wp_pool_group_opened(struct wpool *pool);
+void wp_pool_group_sealed(struct wpool *pool);
+
 /* ---- cancel.c */
 /* A task left its queue without a worker running it (cancelled): account for
  * it and post its -ECANCELED completion. Caller won it from its cell. */
@@ -170,8 +175,9 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t);
  * workers), reclaims the tail and posts -ECANCELED: 0; -EBUSY if it is not
  * queued; -EOWNERDEAD in a forked child. */
 int wp_task_withdraw(struct wpool_task *t);
-/* Token side of a completion: detaches the task from its token. */
-void wp_token_detach(struct wpool_task *t);
+/* Token side of a completion: detaches the task from its token; returns the
+ * token's group (the member is counted out after its callback), or NULL. */
+struct wp_group *wp_token_detach(struct wpool_task *t);
 /* True if the task's token is cancelled (acquire). */
 bool wp_token_is_cancelled(const struct wpool_task *t);
 /* The submit path of a task that carries a token, first half: takes the

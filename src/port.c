@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "port.h"
 #include "alloc.h"
+#include "group.h"
 #include "park.h"
 #include "pool.h"
 #include "task.h"
@@ -307,8 +308,7 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
 {
     wpool_done_fn done = wp_t(t)->done;
     int status = wp_t(t)->status;
-    if (wp_t(t)->token)
-        wp_token_detach(t);
+    struct wp_group *group = wp_t(t)->token ? wp_token_detach(t) : NULL;
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still
      * refused (in_dispatch). One writer at a time (the consumer; a later
@@ -321,6 +321,10 @@ static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
      * re-initialise or free it; nothing below touches it. */
     atomic_store_explicit(&wp_t(t)->state, WP_TASK_IDLE, memory_order_release);
     done(t, status);
+    /* A group member: counted out once its own callback has returned (it
+     * may have resubmitted or freed t; the group outlives its members). */
+    if (group)
+        wp_group_member_done(group, status);
 }
 
 int wp_port_run(struct wpool_port *port, unsigned int max)

@@ -13,31 +13,37 @@
  * path never sees it.
  */
 #include "alloc.h"
+#include "group.h"
 #include "pool.h"
 #include "port.h"
 #include "task.h"
+#include "token.h"
 
 #include <errno.h>
 
-struct wpool_token {
-    pthread_mutex_t lock;
-    _Atomic int cancelled;
-    struct wpool_task *head; /* in-flight tasks carrying the token */
-    unsigned int generation;
-};
+void wp_token_init(struct wpool_token *tok, struct wp_group *group)
+{
+    wp_fork_init(); /* a token made before any pool must know a fork too */
+    pthread_mutex_init(&tok->lock, NULL);
+    atomic_init(&tok->cancelled, 0);
+    tok->head = NULL;
+    tok->group = group;
+    tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+}
+
+void wp_token_fini(struct wpool_token *tok)
+{
+    pthread_mutex_destroy(&tok->lock);
+}
 
 int wpool_token_create(wpool_token_t **tokp)
 {
     if (!tokp)
         return -EINVAL;
-    wp_fork_init(); /* a token made before any pool must know a fork too */
     struct wpool_token *tok = wp_alloc(sizeof(*tok));
     if (!tok)
         return -ENOMEM;
-    pthread_mutex_init(&tok->lock, NULL);
-    atomic_init(&tok->cancelled, 0);
-    tok->head = NULL;
-    tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+    wp_token_init(tok, NULL);
     *tokp = tok;
     return 0;
 }
@@ -111,6 +117,13 @@ int wp_token_link(struct wpool_task *t)
         pthread_mutex_unlock(&tok->lock);
         return -ECANCELED;
     }
+    if (tok->group) {
+        int rc = wp_group_join(tok->group, t);
+        if (rc) {
+            pthread_mutex_unlock(&tok->lock);
+            return rc;
+        }
+    }
     wp_t(t)->tprev = NULL;
     wp_t(t)->tnext = tok->head;
     if (tok->head)
@@ -127,11 +140,13 @@ void wp_token_unlock(struct wpool_token *tok, struct wpool_task *t, int rc)
         tok->head = wp_t(t)->tnext;
         if (tok->head)
             wp_t(tok->head)->tprev = NULL;
+        if (tok->group)
+            wp_group_unjoin(tok->group);
     }
     pthread_mutex_unlock(&tok->lock);
 }
 
-void wp_token_detach(struct wpool_task *t)
+struct wp_group *wp_token_detach(struct wpool_task *t)
 {
     struct wpool_token *tok = wp_t(t)->token;
     pthread_mutex_lock(&tok->lock);
@@ -143,4 +158,5 @@ void wp_token_detach(struct wpool_task *t)
         wp_t(wp_t(t)->tnext)->tprev = wp_t(t)->tprev;
     wp_t(t)->tprev = wp_t(t)->tnext = NULL;
     pthread_mutex_unlock(&tok->lock);
+    return tok->group; /* fixed while a member is in flight */
 }

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* api suite: groups. One completion on the group's port once every member
+ * has had its own and the group is sealed; counts and the first error; an
+ * empty group; cancel, deadline, refusals; a port and a pool that cannot go
+ * while a group is open; members racing the seal from several threads.
+ * Black-box: only the public header. */
+#include <wpool.h>
+
+#include <check.h>
+#include "../common/fastcheck.h"
+#include "../common/jobs.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+/* The group's completion: records what it was given, and how often. */
+struct outcome {
+    struct wpool_group group;
+    struct wpool_group_result r;
+    int calls;
+    int members_done_before; /* member callbacks seen when it ran */
+    int *members_done;       /* the members' counter, or NULL */
+    pthread_t thread;
+};
+
+static void group_done(struct wpool_group *g, const struct wpool_group_result *r)
+{
+    struct outcome *o = g->data;
+    o->r = *r;
+    o->calls++;
+    o->thread = pthread_self();
+    o->members_done_before = o->members_done ? *o->members_done : -1;
+}
+
+static void outcome_init(struct outcome *o, wpool_t *pool, wpool_port_t *port)
+{
+    memset(o, 0, sizeof(*o));
+    o->group.data = o;
+    ck_assert_int_eq(wpool_group_init(&o->group, pool, port, group_done), 0);
+}
+
+/* Members whose work returns their id: 0 succeeds, anything else fails. */
+static int member_done_calls;
+
+static void member_done(struct wpool_task *t, int status)
+{
+    job_done(t, status);
+    member_done_calls++;
+}
+
+static void member_init(struct job *j, int id, struct outcome *o)
+{
+    job_init(j, id);
+    ck_assert_int_eq(wpool_task_init(&j->task, job_work, member_done), 0);
+    ck_assert_int_eq(wpool_task_set_group(&j->task, &o->group), 0);
+}
+
+/* Ten jobs, one answer: the completion runs once, after every member's own
+ * callback, on the owner, with the counts and the first error. */
+START_TEST(test_group_counts)
+{
+    wpool_t *pool = make_pool(2, policy(_i), 64);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    member_done_calls = 0;
+    o.members_done = &member_done_calls;
+    enum { N = 10 };
+    struct job j[N];
+    for (int i = 0; i < N; i++) {
+        member_init(&j[i], i < 7 ? 0 : 100 + i, &o); /* 7 succeed, 3 fail */
+        ck_assert_int_eq(wpool_submit(pool, &j[i].task), 0);
+    }
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(wpool_group_seal(&o.group), -EALREADY);
+    ck_assert_int_eq(drain_all(pool), N + 1);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_int_eq(o.members_done_before, N);
+    ck_assert(pthread_equal(o.thread, pthread_self()));
+    ck_assert_uint_eq(o.r.succeeded, 7);
+    ck_assert_uint_eq(o.r.failed, 3);
+    ck_assert_uint_eq(o.r.cancelled, 0);
+    ck_assert_uint_eq(o.r.timed_out, 0);
+    ck_assert_int_ge(o.r.first_error, 107);
+    ck_assert_int_le(o.r.first_error, 109);
+    /* Done: the record may be used again, and a sealed or finished group
+     * takes no member. */
+    ck_assert_int_eq(wpool_group_seal(&o.group), -EINVAL);
+    ck_assert_int_eq(wpool_task_set_group(&j[0].task, &o.group), -EINVAL);
+    outcome_init(&o, pool, NULL);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(wpool_submit(pool, &j[1].task), -ESHUTDOWN); /* j[1] names it */
+    ck_assert_int_eq(drain_all(pool), 1);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* Sealing an empty group completes it; a group's completion goes to the
+ * port it names, which cannot be destroyed (nor the pool) while it is open. */
+START_TEST(test_group_empty_and_port)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    wpool_port_t *port;
+    ck_assert_int_eq(wpool_port_create(pool, &port), 0);
+    struct outcome o;
+    outcome_init(&o, pool, port);
+    ck_assert_int_eq(wpool_port_destroy(port), -EBUSY); /* the group is open */
+    ck_assert_int_eq(wpool_destroy(pool), -EBUSY);      /* not sealed */
+    ck_assert_int_eq(wpool_port_settle(port, 0), -ETIMEDOUT);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(o.calls, 0); /* on the port, not in the seal */
+    ck_assert_int_eq(wpool_port_settle(port, -1), 1);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_uint_eq(o.r.succeeded + o.r.failed + o.r.cancelled + o.r.timed_out, 0);
+    ck_assert_int_eq(o.r.first_error, 0);
+    ck_assert_int_eq(wpool_port_destroy(port), 0);
+    struct outcome dead;
+    memset(&dead, 0, sizeof(dead));
+    ck_assert_int_eq(wpool_group_init(&dead.group, pool, port, group_done), -EINVAL);
+    ck_assert_int_eq(wpool_group_init(&dead.group, NULL, NULL, group_done), -EINVAL);
+    ck_assert_int_eq(wpool_group_init(&dead.group, pool, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(wpool_group_seal(&dead.group), -EINVAL);
+    ck_assert_int_eq(wpool_group_cancel(NULL), -EINVAL);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* Cancel: queued members complete -ECANCELED, a running one sees the flag,
+ * later members are refused. */
+START_TEST(test_group_cancel)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    atomic_int started = 0;
+    struct job poller, queued[3], late;
+    member_init(&poller, 1, &o);
+    poller.poll_token = 1; /* runs until the group is cancelled */
+    poller.started = &started;
+    ck_assert_int_eq(wpool_submit(pool, &poller.task), 0);
+    ck_assert(wait_at_least(&started, 1, 10000));
+    for (int i = 0; i < 3; i++) { /* behind the busy worker */
+        member_init(&queued[i], 0, &o);
+        ck_assert_int_eq(wpool_submit(pool, &queued[i].task), 0);
+    }
+    ck_assert_int_eq(wpool_group_cancel(&o.group), 3);
+    member_init(&late, 0, &o);
+    ck_assert_int_eq(wpool_submit(pool, &late.task), -ECANCELED);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(drain_all(pool), 5); /* 4 members and the group */
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_int_eq(poller.status, -EINTR); /* it saw the flag */
+    ck_assert_uint_eq(o.r.failed, 1);
+    ck_assert_uint_eq(o.r.cancelled, 3);
+    ck_assert_uint_eq(o.r.succeeded + o.r.timed_out, 0);
+    ck_assert_int_ne(o.r.first_error, 0);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* The group's deadline goes to members as they join (the earlier of theirs
+ * and the group's); a change after the seal is refused. */
+START_TEST(test_group_deadline)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    struct job late, own, free_;
+    ck_assert_int_eq(wpool_group_set_deadline(&o.group, wpool_now_ns() - 1), 0);
+    member_init(&late, 0, &o); /* no deadline of its own: gets the group's */
+    ck_assert_int_eq(wpool_submit(pool, &late.task), 0);
+    ck_assert_int_eq(wpool_group_set_deadline(&o.group, wpool_now_ns() + 60000000000ull), 0);
+    member_init(&own, 0, &o); /* its own, earlier deadline stays */
+    ck_assert_int_eq(wpool_task_set_deadline(&own.task, wpool_now_ns() - 1), 0);
+    ck_assert_int_eq(wpool_submit(pool, &own.task), 0);
+    member_init(&free_, 0, &o); /* the group's, a minute away: runs */
+    ck_assert_int_eq(wpool_submit(pool, &free_.task), 0);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(wpool_group_set_deadline(&o.group, 0), -EALREADY);
+    ck_assert_int_eq(drain_all(pool), 4);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_uint_eq(o.r.timed_out, 2);
+    ck_assert_uint_eq(o.r.succeeded, 1);
+    ck_assert_int_eq(o.r.first_error, -ETIMEDOUT);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* A refused member leaves no trace in the group: a bounded pool's full ring
+ * refuses it (-EAGAIN) and the group still completes with the others. */
+START_TEST(test_group_refused_member)
+{
+    enum { CAP = 4 };
+    wpool_t *pool = make_bounded_pool(1, WPOOL_FIRST_FREE, CAP);
+    struct gate g;
+    gate_init(&g);
+    atomic_int started = 0;
+    struct job blocker, m[CAP + 1];
+    hold_worker(pool, &blocker, 0, &g, &started);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    for (int i = 0; i < CAP; i++) {
+        member_init(&m[i], 0, &o);
+        ck_assert_int_eq(wpool_submit(pool, &m[i].task), 0);
+    }
+    member_init(&m[CAP], 0, &o);
+    ck_assert_int_eq(wpool_submit(pool, &m[CAP].task), -EAGAIN);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    gate_open(&g);
+    ck_assert_int_eq(drain_all(pool), CAP + 2); /* blocker, members, group */
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_uint_eq(o.r.succeeded, CAP);
+    gate_fini(&g);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* wpool_destroy with members still queued: they are cancelled, and the
+ * sealed group completes inside the destroy, once. */
+START_TEST(test_group_destroy_delivers)
+{
+    wpool_t *pool = make_pool(1, policy(_i), 16);
+    struct gate g;
+    gate_init(&g);
+    atomic_int started = 0;
+    struct job blocker, m[5];
+    hold_worker(pool, &blocker, 0, &g, &started);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    for (int i = 0; i < 5; i++) {
+        member_init(&m[i], 0, &o);
+        ck_assert_int_eq(wpool_submit(pool, &m[i].task), 0);
+    }
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    gate_open(&g);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_uint_eq(o.r.succeeded + o.r.cancelled, 5);
+    gate_fini(&g);
+}
+END_TEST
+
+/* Members submitted from several threads while the owner seals: the group
+ * completes once, after all of them, whatever the order. */
+enum { THREADS = 3, PER = 2000 };
+
+struct submitter {
+    wpool_t *pool;
+    struct outcome *o;
+    struct job *jobs;
+    atomic_int *ready;
+};
+
+static atomic_int race_done; /* member callbacks (on the owner) */
+
+static void race_member_done(struct wpool_task *t, int status)
+{
+    (void)t;
+    ck_assert_int_eq(status, 0);
+    atomic_fetch_add(&race_done, 1);
+}
+
+static void *submit_members(void *arg)
+{
+    struct submitter *s = arg;
+    for (int i = 0; i < PER; i++) {
+        struct job *j = &s->jobs[i];
+        memset(j, 0, sizeof(*j));
+        ck_assert_int_eq(wpool_task_init(&j->task, job_work, race_member_done), 0);
+        ck_assert_int_eq(wpool_task_set_group(&j->task, &s->o->group), 0);
+        ck_assert_int_eq(wpool_submit(s->pool, &j->task), 0);
+    }
+    atomic_fetch_add(s->ready, 1);
+    return NULL;
+}
+
+START_TEST(test_group_many_threads)
+{
+    wpool_t *pool = make_pool(2, policy(_i), 256);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    atomic_store(&race_done, 0);
+    atomic_int ready = 0;
+    pthread_t th[THREADS];
+    struct submitter s[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        s[t] = (struct submitter){pool, &o, calloc(PER, sizeof(struct job)), &ready};
+        pthread_create(&th[t], NULL, submit_members, &s[t]);
+    }
+    /* Dispatch while they submit; seal once all are in. */
+    while (atomic_load(&ready) < THREADS)
+        ck_assert_int_ge(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 0);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    drain_all(pool);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_int_eq(atomic_load(&race_done), THREADS * PER);
+    ck_assert_uint_eq(o.r.succeeded, THREADS * PER);
+    for (int t = 0; t < THREADS; t++)
+        free(s[t].jobs);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+static Suite *groups_suite(void)
+{
+    Suite *s = suite_create("groups");
+    TCase *tc = tcase_create("groups");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_group_counts, 0, 2);
+    tcase_add_loop_test(tc, test_group_empty_and_port, 0, 2);
+    tcase_add_loop_test(tc, test_group_cancel, 0, 2);
+    tcase_add_loop_test(tc, test_group_deadline, 0, 2);
+    tcase_add_test(tc, test_group_refused_member);
+    tcase_add_loop_test(tc, test_group_destroy_delivers, 0, 2);
+    tcase_add_loop_test(tc, test_group_many_threads, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return wp_run_suite(groups_suite());
+}
