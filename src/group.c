@@ -95,10 +95,9 @@ static void wp_group_note_done(struct wpool_task *note, int status)
         .first_error = g->first_error,
     };
     wpool_group_fn done = g->done;
-    /* Every member has left the token (before its own callback) and been
-     * counted out under its lock, which nobody takes any more. */
-    wp_token_fini(&g->token);
-    /* Release: the record is idle before the callback, which may
+    /* The token's lock stays initialised for the record's life: a task that
+     * still carries the group may be submitted later (refused: sealed), and
+     * a re-initialisation takes it. Release: the record is idle before the callback, which may
      * re-initialise or free it; nothing below touches it. */
     atomic_store_explicit(&g->state, WP_GROUP_IDLE, memory_order_release);
     done((struct wpool_group *)g, &r);
@@ -138,7 +137,14 @@ int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *por
             return rc;
     }
     struct wp_group *g = wp_g(group);
-    wp_token_init(&g->token, g);
+    /* A record used before keeps its token's lock: a task that still carries
+     * the group may be submitting right now (it joins the group once open). */
+    bool reused = wp_group_valid(group);
+    if (reused)
+        pthread_mutex_lock(&g->token.lock);
+    else
+        wp_token_init(&g->token, g);
+    wp_token_reset(&g->token);
     g->members = 0;
     g->succeeded = g->failed = g->cancelled = g->timed_out = 0;
     g->first_error = 0;
@@ -152,6 +158,8 @@ int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *por
     wp_pool_group_opened(pool);
     atomic_store_explicit(&g->state, WP_GROUP_OPEN, memory_order_relaxed);
     atomic_store_explicit(&g->magic, WP_GROUP_MAGIC, memory_order_relaxed);
+    if (reused)
+        pthread_mutex_unlock(&g->token.lock);
     return 0;
 }
 

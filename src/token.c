@@ -31,9 +31,12 @@ void wp_token_init(struct wpool_token *tok, struct wp_group *group)
     tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
 }
 
-void wp_token_fini(struct wpool_token *tok)
+void wp_token_reset(struct wpool_token *tok)
 {
-    pthread_mutex_destroy(&tok->lock);
+    /* Relaxed: under the lock that link and cancel take. */
+    atomic_store_explicit(&tok->cancelled, 0, memory_order_relaxed);
+    tok->head = NULL;
+    tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
 }
 
 int wpool_token_create(wpool_token_t **tokp)

@@ -21,7 +21,8 @@ struct wpool_token {
 
 /* Sets up a token in place (a group's), for the current fork generation. */
 void wp_token_init(struct wpool_token *tok, struct wp_group *group);
-/* Frees what wp_token_init set up (nothing in flight may carry it). */
-void wp_token_fini(struct wpool_token *tok);
+/* A token used before, made new (not cancelled, this fork generation);
+ * nothing in flight may carry it. Under its lock, or before it is shared. */
+void wp_token_reset(struct wpool_token *tok);
 
 #endif

@@ -18,6 +18,10 @@
  * port is closing or destroyed and checks each call through it returns exactly
  * the code that state implies. Each thread moves the drain registration to
  * its own ports (callbacks must run on the thread that registered them).
+ * Each thread may keep a group open on its own port, put its records in it,
+ * seal, cancel or re-date it: the group's completion must run once, on the
+ * thread, after every member's own, with counts that add up to the members
+ * accepted; a submit after the seal must be refused.
  * A violation prints the decoded call sequence of every thread and aborts, so
  * libFuzzer reports it as a crash.
  *
@@ -91,7 +95,9 @@ struct rec {
     bool expect_cancel;     /* wpool_cancel by the owner returned 0: must not run */
     bool has_deadline;
     uint64_t deadline;
-    int tok_slot; /* -1: none */
+    int tok_slot;   /* -1: none */
+    bool in_group;  /* its submissions join the thread's group */
+    bool sub_group; /* the submission in flight joined it */
     int cb_flags;
     /* Read by the worker while in flight, written by the owner while idle. */
     int kind;
@@ -105,8 +111,17 @@ struct rec {
     atomic_ulong accepted, completions, ran_work, ran_status, cancelled, timed_out;
 };
 
+/* A thread's group (its own thread only: members complete on its ports). */
+struct fgroup {
+    struct wpool_group g;
+    bool open, sealed, cancelled;
+    uint64_t deadline;
+    unsigned long joined, member_done, inits, completions;
+};
+
 struct thr {
     int id;
+    struct fgroup grp;
     pthread_t tid;
     const uint8_t *prog;
     size_t len;
@@ -374,6 +389,10 @@ static void rec_done(struct wpool_task *t, int status)
         if (!r->inflight)
             fail("completion of %s (status %d) without an accepted submission", rname(r), status);
         r->inflight = false;
+        if (r->sub_group) {
+            th->grp.member_done++;
+            r->sub_group = false;
+        }
         if (r->completions > r->accepted)
             fail("%s: completion %lu > accepted %lu", rname(r), c,
                  (unsigned long)atomic_load(&r->accepted));
@@ -418,6 +437,32 @@ static void rec_done(struct wpool_task *t, int status)
         if (rc > 2)
             fail("dispatch ran %d > max 2", rc);
     }
+}
+
+/* A thread's group completed: on that thread, once, after every member. */
+static void group_done(struct wpool_group *g, const struct wpool_group_result *res)
+{
+    struct thr *th = g->data;
+    struct fgroup *fg = &th->grp;
+    if (!pthread_equal(pthread_self(), th->tid))
+        fail("the completion of thread %d's group ran on another thread", th->id);
+    if (!fg->open || !fg->sealed)
+        fail("a group completion for a group %s", fg->open ? "not sealed" : "not open");
+    if (fg->member_done != fg->joined)
+        fail("a group completed after %lu of its %lu members", fg->member_done, fg->joined);
+    uint64_t sum = res->succeeded + res->failed + res->cancelled + res->timed_out;
+    if (sum != fg->joined)
+        fail("a group's result counts %llu members, %lu joined", (unsigned long long)sum,
+             fg->joined);
+    /* Work that runs returns WORK_RAN (not 0): a failure for the group. */
+    if (res->succeeded != 0 || (res->first_error != 0) != (sum != 0))
+        fail("a group's result: %llu succeeded, first error %d", (unsigned long long)res->succeeded,
+             res->first_error);
+    logf_(th, "  group done(%llu ran, %llu cancelled, %llu timed out)",
+          (unsigned long long)res->succeeded, (unsigned long long)res->cancelled,
+          (unsigned long long)res->timed_out);
+    fg->open = false;
+    fg->completions++;
 }
 
 static void drain_fn(wpool_t *pool, void *arg)
@@ -478,17 +523,40 @@ static void expect_refused_port(const char *what, int rc, int ps, bool tokc)
         EXPECT(what, rc, 0, -ESHUTDOWN);
 }
 
+/* A submission joins the thread's group: the deadline it will carry (the
+ * earlier of its own and the group's; it keeps it). */
+static void join_deadline(struct thr *th, struct rec *r)
+{
+    uint64_t g = th->grp.deadline;
+    if (r->in_group && g && (!r->has_deadline || r->deadline > g)) {
+        r->has_deadline = true;
+        r->deadline = g;
+    }
+}
+
+/* Whether a submit of r must be refused by its group: sealed or cancelled. */
+static bool group_refuses(const struct thr *th, const struct rec *r)
+{
+    return r->in_group && (!th->grp.open || th->grp.sealed || th->grp.cancelled);
+}
+
 static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const char *why)
 {
     bool was = r->inflight, inited = r->inited, closed = atomic_load(&G.closed);
-    bool tokc = tok_is_cancelled(th, r);
+    bool tokc = tok_is_cancelled(th, r) || (r->in_group && th->grp.cancelled);
+    bool grefuse = group_refuses(th, r);
     int ps = inited ? port_state(th, r->target) : XS_OPEN;
+    bool had_deadline = r->has_deadline;
+    uint64_t own_deadline = r->deadline;
     if (inited && !was) {
+        if (!grefuse)
+            join_deadline(th, r);
         r->inflight = true; /* before the call: see rec_done */
         r->sub_port = r->target;
         r->sub_deadline = r->has_deadline;
         r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
         r->expect_cancel = false;
+        r->sub_group = r->in_group;
     }
     int rc = how ? wpool_submit_wait(G.pool, &r->task, tmo) : wpool_submit(G.pool, &r->task);
     logf_(th, "%s%s(%s%s%s) -> %s", why, how ? "submit_wait" : "submit", rname(r),
@@ -503,18 +571,28 @@ static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const ch
             fail("%s accepted %s after the pool was shut down", what, rname(r));
         if (tokc)
             fail("%s accepted %s whose token is cancelled", what, rname(r));
+        if (grefuse)
+            fail("%s accepted %s into a group sealed or done", what, rname(r));
         if (ps == XS_CLOSING || ps == XS_DEAD)
             fail("%s accepted %s sent to its own port that is %s", what, rname(r),
                  ps == XS_DEAD ? "destroyed" : "being destroyed");
         atomic_fetch_add(&r->accepted, 1);
+        if (r->in_group)
+            th->grp.joined++;
         return;
     }
-    if (inited && !was)
+    if (inited && !was) {
         r->inflight = false;
+        r->sub_group = false;
+        r->has_deadline = had_deadline; /* refused: it joined nothing */
+        r->deadline = own_deadline;
+    }
     if (!inited)
         EXPECT(what, rc, 0, -EINVAL);
     else if (was)
         EXPECT(what, rc, 0, -EBUSY, -ESHUTDOWN);
+    else if (grefuse)
+        EXPECT(what, rc, 0, -ESHUTDOWN, -ECANCELED, -EINVAL);
     else if (ps == XS_CLOSING || ps == XS_DEAD)
         expect_refused_port(what, rc, ps, tokc);
     else if (tokc)
@@ -530,7 +608,8 @@ static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const ch
 static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
 {
     struct wpool_task *tasks[4];
-    bool eligible[4], preset[4];
+    bool eligible[4], preset[4], had_dl[4];
+    uint64_t own_dl[4];
     bool closed = atomic_load(&G.closed);
     char names[64] = "";
     size_t off = 0;
@@ -539,8 +618,13 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
         tasks[i] = &r->task;
         preset[i] = false;
         eligible[i] = r->inited && !r->inflight;
+        had_dl[i] = r->has_deadline;
+        own_dl[i] = r->deadline;
         if (eligible[i]) { /* a later duplicate sees it in flight */
+            if (!group_refuses(th, r))
+                join_deadline(th, r);
             r->inflight = true;
+            r->sub_group = r->in_group;
             r->sub_port = r->target;
             r->sub_deadline = r->has_deadline;
             r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
@@ -567,6 +651,8 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
             EXPECT("wpool_submit_batch", rc, 0, -EINVAL);
         else if (!eligible[0])
             EXPECT("wpool_submit_batch", rc, 0, -EBUSY, -ESHUTDOWN);
+        else if (group_refuses(th, r))
+            EXPECT("wpool_submit_batch", rc, 0, -ESHUTDOWN, -ECANCELED, -EINVAL);
         else if (ps == XS_CLOSING || ps == XS_DEAD)
             expect_refused_port("wpool_submit_batch", rc, ps, tok_is_cancelled(th, r));
         else if (tok_is_cancelled(th, r))
@@ -584,6 +670,10 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
                      rs[i]->inited ? "in flight (double submit)" : "uninitialised");
             if (tok_is_cancelled(th, rs[i]))
                 fail("wpool_submit_batch accepted %s whose token is cancelled", rname(rs[i]));
+            if (group_refuses(th, rs[i]))
+                fail("wpool_submit_batch accepted %s into a group sealed or done", rname(rs[i]));
+            if (rs[i]->in_group)
+                th->grp.joined++;
             int ps = port_state(th, rs[i]->target);
             if (ps == XS_CLOSING || ps == XS_DEAD)
                 fail("wpool_submit_batch accepted %s sent to its own port that is %s", rname(rs[i]),
@@ -591,6 +681,9 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
             atomic_fetch_add(&rs[i]->accepted, 1);
         } else if (preset[i]) {
             rs[i]->inflight = false;
+            rs[i]->sub_group = false;
+            rs[i]->has_deadline = had_dl[i]; /* it joined nothing */
+            rs[i]->deadline = own_dl[i];
         }
     }
 }
@@ -629,6 +722,8 @@ enum op {
     OP_EXTRA_PORT,
     OP_FOREIGN,
     OP_FOREIGN2, /* more weight */
+    OP_GROUP,
+    OP_GROUP2, /* more weight */
     OP_COUNT
 };
 
@@ -1229,6 +1324,8 @@ static void op_foreign(struct thr *th, uint8_t a, uint8_t b)
     }
 }
 
+static void op_group(struct thr *th, struct rec *r, uint8_t b);
+
 static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
 {
     struct rec *r = pick(th, a);
@@ -1246,6 +1343,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
             r->target = wpool_default_port(G.pool);
             r->has_deadline = false;
             r->tok_slot = -1;
+            r->in_group = false;
             r->kind = (b >> 4) % K_KINDS;
             r->spin_us = 1 + b % 16;
             if (th->id != 0) /* init reset the port to the default one: take it back */
@@ -1294,8 +1392,10 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
         logf_(th, "set_token(%s, %s%d) -> %s", rname(r), slot < 0 ? "none" : "token ", slot,
               ename(rc));
         expect_set("wpool_task_set_token", r, rc, false);
-        if (rc == 0)
+        if (rc == 0) {
             r->tok_slot = slot;
+            r->in_group = false; /* one token or one group */
+        }
         break;
     }
     case OP_PORT: {
@@ -1522,9 +1622,112 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_FOREIGN2:
         op_foreign(th, a, b);
         break;
+    case OP_GROUP:
+    case OP_GROUP2:
+        op_group(th, r, b);
+        break;
     default:
         break;
     }
+}
+
+/* The thread's group: init on its own port, a record joins or leaves,
+ * seal, cancel, a deadline. */
+static void op_group(struct thr *th, struct rec *r, uint8_t b)
+{
+    struct fgroup *fg = &th->grp;
+    int rc;
+    if (!th->port)
+        return;
+    switch (b % 8) {
+    case 0:
+    case 1: {
+        rc = wpool_group_init(&fg->g, G.pool, th->port, group_done);
+        logf_(th, "group_init(own port) -> %s", ename(rc));
+        if (fg->open)
+            EXPECT("wpool_group_init(open group)", rc, 0, -EBUSY);
+        else
+            EXPECT("wpool_group_init", rc, OK_ZERO);
+        if (rc == 0) {
+            fg->g.data = th;
+            fg->open = true;
+            fg->sealed = fg->cancelled = false;
+            fg->deadline = 0;
+            fg->joined = fg->member_done = 0;
+            fg->inits++;
+        }
+        break;
+    }
+    case 2:
+    case 3: {
+        bool join = b & 8;
+        rc = wpool_task_set_group(&r->task, join ? &fg->g : NULL);
+        logf_(th, "set_group(%s, %s) -> %s", rname(r), join ? "own group" : "none", ename(rc));
+        if (join && (!fg->open || !r->inited))
+            EXPECT("wpool_task_set_group(group not open)", rc, 0, -EINVAL);
+        else
+            expect_set("wpool_task_set_group", r, rc, false);
+        if (rc == 0) {
+            r->in_group = join;
+            r->tok_slot = -1; /* one token or one group */
+        }
+        break;
+    }
+    case 4:
+        rc = wpool_group_seal(&fg->g);
+        logf_(th, "group_seal -> %s", ename(rc));
+        if (!fg->open)
+            EXPECT("wpool_group_seal(not open)", rc, 0, -EINVAL);
+        else if (fg->sealed)
+            EXPECT("wpool_group_seal(sealed)", rc, 0, -EALREADY);
+        else
+            EXPECT("wpool_group_seal", rc, OK_ZERO);
+        if (rc == 0)
+            fg->sealed = true;
+        break;
+    case 5: {
+        int members = 0;
+        for (int i = 0; i < NREC; i++)
+            members += th->recs[i].inflight && th->recs[i].sub_group;
+        rc = wpool_group_cancel(&fg->g);
+        logf_(th, "group_cancel -> %d", rc);
+        if (!fg->open)
+            EXPECT("wpool_group_cancel(not open)", rc, 0, -EINVAL);
+        else
+            EXPECT("wpool_group_cancel", rc, OK_COUNT);
+        if (rc > members)
+            fail("wpool_group_cancel cancelled %d, only %d members in flight", rc, members);
+        if (rc >= 0)
+            fg->cancelled = true;
+        break;
+    }
+    default: {
+        uint64_t dl = (b & 8) ? wpool_now_ns() + 20000 : 0;
+        rc = wpool_group_set_deadline(&fg->g, dl);
+        logf_(th, "group_set_deadline(%s) -> %s", dl ? "+20us" : "none", ename(rc));
+        if (!fg->open)
+            EXPECT("wpool_group_set_deadline(not open)", rc, 0, -EINVAL);
+        else if (fg->sealed)
+            EXPECT("wpool_group_set_deadline(sealed)", rc, 0, -EALREADY);
+        else
+            EXPECT("wpool_group_set_deadline", rc, OK_ZERO);
+        if (rc == 0)
+            fg->deadline = dl;
+        break;
+    }
+    }
+}
+
+/* At the end of a thread's program: its group may not stay unsealed (it
+ * could never complete, and wpool_destroy would refuse). */
+static void seal_group(struct thr *th)
+{
+    if (!th->grp.open || th->grp.sealed)
+        return;
+    int rc = wpool_group_seal(&th->grp.g);
+    logf_(th, "group_seal(at the end) -> %s", ename(rc));
+    EXPECT("wpool_group_seal(at the end)", rc, OK_ZERO);
+    th->grp.sealed = true;
 }
 
 static void init_records(struct thr *th)
@@ -1605,6 +1808,7 @@ static void *helper_main(void *arg)
     if (th->port)
         run_program(th);
     pthread_barrier_wait(&G.end); /* other threads stop using this port */
+    seal_group(th);
     if (th->extra)
         finish_port(th, th->extra, th->xstate, "extra");
     if (th->port)
@@ -1803,6 +2007,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_join(tids[i], NULL);
     pthread_barrier_destroy(&G.start);
     pthread_barrier_destroy(&G.end);
+    seal_group(m);
 
     /* Wait for the nested submissions, so that the counters can be compared. */
     if (main_drains) {
@@ -1868,6 +2073,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EXPECT("wpool_destroy", rc, OK_ZERO);
     if ((unsigned int)atomic_load(&G.hook_stop) != o->threads)
         fail("after wpool_destroy %d of %u stop hooks ran", atomic_load(&G.hook_stop), o->threads);
+    for (unsigned int i = 0; i < G.nthr; i++) {
+        struct fgroup *fg = &G.thr[i].grp;
+        if (fg->open || fg->completions != fg->inits)
+            fail("thread %u: %lu groups opened, %lu completed", i, fg->inits, fg->completions);
+    }
     for (int s = 0; s < NTOK; s++) {
         if (!m->tok[s])
             continue;

@@ -4,7 +4,11 @@
  * submit, cancel, token cancel, cancel-all, statistics, shutdown (with a mode
  * and a timeout) and dispatch on one pool, in rounds with random options, for
  * a bounded time; each round ends with drains, port destroys and wpool_destroy.
- * Each thread owns a port and, during the round, replaces it: it creates a new
+ * Each thread also keeps a group open now and then (on its port of the
+ * moment): some of its own records join it, and it seals, cancels or
+ * re-dates it at random; the group's completion must run once, on the
+ * thread, after every member's own, with counts that add up to the members
+ * accepted. Each thread owns a port and, during the round, replaces it: it creates a new
  * one, publishes both, and destroys the old one, retrying on -EBUSY between
  * other calls (dispatching it meanwhile), while the other threads submit tasks
  * aimed at the published ports (set_port, then submit, batch or blocking
@@ -42,8 +46,11 @@ enum { PRODUCERS = 8, RECORDS = 64, FOREIGN = 16, TOKENS = 4 };
 
 static double g_seconds = 3.0;
 
+struct sgroup;
+
 struct rec {
     struct wpool_task task;
+    struct sgroup *grp; /* the group this submission joins, or NULL */
     /* 1 from just before the submit to the end of the completion callback,
      * which may run on another thread: its release store hands the record
      * (and the counters below) back to the submitter. */
@@ -65,6 +72,15 @@ struct counts {
     uint64_t reg, reg_busy, unreg, unreg_busy;        /* wpool_on_drain */
     uint64_t drain_cbs;                               /* drain callbacks run here */
     uint64_t probes;                                  /* calls on a closing or dead own port */
+    uint64_t g_init, g_done, g_members, g_cancel;     /* groups */
+};
+
+/* A producer's group: its own thread only (members complete on its ports). */
+struct sgroup {
+    struct wpool_group g;
+    struct producer *owner;
+    bool open, sealed;
+    uint64_t joined, member_done; /* members accepted, their callbacks run */
 };
 
 struct producer;
@@ -94,6 +110,7 @@ struct producer {
     struct counts n;
     struct rec recs[RECORDS];
     struct rec frecs[FOREIGN]; /* submitted to the other producers' ports */
+    struct sgroup grp;
 };
 
 static struct producer prods[PRODUCERS];
@@ -117,6 +134,8 @@ static void rec_done(struct wpool_task *t, int status)
     if (!t_prod || (int)t_prod->id != r->dest)
         r->bad |= 2;
     r->completions++;
+    if (r->grp)
+        r->grp->member_done++;
     if (status == 0 || status == 1)
         r->ran++;
     else if (status == -ECANCELED)
@@ -126,6 +145,57 @@ static void rec_done(struct wpool_task *t, int status)
     else
         r->bad |= 1;
     atomic_store(&r->inflight, 0); /* last: the submitter may reuse it at once */
+}
+
+/* The group's completion: once, on its owner's thread, after every member's
+ * own, counting every member accepted. */
+static void group_done(struct wpool_group *g, const struct wpool_group_result *res)
+{
+    struct sgroup *sg = g->data;
+    struct producer *p = sg->owner;
+    REQUIRE(t_prod == p, "group completion on a thread that does not own its port");
+    REQUIRE(sg->open && sg->sealed, "group completion of a group not open and sealed");
+    REQUIRE(sg->member_done == sg->joined, "group completion after %llu of %llu members",
+            (unsigned long long)sg->member_done, (unsigned long long)sg->joined);
+    uint64_t sum = res->succeeded + res->failed + res->cancelled + res->timed_out;
+    REQUIRE(sum == sg->joined, "group result counts %llu members of %llu", (unsigned long long)sum,
+            (unsigned long long)sg->joined);
+    REQUIRE((res->first_error != 0) == (sum != res->succeeded), "group first_error %d",
+            res->first_error);
+    sg->open = false;
+    p->n.g_done++;
+    p->n.g_members += sg->joined;
+}
+
+/* Opens the producer's group on its port, or seals, cancels or re-dates it. */
+static void group_op(struct producer *p, uint64_t x)
+{
+    struct sgroup *sg = &p->grp;
+    if (!sg->open) {
+        sg->owner = p;
+        sg->g.data = sg;
+        int rc = wpool_group_init(&sg->g, p->r->pool, p->port, group_done);
+        REQUIRE(rc == 0, "group_init: %d", rc);
+        sg->open = true;
+        sg->sealed = false;
+        sg->joined = sg->member_done = 0;
+        p->n.g_init++;
+        return;
+    }
+    if (sg->sealed)
+        return; /* its completion is on its way */
+    unsigned what = (unsigned)((x >> 12) % 10);
+    if (what < 4) {
+        REQUIRE(wpool_group_seal(&sg->g) == 0, "group_seal");
+        sg->sealed = true;
+        REQUIRE(wpool_group_seal(&sg->g) == -EALREADY, "second group_seal");
+    } else if (what < 5) {
+        REQUIRE(wpool_group_cancel(&sg->g) >= 0, "group_cancel");
+        p->n.g_cancel++;
+    } else if (what < 7) {
+        uint64_t dl = what == 5 ? wpool_now_ns() + 100000 : 0;
+        REQUIRE(wpool_group_set_deadline(&sg->g, dl) == 0, "group_set_deadline");
+    }
 }
 
 static void drain_cb(wpool_t *pool, void *arg)
@@ -161,6 +231,11 @@ static bool prepare_to(struct producer *p, struct rec *r, wpool_port_t *port, un
             tok = NULL;
     }
     REQUIRE(wpool_task_set_token(&r->task, tok) == 0, "set_token");
+    r->grp = NULL;
+    if (dest == p->id && p->grp.open && !p->grp.sealed && (x >> 20) % 3 == 0) {
+        REQUIRE(wpool_task_set_group(&r->task, &p->grp.g) == 0, "set_group");
+        r->grp = &p->grp; /* replaces the token */
+    }
     REQUIRE(wpool_task_set_port(&r->task, port) == 0, "set_port");
     r->dest = (int)dest;
     r->spin_us = (int)((x >> 8) % 20);
@@ -178,6 +253,8 @@ static bool prepare(struct producer *p, struct rec *r)
 static void accepted(struct rec *r)
 {
     r->accepted++;
+    if (r->grp)
+        r->grp->joined++;
 }
 
 static int submit_one(struct producer *p, struct rec *r, int how)
@@ -536,12 +613,19 @@ static void *producer_main(void *arg)
             probe_own(p, x);
         } else if (op >= 726 && op < 730) {
             foreign_calls(p, x);
+        } else if (op >= 730 && op < 750) {
+            group_op(p, x);
         } else {
             dispatch(p, x);
         }
     }
-    /* Everything sent to its ports completes there; then they are closed
-     * (the others may still be submitting until then) and destroyed. */
+    /* Everything sent to its ports completes there, its group's completion
+     * too once sealed; then they are closed (the others may still be
+     * submitting until then) and destroyed. */
+    if (p->grp.open && !p->grp.sealed) {
+        REQUIRE(wpool_group_seal(&p->grp.g) == 0, "group_seal at the end");
+        p->grp.sealed = true;
+    }
     if (p->closing)
         finish_port(p, p->closing, true);
     finish_port(p, p->port, false);
@@ -575,6 +659,9 @@ static void counts_print(const struct counts *s)
            (unsigned long long)s->reg, (unsigned long long)s->reg_busy,
            (unsigned long long)s->unreg, (unsigned long long)s->unreg_busy,
            (unsigned long long)s->drain_cbs);
+    printf("  groups: %llu opened, %llu completed with %llu members, %llu cancels\n",
+           (unsigned long long)s->g_init, (unsigned long long)s->g_done,
+           (unsigned long long)s->g_members, (unsigned long long)s->g_cancel);
 }
 
 /* ---- watchdog --------------------------------------------------------------- */
@@ -692,6 +779,8 @@ START_TEST(test_soak)
                 (unsigned long long)st.cancelled, (unsigned long long)st.timed_out,
                 (unsigned long long)ran, (unsigned long long)can, (unsigned long long)tmo);
         REQUIRE(st.queued == 0 && st.running == 0, "pool not idle at the end");
+        for (unsigned i = 0; i < PRODUCERS; i++)
+            REQUIRE(!prods[i].grp.open, "producer %u: a group never completed", i);
         REQUIRE(wpool_destroy(rd.pool) == 0, "destroy");
         pthread_barrier_destroy(&rd.ready);
         for (int i = 0; i < TOKENS; i++)
@@ -723,6 +812,8 @@ START_TEST(test_soak)
     /* The new races must have happened, not only been attempted. */
     REQUIRE(sum.f_acc > 0, "no submit to another thread's port was accepted");
     REQUIRE(sum.destroyed > 0, "no port was destroyed mid-round");
+    REQUIRE(sum.g_done > 0 && sum.g_members > 0, "groups: %llu completed, %llu members",
+            (unsigned long long)sum.g_done, (unsigned long long)sum.g_members);
     pthread_mutex_lock(&wd_mu);
     wd_done = true;
     pthread_cond_signal(&wd_cv);
