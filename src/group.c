@@ -119,10 +119,10 @@ int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *por
 {
     if (!group || !pool || !done)
         return -EINVAL;
-    if (wp_group_valid(group) && wp_group_state(group) != WP_GROUP_IDLE)
-        return -EBUSY;
     if (wp_pool_forked(pool))
         return -EOWNERDEAD;
+    if (wp_group_valid(group) && wp_group_state(group) != WP_GROUP_IDLE)
+        return -EBUSY;
     if (!port)
         port = wpool_default_port(pool);
     if (wp_port_pool(port) != pool)
@@ -144,7 +144,7 @@ int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *por
         pthread_mutex_lock(&g->token.lock);
     else
         wp_token_init(&g->token, g);
-    wp_token_reset(&g->token);
+    wp_token_reset(&g->token, g);
     g->members = 0;
     g->succeeded = g->failed = g->cancelled = g->timed_out = 0;
     g->first_error = 0;
@@ -203,11 +203,14 @@ int wpool_group_seal(struct wpool_group *group)
     pthread_mutex_lock(&g->token.lock);
     bool already = g->sealed, fire = !already && g->members == 0;
     g->sealed = true;
+    /* Before the unlock: once it is released, the last member's completion
+     * may run the group's on another thread, which may free the record. */
+    if (!already)
+        wp_pool_group_sealed(g->pool);
     pthread_mutex_unlock(&g->token.lock);
     if (already)
         return -EALREADY;
-    wp_pool_group_sealed(g->pool);
-    if (fire)
+    if (fire) /* nobody left: only this call can post it */
         wp_group_fire(g);
     return 0;
 }
@@ -220,8 +223,10 @@ int wpool_group_cancel(struct wpool_group *group)
     return wpool_token_cancel(&wp_g(group)->token);
 }
 
-int wp_group_join(struct wp_group *g, struct wpool_task *t)
+int wp_group_join(struct wp_group *g, struct wpool_task *t, struct wpool *pool)
 {
+    if (g->pool != pool)
+        return -EINVAL; /* its completion would outlive the other pool */
     if (g->sealed)
         return -ESHUTDOWN;
     g->members++;

@@ -7,10 +7,12 @@
 
 struct wp_group;
 
-/* A member's submit links it to the group's token (under the token's lock):
- * joins, or -ESHUTDOWN once the group is sealed. The member's deadline
- * becomes the earlier of its own and the group's. */
-int wp_group_join(struct wp_group *g, struct wpool_task *t);
+/* A member's submit to pool links it to the group's token (under the
+ * token's lock): joins, or -ESHUTDOWN once the group is sealed, -EINVAL if
+ * the group is another pool's. The member's deadline becomes the earlier of
+ * its own and the group's (the submit restores it if it is refused). */
+struct wpool;
+int wp_group_join(struct wp_group *g, struct wpool_task *t, struct wpool *pool);
 /* The joined member's submit was refused (the lock still held). */
 void wp_group_unjoin(struct wp_group *g);
 /* A member's completion callback has returned (status: the member's):

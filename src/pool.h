@@ -184,7 +184,7 @@ bool wp_token_is_cancelled(const struct wpool_task *t);
  * token's lock and links the task to it, so that a wpool_token_cancel either
  * finds it queued or has refused it. 0 with the lock held; -EOWNERDEAD (an
  * inherited token) or -ECANCELED with nothing held. */
-int wp_token_link(struct wpool_task *t);
+int wp_token_link(struct wpool_task *t, struct wpool *pool);
 /* Second half, after the submit: unlinks the task if it was refused (rc not
  * 0), then releases the lock of tok, the task's token (read before the
  * submit: once queued, the record is not ours to read). */

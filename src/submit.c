@@ -276,9 +276,12 @@ static int wp_submit_one(struct wpool *pool, struct wpool_task *t, bool notify)
         /* Linked to its token under the token's lock, queued, then the lock
          * released (unlinked again if refused). */
         struct wpool_token *tok = wp_t(t)->token;
-        rc = wp_token_link(t);
+        uint64_t deadline = wp_t(t)->deadline; /* a group's join may lower it */
+        rc = wp_token_link(t, pool);
         if (rc == 0) {
             rc = wp_submit_plain(pool, t, notify);
+            if (WP_UNLIKELY(rc)) /* refused: it joined nothing (ours again) */
+                wp_t(t)->deadline = deadline;
             wp_token_unlock(tok, t, rc);
         }
     } else {

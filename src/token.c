@@ -31,8 +31,9 @@ void wp_token_init(struct wpool_token *tok, struct wp_group *group)
     tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
 }
 
-void wp_token_reset(struct wpool_token *tok)
+void wp_token_reset(struct wpool_token *tok, struct wp_group *group)
 {
+    tok->group = group; /* the record may have moved since it was used */
     /* Relaxed: under the lock that link and cancel take. */
     atomic_store_explicit(&tok->cancelled, 0, memory_order_relaxed);
     tok->head = NULL;
@@ -109,7 +110,7 @@ int wpool_task_cancelled(const struct wpool_task *t)
     return wp_token_is_cancelled(t);
 }
 
-int wp_token_link(struct wpool_task *t)
+int wp_token_link(struct wpool_task *t, struct wpool *pool)
 {
     struct wpool_token *tok = wp_t(t)->token;
     if (wp_forked(tok->generation))
@@ -121,7 +122,7 @@ int wp_token_link(struct wpool_task *t)
         return -ECANCELED;
     }
     if (tok->group) {
-        int rc = wp_group_join(tok->group, t);
+        int rc = wp_group_join(tok->group, t, pool);
         if (rc) {
             pthread_mutex_unlock(&tok->lock);
             return rc;
@@ -160,6 +161,9 @@ struct wp_group *wp_token_detach(struct wpool_task *t)
     if (wp_t(t)->tnext)
         wp_t(wp_t(t)->tnext)->tprev = wp_t(t)->tprev;
     wp_t(t)->tprev = wp_t(t)->tnext = NULL;
+    /* Under the lock: once it is released, a plain token may be destroyed
+     * (wpool_token_destroy sees no task carrying it). */
+    struct wp_group *group = tok->group;
     pthread_mutex_unlock(&tok->lock);
-    return tok->group; /* fixed while a member is in flight */
+    return group;
 }

@@ -23,6 +23,6 @@ struct wpool_token {
 void wp_token_init(struct wpool_token *tok, struct wp_group *group);
 /* A token used before, made new (not cancelled, this fork generation);
  * nothing in flight may carry it. Under its lock, or before it is shared. */
-void wp_token_reset(struct wpool_token *tok);
+void wp_token_reset(struct wpool_token *tok, struct wp_group *group);
 
 #endif

@@ -379,6 +379,146 @@ START_TEST(test_group_seal_races_submit)
 }
 END_TEST
 
+/* A task of a group is refused by another pool (-EINVAL); a refused member
+ * keeps its own deadline (none here): it runs once out of the group. */
+START_TEST(test_group_other_pool_and_refusal)
+{
+    wpool_t *pool = make_pool(1, WPOOL_FIRST_FREE, 16), *other = make_pool(1, WPOOL_FIRST_FREE, 16);
+    struct outcome o;
+    outcome_init(&o, pool, NULL);
+    ck_assert_int_eq(wpool_group_set_deadline(&o.group, wpool_now_ns() - 1), 0);
+    struct job j;
+    member_init(&j, 0, &o);
+    ck_assert_int_eq(wpool_submit(other, &j.task), -EINVAL);
+    ck_assert_int_eq(wpool_task_set_group(&j.task, NULL), 0);
+    ck_assert_int_eq(wpool_submit(other, &j.task), 0);
+    ck_assert_int_eq(drain_all(other), 1);
+    ck_assert_int_eq(j.status, 0); /* ran: the group's past deadline never stuck */
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(drain_all(pool), 1);
+    ck_assert_int_eq(o.calls, 1);
+    ck_assert_int_eq(wpool_destroy(other), 0);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* The group's completion frees the record while another thread's seal let
+ * it complete: the seal must not touch it after. This exercises the window
+ * (AddressSanitizer builds report a late read if a round hits it; the race
+ * is narrow, so a pass proves little on its own). A record moved after its completion and initialised
+ * again is the new one (its members count there). */
+static void free_on_done(struct wpool_group *g, const struct wpool_group_result *r)
+{
+    atomic_int *done = *(atomic_int **)g->data;
+    ck_assert_uint_eq(r->succeeded, 1);
+    free(g->data); /* the outcome the record lives in */
+    atomic_fetch_add(done, 1);
+}
+
+struct sealer {
+    struct wpool_group *g;
+    atomic_int go;
+};
+
+static void *seal_when_told(void *arg)
+{
+    struct sealer *s = arg;
+    while (!atomic_load(&s->go))
+        sched_yield();
+    ck_assert_int_eq(wpool_group_seal(s->g), 0);
+    return NULL;
+}
+
+struct boxed {
+    atomic_int *done; /* first: free_on_done reads it through data */
+    struct wpool_group group;
+};
+
+START_TEST(test_group_freed_by_its_completion)
+{
+    wpool_t *pool = make_pool(2, policy(_i), 16);
+    atomic_int done = 0;
+    for (int round = 0; round < 200; round++) {
+        struct boxed *b = calloc(1, sizeof(*b));
+        b->done = &done;
+        b->group.data = b;
+        ck_assert_int_eq(wpool_group_init(&b->group, pool, NULL, free_on_done), 0);
+        struct job j;
+        job_init(&j, 0);
+        j.spin_us = round % 20;
+        ck_assert_int_eq(wpool_task_set_group(&j.task, &b->group), 0);
+        ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
+        struct sealer s = {&b->group, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, seal_when_told, &s);
+        atomic_store(&s.go, 1);
+        while (atomic_load(&done) <= round)
+            ck_assert_int_ge(wpool_port_settle(wpool_default_port(pool), 1000), 0);
+        pthread_join(th, NULL);
+    }
+    /* Moved after its completion, then initialised again. */
+    struct outcome *a = calloc(1, sizeof(*a)), *moved = calloc(1, sizeof(*moved));
+    outcome_init(a, pool, NULL);
+    ck_assert_int_eq(wpool_group_seal(&a->group), 0);
+    ck_assert_int_eq(drain_all(pool), 1);
+    memcpy(&moved->group, &a->group, sizeof(a->group));
+    free(a);
+    moved->group.data = moved;
+    ck_assert_int_eq(wpool_group_init(&moved->group, pool, NULL, group_done), 0);
+    struct job m;
+    member_init(&m, 0, moved);
+    ck_assert_int_eq(wpool_submit(pool, &m.task), 0);
+    ck_assert_int_eq(wpool_group_seal(&moved->group), 0);
+    ck_assert_int_eq(drain_all(pool), 2);
+    ck_assert_int_eq(moved->calls, 1);
+    ck_assert_uint_eq(moved->r.succeeded, 1);
+    free(moved);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
+/* A plain token destroyed as soon as the last task carrying it has been
+ * unlinked, on another thread, while the owner runs that task's completion
+ * (wpool_token_destroy says -EBUSY until then): the completion must not
+ * read the token after unlinking. Exercises the window, as above. */
+struct destroyer {
+    wpool_token_t *tok;
+    atomic_int go;
+};
+
+static void *destroy_token_asap(void *arg)
+{
+    struct destroyer *d = arg;
+    while (!atomic_load(&d->go))
+        sched_yield();
+    int rc;
+    while ((rc = wpool_token_destroy(d->tok)) == -EBUSY)
+        ;
+    ck_assert_int_eq(rc, 0);
+    return NULL;
+}
+
+START_TEST(test_token_destroyed_after_unlink)
+{
+    wpool_t *pool = make_pool(1, WPOOL_FIRST_FREE, 16);
+    for (int round = 0; round < 200; round++) {
+        struct destroyer d = {NULL, 0};
+        ck_assert_int_eq(wpool_token_create(&d.tok), 0);
+        struct job j;
+        job_init(&j, 0);
+        ck_assert_int_eq(wpool_task_set_token(&j.task, d.tok), 0);
+        ck_assert_int_eq(wpool_submit(pool, &j.task), 0);
+        pthread_t th;
+        pthread_create(&th, NULL, destroy_token_asap, &d);
+        atomic_store(&d.go, 1);
+        ck_assert_int_eq(drain_all(pool), 1);
+        pthread_join(th, NULL);
+        ck_assert_int_eq(j.status, 0);
+    }
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
 static Suite *groups_suite(void)
 {
     Suite *s = suite_create("groups");
@@ -392,6 +532,9 @@ static Suite *groups_suite(void)
     tcase_add_loop_test(tc, test_group_destroy_delivers, 0, 2);
     tcase_add_loop_test(tc, test_group_many_threads, 0, 2);
     tcase_add_loop_test(tc, test_group_seal_races_submit, 0, 2);
+    tcase_add_test(tc, test_group_other_pool_and_refusal);
+    tcase_add_loop_test(tc, test_group_freed_by_its_completion, 0, 2);
+    tcase_add_test(tc, test_token_destroyed_after_unlink);
     suite_add_tcase(s, tc);
     return s;
 }

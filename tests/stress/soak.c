@@ -626,6 +626,16 @@ static void *producer_main(void *arg)
         REQUIRE(wpool_group_seal(&p->grp.g) == 0, "group_seal at the end");
         p->grp.sealed = true;
     }
+    /* The group's completion may be on one port and its members' on the
+     * other: run both until it has come (a settle of one alone would wait
+     * for what only the other can run). */
+    while (p->grp.open) {
+        if (p->closing)
+            REQUIRE(wpool_port_dispatch(p->closing, WPOOL_DISPATCH_ALL) >= 0, "dispatch");
+        REQUIRE(wpool_port_dispatch(p->port, WPOOL_DISPATCH_ALL) >= 0, "dispatch");
+        int rc = wpool_port_wait(p->port, 1);
+        REQUIRE(rc == 0 || rc == -ETIMEDOUT, "port_wait: %d", rc);
+    }
     if (p->closing)
         finish_port(p, p->closing, true);
     finish_port(p, p->port, false);
