@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 // Runs the same hash job three ways and prints throughput and event-loop
 // delay side by side: inline on Node's main thread, on Piscina workers, and
-// on the wpool addon (C workers, promise resolved on Node's loop). Exits 1
+// on the wpool addon (C workers, promise resolved on Node's loop; and the same
+// jobs as one wpool group behind one Promise, hashAll). Exits 1
 // if any result differs from the inline one.
 //
 // usage: node compare.js path/to/wpool_addon.node   (env JOBS, ROUNDS)
@@ -86,6 +87,8 @@ async function main() {
   }
   await addon.hash('warm', 1);
   rows.push(await measure('wpool', () => Promise.all(texts.map((t) => addon.hash(t, ROUNDS)))));
+  // The same jobs as one group: one Promise, one crossing into JS.
+  rows.push(await measure('wpool-all', () => addon.hashAll(texts, ROUNDS)));
 
   let wrong = 0;
   for (const row of rows.slice(1))
@@ -93,9 +96,9 @@ async function main() {
 
   console.log(`${JOBS} jobs of SHA-256 x ${ROUNDS} rounds (~1 ms inline each), ` +
     `${threads} worker threads, node ${process.version}, ${os.availableParallelism()} CPUs`);
-  console.log('method      jobs/s   vs inline   loop delay p50 ms   p99 ms    max ms');
+  console.log('method        jobs/s   vs inline   loop delay p50 ms   p99 ms    max ms');
   for (const r of rows) {
-    console.log(`${r.name.padEnd(8)} ${r.rate.toFixed(0).padStart(9)} ` +
+    console.log(`${r.name.padEnd(10)} ${r.rate.toFixed(0).padStart(9)} ` +
       `${(r.rate / rows[0].rate).toFixed(2).padStart(10)}x ` +
       `${r.p50.toFixed(2).padStart(19)} ${r.p99.toFixed(2).padStart(8)} ${r.max.toFixed(2).padStart(9)}`);
   }

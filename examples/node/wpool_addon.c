@@ -3,8 +3,14 @@
  * A Node.js addon (N-API, in C) that hashes on a wpool pool and resolves a
  * Promise on Node's own event loop.
  *
- *   const { hash, threads } = require('./wpool_addon.node');
+ *   const { hash, hashAll, threads } = require('./wpool_addon.node');
  *   const hex = await hash('text', rounds);   // SHA-256, re-hashed rounds times
+ *   const hexes = await hashAll(['a', 'b'], rounds);  // one Promise for them all
+ *
+ * hashAll is Promise.all done in C: the jobs form a wpool group, each job's
+ * own completion only records its status (no JS), and the group's one
+ * completion builds the array and resolves the Promise: one crossing into
+ * JS for the whole batch instead of one per job.
  *
  * The pool is created on Node's main thread, so that thread owns its default
  * port; the port's fd is watched with a uv_poll_t on Node's libuv loop, and
@@ -88,6 +94,57 @@ static void hash_done(struct wpool_task *task, int status) /* on Node's main thr
     free(job);
 }
 
+/* hashAll: the jobs of one call, as a group. */
+struct batch {
+    struct addon *addon;
+    napi_deferred deferred;
+    struct wpool_group group; /* zero-filled (calloc) before its init */
+    uint32_t n, refused;      /* jobs, and jobs the pool refused */
+    struct hash_job **jobs;
+};
+
+static void member_done(struct wpool_task *task, int status) /* no JS: the group answers */
+{
+    (void)task;
+    (void)status; /* the group's result counts failures */
+}
+
+static void batch_free(struct batch *b)
+{
+    for (uint32_t i = 0; i < b->n; i++)
+        free(b->jobs[i]);
+    free(b->jobs);
+    free(b);
+}
+
+static void batch_done(struct wpool_group *group, const struct wpool_group_result *r)
+{
+    struct batch *b = group->data;
+    struct addon *a = b->addon;
+    if (!a->tearing_down) {
+        napi_env env = a->env;
+        napi_value v;
+        if (r->first_error == 0 && b->refused == 0) {
+            napi_create_array_with_length(env, b->n, &v);
+            for (uint32_t i = 0; i < b->n; i++) {
+                napi_value hex;
+                napi_create_string_utf8(env, b->jobs[i]->hex, 64, &hex);
+                napi_set_element(env, v, i, hex);
+            }
+            napi_resolve_deferred(env, b->deferred, v);
+        } else {
+            napi_value msg;
+            napi_create_string_utf8(env, b->refused ? "wpool_submit failed" : "hash failed",
+                                    NAPI_AUTO_LENGTH, &msg);
+            napi_create_error(env, NULL, msg, &v);
+            napi_reject_deferred(env, b->deferred, v);
+        }
+    }
+    if (--a->pending == 0 && !a->tearing_down)
+        uv_unref((uv_handle_t *)&a->watch);
+    batch_free(b); /* the group record too: its completion has started */
+}
+
 static void on_readable(uv_poll_t *watch, int status, int events)
 {
     struct addon *a = watch->data;
@@ -143,6 +200,66 @@ static napi_value js_hash(napi_env env, napi_callback_info info)
     }
     if (a->pending++ == 0)
         uv_ref((uv_handle_t *)&a->watch); /* keep Node alive until it resolves */
+    return promise;
+}
+
+/* hashAll(texts: string[], rounds: number) -> Promise<string[]> */
+static napi_value js_hash_all(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2];
+    struct addon *a;
+    napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&a);
+    uint32_t n, rounds;
+    bool is_array = false;
+    if (argc >= 2)
+        napi_is_array(env, argv[0], &is_array);
+    if (!is_array || napi_get_array_length(env, argv[0], &n) != napi_ok ||
+        napi_get_value_uint32(env, argv[1], &rounds) != napi_ok || rounds == 0)
+        return throw_error(env, "usage: hashAll(texts: string[], rounds: positive integer)");
+    struct batch *b = calloc(1, sizeof(*b));
+    if (!b || !(b->jobs = calloc(n ? n : 1, sizeof(*b->jobs)))) {
+        free(b);
+        return throw_error(env, "out of memory");
+    }
+    b->addon = a;
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value item;
+        size_t len;
+        napi_get_element(env, argv[0], i, &item);
+        if (napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok ||
+            !(b->jobs[i] = calloc(1, sizeof(struct hash_job) + len + 1))) {
+            b->n = i;
+            batch_free(b);
+            return throw_error(env, "hashAll: texts must be strings");
+        }
+        napi_get_value_string_utf8(env, item, b->jobs[i]->text, len + 1, &len);
+        b->jobs[i]->len = len;
+        b->jobs[i]->rounds = rounds;
+        b->jobs[i]->addon = a;
+    }
+    b->n = n;
+    napi_value promise;
+    napi_create_promise(env, &b->deferred, &promise);
+    b->group.data = b;
+    int rc = wpool_group_init(&b->group, a->pool, NULL, batch_done);
+    if (rc) {
+        napi_value msg, err;
+        napi_create_string_utf8(env, wpool_strerror(rc), NAPI_AUTO_LENGTH, &msg);
+        napi_create_error(env, NULL, msg, &err);
+        napi_reject_deferred(env, b->deferred, err);
+        batch_free(b);
+        return promise;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        wpool_task_init(&b->jobs[i]->task, hash_work, member_done);
+        wpool_task_set_group(&b->jobs[i]->task, &b->group);
+        if (wpool_submit(a->pool, &b->jobs[i]->task) != 0)
+            b->refused++; /* not a member: the group completes without it */
+    }
+    wpool_group_seal(&b->group); /* completes once every member is done */
+    if (a->pending++ == 0)
+        uv_ref((uv_handle_t *)&a->watch);
     return promise;
 }
 
@@ -203,8 +320,9 @@ NAPI_MODULE_INIT()
 
     napi_property_descriptor props[] = {
         {"hash", NULL, js_hash, NULL, NULL, NULL, napi_default, a},
+        {"hashAll", NULL, js_hash_all, NULL, NULL, NULL, napi_default, a},
         {"threads", NULL, js_threads, NULL, NULL, NULL, napi_default, a},
     };
-    napi_define_properties(env, exports, 2, props);
+    napi_define_properties(env, exports, 3, props);
     return exports;
 }
