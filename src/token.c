@@ -37,7 +37,11 @@ void wp_token_reset(struct wpool_token *tok, struct wp_group *group)
     /* Relaxed: under the lock that link and cancel take. */
     atomic_store_explicit(&tok->cancelled, 0, memory_order_relaxed);
     tok->head = NULL;
-    tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+    /* Written only if it changed (never, but for a fork, in a child with no
+     * other thread): a submit reads it before it takes the lock. */
+    unsigned int generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+    if (tok->generation != generation)
+        tok->generation = generation;
 }
 
 int wpool_token_create(wpool_token_t **tokp)

@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* The group's completion: records what it was given, and how often. */
 struct outcome {
@@ -405,8 +407,8 @@ END_TEST
 /* The group's completion frees the record while another thread's seal let
  * it complete: the seal must not touch it after. This exercises the window
  * (AddressSanitizer builds report a late read if a round hits it; the race
- * is narrow, so a pass proves little on its own). A record moved after its completion and initialised
- * again is the new one (its members count there). */
+ * is narrow, so a pass proves little on its own). A record moved after its completion and
+ * initialised again is the new one (its members count there). */
 static void free_on_done(struct wpool_group *g, const struct wpool_group_result *r)
 {
     atomic_int *done = *(atomic_int **)g->data;
@@ -519,6 +521,42 @@ START_TEST(test_token_destroyed_after_unlink)
 }
 END_TEST
 
+/* Through fork(): a group of the parent's pool gives -EOWNERDEAD in the
+ * child, and a record the parent used is a fresh one for a pool made in the
+ * child (its lock is not the parent's, which a parent thread may hold). */
+START_TEST(test_group_fork)
+{
+    wpool_t *pool = make_pool(1, WPOOL_FIRST_FREE, 16);
+    struct outcome o, open;
+    outcome_init(&o, pool, NULL);
+    ck_assert_int_eq(wpool_group_seal(&o.group), 0);
+    ck_assert_int_eq(drain_all(pool), 1);
+    outcome_init(&open, pool, NULL); /* still open at the fork */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int bad = 0;
+        bad |= wpool_group_seal(&open.group) != -EOWNERDEAD;
+        bad |= wpool_group_init(&o.group, pool, NULL, group_done) != -EOWNERDEAD;
+        wpool_t *child;
+        bad |= wpool_create(&child, NULL) != 0;
+        o.calls = 0;
+        bad |= wpool_group_init(&o.group, child, NULL, group_done) != 0;
+        bad |= wpool_group_seal(&o.group) != 0;
+        bad |= wpool_port_settle(wpool_default_port(child), 10000) != 1 || o.calls != 1;
+        bad |= wpool_destroy(child) != 0;
+        _exit(bad);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    ck_assert_int_eq(wpool_group_seal(&open.group), 0);
+    ck_assert_int_eq(drain_all(pool), 1);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
 static Suite *groups_suite(void)
 {
     Suite *s = suite_create("groups");
@@ -535,6 +573,7 @@ static Suite *groups_suite(void)
     tcase_add_test(tc, test_group_other_pool_and_refusal);
     tcase_add_loop_test(tc, test_group_freed_by_its_completion, 0, 2);
     tcase_add_test(tc, test_token_destroyed_after_unlink);
+    tcase_add_test(tc, test_group_fork);
     suite_add_tcase(s, tc);
     return s;
 }
