@@ -272,7 +272,7 @@ WPOOL_API int wpool_token_cancel(wpool_token_t *token);
 /* Whether a cancel token has been cancelled: wpool_token_cancelled(3). */
 WPOOL_API int wpool_token_cancelled(const wpool_token_t *token);
 
-/* ---- groups: one completion when many tasks are done (Promise.all) ---------------------------- */
+/* ---- groups: one completion when many tasks are done (Promise.all) --------------------------- */
 
 /*
  * A caller-owned group record: `data` is the caller's, the rest is wpool's.
