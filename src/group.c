@@ -138,15 +138,16 @@ int wpool_group_init(struct wpool_group *group, wpool_t *pool, wpool_port_t *por
     }
     struct wp_group *g = wp_g(group);
     /* A record used before keeps its token's lock: a task that still carries
-     * the group may be submitting right now (it joins the group once open). */
-    /* Not a record moved since (its lock was copied) or inherited through
+     * the group may be submitting right now (it joins the group once open).
+     * Not a record moved since (its lock was copied) or inherited through
      * fork() (its lock may have been held by a thread that is gone). */
     bool reused = wp_group_valid(group) && g->token.group == g && !wp_forked(g->token.generation);
-    if (reused)
+    if (reused) {
         pthread_mutex_lock(&g->token.lock);
-    else
+        wp_token_reset(&g->token, g);
+    } else {
         wp_token_init(&g->token, g);
-    wp_token_reset(&g->token, g);
+    }
     g->members = 0;
     g->succeeded = g->failed = g->cancelled = g->timed_out = 0;
     g->first_error = 0;

@@ -81,6 +81,15 @@ static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
                                                     memory_order_relaxed));
 }
 
+/* The end of a post counted in `posting` (a non-worker's, or a refund).
+ * Release: pairs with the acquire loads in wp_port_quiesce. The owner may be
+ * asleep there waiting for the last of us. */
+static void wp_port_unpost(struct wpool_port *port)
+{
+    if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
+        wp_futex_wake(&port->posting, 1);
+}
+
 void wp_port_post(struct wpool_port *port, struct wpool_task *task, struct wp_post_guard *guard)
 {
     /* Announced before the push: from the push on, the task may be
@@ -101,10 +110,7 @@ void wp_port_post(struct wpool_port *port, struct wpool_task *task, struct wp_po
         atomic_store_explicit(&guard->port, NULL, memory_order_release);
         return;
     }
-    /* Release: pairs with the acquire loads in wp_port_quiesce. The owner
-     * may be asleep there waiting for the last of us. */
-    if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
-        wp_futex_wake(&port->posting, 1);
+    wp_port_unpost(port);
 }
 
 bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
@@ -197,9 +203,7 @@ void wp_port_refund(struct wpool_port *port)
      * the decrement, Dekker with wpool_port_settle's raise of settling. */
     if (atomic_load_explicit(&port->settling, memory_order_seq_cst))
         wp_port_signal(port);
-    /* Release: pairs with the acquire loads in wp_port_quiesce. */
-    if (atomic_fetch_sub_explicit(&port->posting, 1, memory_order_release) == (WP_PORT_WAITER | 1))
-        wp_futex_wake(&port->posting, 1);
+    wp_port_unpost(port);
 }
 
 int wp_port_close(struct wpool_port *port)
@@ -209,9 +213,8 @@ int wp_port_close(struct wpool_port *port)
      * (release) makes that refunder's `posting` increment visible to
      * wp_port_quiesce. Every later count is refused. */
     uint64_t gate = atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_acquire);
-    uint64_t sent = gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD);
     int64_t done = atomic_load_explicit(&port->completed, memory_order_relaxed);
-    return (int64_t)sent == done ? 0 : -EBUSY;
+    return wp_port_sent(gate) == done ? 0 : -EBUSY;
 }
 
 void wp_port_bury(struct wpool_port *port)

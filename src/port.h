@@ -148,6 +148,11 @@ static inline void wp_port_count(struct wpool_port *port)
     /* Relaxed: published to the owner with the task through the port. */
     atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
 }
+/* The count of tasks ever sent to a port, from its gate word. */
+static inline int64_t wp_port_sent(uint64_t gate)
+{
+    return (int64_t)(gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD));
+}
 /* Tasks sent to the port and not yet past wp_port_complete (which runs just
  * before the callback). The consumer's view: call it on the owner. */
 static inline int64_t wp_port_inflight(struct wpool_port *port)
@@ -157,9 +162,8 @@ static inline int64_t wp_port_inflight(struct wpool_port *port)
      * completion we ran was counted before it was published and reached us
      * through head's acquire exchange, so the count as read here covers it:
      * the difference never falls below what is in flight. */
-    uint64_t sent =
-        atomic_load_explicit(&port->gate, memory_order_seq_cst) & ~(WP_PORT_CLOSING | WP_PORT_DEAD);
-    return (int64_t)sent - atomic_load_explicit(&port->completed, memory_order_relaxed);
+    return wp_port_sent(atomic_load_explicit(&port->gate, memory_order_seq_cst)) -
+           atomic_load_explicit(&port->completed, memory_order_relaxed);
 }
 /* Anything posted and not yet run? */
 bool wp_port_has_work(struct wpool_port *port);

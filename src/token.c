@@ -26,9 +26,8 @@ void wp_token_init(struct wpool_token *tok, struct wp_group *group)
     wp_fork_init(); /* a token made before any pool must know a fork too */
     pthread_mutex_init(&tok->lock, NULL);
     atomic_init(&tok->cancelled, 0);
-    tok->head = NULL;
-    tok->group = group;
     tok->generation = atomic_load_explicit(&wp_fork_generation, memory_order_relaxed);
+    wp_token_reset(tok, group);
 }
 
 void wp_token_reset(struct wpool_token *tok, struct wp_group *group)

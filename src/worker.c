@@ -7,8 +7,8 @@
  * worker while another is idle), spins briefly when there is none, then sleeps
  * on the pool's eventcount. It runs the task (or completes it with -ECANCELED
  * or -ETIMEDOUT), records its times, and posts the completion to the task's
- * port. Workers exit only once every queue is closed and finished (every position taken), decided
- * from the queues' position counters.
+ * port. Workers exit only once every queue is closed and finished (every
+ * position taken), decided from the queues' position counters.
  */
 #include "pool.h"
 #include "port.h"
@@ -108,6 +108,15 @@ static struct wpool_task *wp_take(struct wp_worker *w)
     return wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
 }
 
+/* A task waits in one of the overflows. */
+static bool wp_overflowing(struct wpool *pool)
+{
+    for (int l = 0; l < WP_LANES; l++)
+        if (wp_overflow_size(&pool->overflow[l]))
+            return true;
+    return false;
+}
+
 /* Closed, and every task taken: the rings finished, the overflows empty (a
  * push after the close is refused, and one before it is seen: overflow.h). */
 static bool wp_all_taken(struct wpool *pool)
@@ -115,10 +124,7 @@ static bool wp_all_taken(struct wpool *pool)
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (!wp_queue_finished(&pool->queues[i]))
             return false;
-    for (int l = 0; l < WP_LANES; l++)
-        if (wp_overflow_size(&pool->overflow[l]))
-            return false;
-    return true;
+    return !wp_overflowing(pool);
 }
 
 static bool wp_backlog(struct wpool *pool)
@@ -126,10 +132,7 @@ static bool wp_backlog(struct wpool *pool)
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (wp_queue_size(&pool->queues[i]))
             return true;
-    for (int l = 0; l < WP_LANES; l++)
-        if (wp_overflow_size(&pool->overflow[l]))
-            return true;
-    return false;
+    return wp_overflowing(pool);
 }
 
 /* Coalescing: signals the completions this worker pushed to the default
