@@ -58,8 +58,11 @@ struct wpool_task;
 
 /* Runs on a worker thread. Its return value becomes the completion status;
  * return values should be >= 0 or a negative errno of your own (never
- * -ECANCELED, which is how a cancelled task is reported). */
+ * -ECANCELED, which is how a cancelled task is reported), or WPOOL_PENDING. */
 typedef int (*wpool_work_fn)(struct wpool_task *task);
+/* A work function's return value: the task is not finished; it completes
+ * when some thread calls wpool_task_complete() on it (wpool_task_complete(3)). */
+#define WPOOL_PENDING (-2147483647 - 1)
 /* Runs on the thread that dispatches the task's port, exactly once per
  * accepted submission. status is the work's return value, -ECANCELED (never
  * ran: cancelled), or -ETIMEDOUT (never ran: its deadline passed first). The
@@ -230,6 +233,9 @@ WPOOL_API int wpool_task_set_token(struct wpool_task *task, wpool_token_t *token
 /* Whether a task's cancel token has been cancelled: wpool_task_cancelled(3). */
 WPOOL_API int wpool_task_cancelled(const struct wpool_task *task);
 
+/* Finish a task whose work returned WPOOL_PENDING: wpool_task_complete(3). */
+WPOOL_API int wpool_task_complete(struct wpool_task *task, int status);
+
 /* The monotonic clock of deadlines, in nanoseconds: wpool_now_ns(3). */
 WPOOL_API uint64_t wpool_now_ns(void);
 
@@ -376,7 +382,7 @@ struct wpool_statistics {
     unsigned int running; /* workers running a task */
     uint64_t queued;      /* accepted, not yet started or cancelled */
     uint64_t submitted;   /* accepted since creation */
-    uint64_t completed;   /* ran (whatever the work returned) */
+    uint64_t completed;   /* ran and finished (whatever its status) */
     uint64_t cancelled;   /* -ECANCELED */
     uint64_t timed_out;   /* -ETIMEDOUT (deadline) */
     /* Piscina's utilization: run time of tasks / (threads * time since the
@@ -385,6 +391,10 @@ struct wpool_statistics {
     int timing;                  /* the timing option */
     struct wpool_histogram wait; /* submit -> start, tasks that ran */
     struct wpool_histogram run;  /* start -> end of work */
+    /* Deferred completion (wpool_task_complete). */
+    uint64_t pending;            /* work returned WPOOL_PENDING, not yet completed */
+    uint64_t deferred;           /* work returned WPOOL_PENDING, since creation */
+    struct wpool_histogram pend; /* WPOOL_PENDING returned -> wpool_task_complete */
 };
 
 /* Read a pool's counters, histograms and utilization: wpool_stats(3). */

@@ -59,7 +59,7 @@ int wp_task_withdraw(struct wpool_task *t)
 void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
 {
     atomic_store_explicit(&wp_t(t)->queue, NULL, memory_order_relaxed);
-    wp_t(t)->status = -ECANCELED;
+    wp_task_finish(t, -ECANCELED);
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
     /* seq_cst: room made, then wp_room_made reads `refused` (Dekker with
      * wp_refused, which sets it and then reads the backlog). */

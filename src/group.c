@@ -108,9 +108,8 @@ static void wp_group_note_done(struct wpool_task *note, int status)
 static void wp_group_fire(struct wp_group *g)
 {
     struct wp_task *n = wp_t(&g->note);
-    n->status = g->first_error;
     atomic_store_explicit(&n->port, g->port, memory_order_relaxed); /* the poster's */
-    atomic_store_explicit(&n->state, WP_TASK_INFLIGHT, memory_order_relaxed);
+    wp_task_finish(&g->note, g->first_error);
     wp_port_post(g->port, &g->note, NULL);
 }
 

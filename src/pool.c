@@ -259,6 +259,14 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     return 0;
 }
 
+/* Tasks whose work returned WPOOL_PENDING and that nobody completed yet.
+ * Relaxed: under the pool's lock, which completers take to lower it (once
+ * the workers are joined, nobody raises it). */
+static int64_t wp_pending_now(struct wpool *pool)
+{
+    return atomic_load_explicit(&pool->pending, memory_order_relaxed);
+}
+
 static int wp_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns)
 {
     if (!deadline_ns)
@@ -301,6 +309,11 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
             break;
         }
     }
+    /* Workers joined: only completers still lower the pending count. */
+    while (rc == 0 && wp_pending_now(pool))
+        if (wp_cond_wait_until(&pool->life_changed, &pool->lock, deadline) == ETIMEDOUT &&
+            wp_pending_now(pool))
+            rc = -ETIMEDOUT;
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -387,6 +400,12 @@ int wpool_destroy(wpool_t *pool)
     pool->life = WP_DESTROYING;
     pthread_mutex_unlock(&pool->lock);
     wp_join_workers(pool, 0); /* lock released: tasks may take it */
+    /* Pending tasks: their completers post them and lower the count under
+     * the lock; the pool must outlive them. */
+    pthread_mutex_lock(&pool->lock);
+    while (wp_pending_now(pool))
+        pthread_cond_wait(&pool->life_changed, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
     wp_deliver_leftovers(pool);
     wp_pool_free(pool);
     return 0;
@@ -437,10 +456,10 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
     /* Zeroed; on the heap, as a task may call this on a small worker stack. */
-    struct wp_hist_sum *sums = wp_alloc(2 * sizeof(*sums));
+    struct wp_hist_sum *sums = wp_alloc(3 * sizeof(*sums));
     if (!sums)
         return -ENOMEM;
-    struct wp_hist_sum *wait = &sums[0], *run = &sums[1];
+    struct wp_hist_sum *wait = &sums[0], *run = &sums[1], *pend = &sums[2];
     memset(out, 0, sizeof(*out));
     /* Relaxed: the epoch is its own start (stats.h); each worker's data is
      * acquired through its own epoch (wp_stats_merge). */
@@ -453,6 +472,13 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
         busy += wp_stats_merge(st, epoch, wait, run);
     }
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
+    /* Relaxed totals: a deferred task is counted in `deferred` before it
+     * can be completed, and in `later` before its completion is posted. */
+    uint64_t later = atomic_load_explicit(&pool->later, memory_order_relaxed);
+    out->deferred = atomic_load_explicit(&pool->deferred, memory_order_relaxed);
+    out->pending = out->deferred > later ? out->deferred - later : 0;
+    out->completed += later;
+    wp_ehist_merge(&pool->pend_hist, epoch, pend);
     out->idle = out->threads - out->running;
     /* Every accepted submission reserved exactly one queue position, or
      * went to an overflow. */
@@ -460,7 +486,7 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
         out->submitted += wp_queue_reserved(&pool->queues[i]);
     for (int l = 0; l < WP_LANES; l++)
         out->submitted += wp_overflow_accepted(&pool->overflow[l]);
-    done = out->completed + out->cancelled + out->timed_out + out->running;
+    done = out->completed + out->cancelled + out->timed_out + out->running + out->pending;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;
     uint64_t now = wp_ticks(), now_ns = wp_clock_ns();
@@ -472,6 +498,7 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
                      : 1000.0;
     wp_stats_summarise(wait, tpu, &out->wait);
     wp_stats_summarise(run, tpu, &out->run);
+    wp_stats_summarise(pend, tpu, &out->pend);
     wp_free(sums);
     return 0;
 }

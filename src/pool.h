@@ -7,6 +7,7 @@
 #define WP_POOL_H
 
 #include "common.h"
+#include "defer.h"
 #include "fork.h"
 #include "overflow.h"
 #include "port.h"
@@ -65,7 +66,13 @@ struct wpool {
     /* Ticks at creation or the last wpool_stats_reset: the epoch and its
      * start in one word (stats.h). */
     _Atomic uint64_t stats_epoch;
-    _Atomic int64_t unsealed;     /* groups initialised and not yet sealed */
+    _Atomic int64_t unsealed; /* groups initialised and not yet sealed */
+    /* Deferred completion (defer.h): tasks pending now (raised by workers,
+     * lowered under `lock`), ever deferred, and completed later. */
+    WP_ALIGNED _Atomic int64_t pending;
+    _Atomic uint64_t deferred;
+    _Atomic uint64_t later;
+    struct wp_ehist pend_hist;    /* under `lock` */
     uint64_t born_ns, born_ticks; /* for the tick rate */
 
     /* Read-mostly after creation. */

@@ -310,7 +310,8 @@ static void wp_port_go_idle(struct wpool_port *port)
 static void wp_port_complete(struct wpool_port *port, struct wpool_task *t)
 {
     wpool_done_fn done = wp_t(t)->done;
-    int status = wp_t(t)->status;
+    /* Relaxed: the task reached us through head's acquire exchange. */
+    int status = wp_state_status(atomic_load_explicit(&wp_t(t)->state, memory_order_relaxed));
     struct wp_group *group = wp_t(t)->token ? wp_token_detach(t) : NULL;
     /* Before the callback: a drain nested in it must not wait for the very
      * task whose callback is running. port_destroy from the callback is still

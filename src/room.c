@@ -90,7 +90,7 @@ static void wp_drain_post(struct wpool *pool)
     struct wpool_task *t = &pool->drain_task;
     struct wpool_port *port = pool->drain_port;
     atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed); /* under drain_lock */
-    wp_t(t)->status = 0;
+    wp_task_finish(t, 0);
     wp_port_count(port);
     wp_port_post(port, t, NULL);
 }

@@ -51,6 +51,16 @@ void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_
     wp_stat_add(&s->busy, busy);
 }
 
+void wp_ehist_record(struct wp_ehist *e, uint64_t epoch, uint64_t v)
+{
+    if (atomic_load_explicit(&e->epoch, memory_order_relaxed) != epoch) {
+        wp_hist_clear(&e->h);
+        /* Release: a reader that sees the new epoch sees the cleared data. */
+        atomic_store_explicit(&e->epoch, epoch, memory_order_release);
+    }
+    wp_hist_add(&e->h, v);
+}
+
 static void wp_hist_merge(const struct wp_hist *h, struct wp_hist_sum *sum)
 {
     for (unsigned int i = 0; i < WP_HIST_BUCKETS; i++) {
@@ -73,6 +83,13 @@ uint64_t wp_stats_merge(const struct wp_wstats *s, uint64_t epoch, struct wp_his
     wp_hist_merge(&s->wait, wait);
     wp_hist_merge(&s->run, run);
     return atomic_load_explicit(&s->busy, memory_order_relaxed);
+}
+
+void wp_ehist_merge(const struct wp_ehist *e, uint64_t epoch, struct wp_hist_sum *sum)
+{
+    /* Acquire: pairs with the writer's release store of its epoch. */
+    if (atomic_load_explicit(&e->epoch, memory_order_acquire) == epoch)
+        wp_hist_merge(&e->h, sum);
 }
 
 static uint64_t wp_us(uint64_t ticks, double ticks_per_us)

@@ -52,6 +52,13 @@ struct wp_wstats {
     struct wp_hist run;
 };
 
+/* A histogram with one writer at a time (under a lock), on the pool's epoch
+ * like a worker's: the pool's pending times (defer.c). */
+struct wp_ehist {
+    _Atomic uint64_t epoch;
+    struct wp_hist h;
+};
+
 /* Sum of every worker's view, taken by a reader. */
 struct wp_hist_sum {
     uint64_t count[WP_HIST_BUCKETS];
@@ -98,6 +105,9 @@ void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_
  * its busy ticks then, else 0. */
 uint64_t wp_stats_merge(const struct wp_wstats *s, uint64_t epoch, struct wp_hist_sum *wait,
                         struct wp_hist_sum *run);
+/* The same for a wp_ehist: record a value (its writer), merge (a reader). */
+void wp_ehist_record(struct wp_ehist *e, uint64_t epoch, uint64_t v);
+void wp_ehist_merge(const struct wp_ehist *e, uint64_t epoch, struct wp_hist_sum *sum);
 /* Fills a public histogram from a sum, at ticks_per_us. */
 void wp_stats_summarise(const struct wp_hist_sum *sum, double ticks_per_us,
                         struct wpool_histogram *out);

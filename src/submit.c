@@ -37,7 +37,6 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     w->work = work;
     w->done = done;
     w->token = NULL;
-    w->status = 0;
     w->deadline = 0;
     w->stamp = 0;
     w->target = NULL;
@@ -256,7 +255,7 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
     /* A destroyed (or closing) target is refused by its gate. */
     if (wp_t(t)->target && wp_port_pool(wp_t(t)->target) != pool)
         return -EINVAL;
-    uint32_t idle = WP_TASK_IDLE;
+    uint64_t idle = wp_state_word(WP_TASK_IDLE, 0); /* every IDLE store writes status 0 */
     /* Acquire: pairs with the release in wp_port_complete when the previous
      * completion of this record ran on another thread. A closed pool wins
      * over a busy task; checked only here, off the hot path (the reserve

@@ -17,9 +17,14 @@
 
 #define WP_TASK_MAGIC 0x7770746bu /* "wptk" */
 
+/* A record's phase, the low half of its state word; the high half is the
+ * status once it is known (deferred completion: defer.c). */
 enum wp_task_state {
     WP_TASK_IDLE = 0,     /* initialised, or its completion callback has started */
-    WP_TASK_INFLIGHT = 1, /* accepted: queued, running, or waiting on its port */
+    WP_TASK_INFLIGHT = 1, /* accepted: queued, or finished and on its way to its port */
+    WP_TASK_RUNNING = 2,  /* its work function is running on a worker */
+    WP_TASK_PENDING = 3,  /* its work returned WPOOL_PENDING; wpool_task_complete finishes it */
+    WP_TASK_EARLY = 4,    /* completed (status set) while its work was still running */
 };
 
 /* The first 64 bytes hold what the owner touches for every task and most of
@@ -35,8 +40,9 @@ struct __attribute__((__may_alias__)) wp_task {
     wpool_work_fn work;
     _Atomic(struct wpool_port *) port; /* port of the current submission */
     struct wpool_token *token;         /* cancel token, or NULL */
-    int status;
-    _Atomic uint32_t state;           /* enum wp_task_state */
+    /* Phase (enum wp_task_state) | status << 32: one word, so that a
+     * deferred completion hands its status over with its phase in one CAS. */
+    _Atomic uint64_t state;
     uint64_t deadline;                /* wpool_now_ns() value, 0 = none */
     _Atomic(struct wp_queue *) queue; /* queue of the current submission */
     uint64_t stamp;                   /* submit time (timing on) */
@@ -71,11 +77,35 @@ static inline int wp_task_valid(const struct wpool_task *t)
     return t && atomic_load_explicit(&wp_t(t)->magic, memory_order_relaxed) == WP_TASK_MAGIC;
 }
 
-/* Acquire: pairs with the release store of IDLE in wp_port_complete (the
- * previous completion, on another thread, is done with the record). */
+/* The state word's halves. */
+static inline uint64_t wp_state_word(uint32_t phase, int status)
+{
+    return (uint64_t)(uint32_t)status << 32 | phase;
+}
+static inline uint32_t wp_state_phase(uint64_t word)
+{
+    return (uint32_t)word;
+}
+static inline int wp_state_status(uint64_t word)
+{
+    return (int)(uint32_t)(word >> 32);
+}
+
+/* The record's phase. Acquire: pairs with the release store of IDLE in
+ * wp_port_complete (the previous completion, on another thread, is done with
+ * the record). */
 static inline uint32_t wp_task_state(const struct wpool_task *t)
 {
-    return atomic_load_explicit(&wp_t(t)->state, memory_order_acquire);
+    return wp_state_phase(atomic_load_explicit(&wp_t(t)->state, memory_order_acquire));
+}
+
+/* A finished task's status, set by whoever owns it (the worker that ran it,
+ * the canceller that won it, a deferred completion): INFLIGHT again, ready to
+ * post. Relaxed: published to the owner with the task through its port. */
+static inline void wp_task_finish(struct wpool_task *t, int status)
+{
+    atomic_store_explicit(&wp_t(t)->state, wp_state_word(WP_TASK_INFLIGHT, status),
+                          memory_order_relaxed);
 }
 
 #endif

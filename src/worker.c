@@ -212,25 +212,31 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     uint64_t deadline = wp_t(t)->deadline;
     /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
      * covers tasks still queued when it looked, which the join makes final. */
+    bool pending = false;
     if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed) ||
         (wp_t(t)->token && wp_token_is_cancelled(t))) {
-        wp_t(t)->status = -ECANCELED;
+        wp_task_finish(t, -ECANCELED);
         wp_stats_count(st, WP_CANCELLED);
     } else if (deadline && wp_clock_ns() >= deadline) {
-        wp_t(t)->status = -ETIMEDOUT;
+        wp_task_finish(t, -ETIMEDOUT);
         wp_stats_count(st, WP_TIMED_OUT);
     } else {
         /* A task taken at once after the last one starts when that one ended:
          * one clock read per task in a busy pool. */
-        uint64_t start = 0;
+        uint64_t start = 0, end = 0;
         if (pool->timing)
             start = !waited && w->last_end ? w->last_end : wp_ticks();
         wp_stats_running(st, 1);
-        wp_t(t)->status = wp_t(t)->work(t);
+        wp_defer_start(t);
+        int rc = wp_t(t)->work(t);
         wp_stats_running(st, 0);
-        wp_stats_count(st, WP_RAN);
+        if (WP_LIKELY(rc != WPOOL_PENDING)) {
+            wp_task_finish(t, rc);
+            wp_stats_count(st, WP_RAN);
+        }
         if (pool->timing) {
-            uint64_t end = wp_ticks(), stamp = wp_t(t)->stamp;
+            uint64_t stamp = wp_t(t)->stamp;
+            end = wp_ticks();
             /* Relaxed: the epoch is its own start (stats.h); a reset that we
              * miss leaves this record under the old epoch, which readers of
              * the new one skip. */
@@ -240,20 +246,27 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
                             end > start ? end - start : 0, end > from ? end - from : 0);
             w->last_end = end;
         }
+        /* Deferred: a completer posts it, or it was completed as it ran. */
+        if (WP_UNLIKELY(rc == WPOOL_PENDING))
+            pending = wp_defer_hold(pool, t, end);
     }
-    /* Relaxed: the task is ours (taken from its cell, which acquired it). */
-    struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
-    if (pool->coalesce_ns && port == pool->default_port) {
-        /* Only an idle port's signal is held (an armed one discharges what
-         * we held); wp_next_task or the next wp_run releases it. */
-        if (!wp_port_push(port, t))
-            w->holding = false;
-        else if (!w->holding) {
-            w->holding = true;
-            w->holding_since = wp_clock_ns();
+    /* Pending: not ours any more (its completer may have posted it, and its
+     * callback freed it, already): nothing below may touch it. */
+    if (!pending) {
+        /* Relaxed: the task is ours (taken from its cell, which acquired it). */
+        struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
+        if (pool->coalesce_ns && port == pool->default_port) {
+            /* Only an idle port's signal is held (an armed one discharges
+             * what we held); wp_next_task or the next wp_run releases it. */
+            if (!wp_port_push(port, t))
+                w->holding = false;
+            else if (!w->holding) {
+                w->holding = true;
+                w->holding_since = wp_clock_ns();
+            }
+        } else {
+            wp_port_post(port, t, &w->guard);
         }
-    } else {
-        wp_port_post(port, t, &w->guard);
     }
     if (pool->limited) {
         /* seq_cst: idle again, then wp_room_made reads `refused` (the

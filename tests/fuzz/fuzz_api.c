@@ -68,7 +68,11 @@ enum {
     WORK_RAN = 7, /* status of a task whose work ran */
 };
 
-enum kind { K_NOOP, K_SPIN, K_NESTED, K_WORKER_MISUSE, K_KINDS };
+/* K_DEFER_SELF: the work completes its task itself, then returns
+ * WPOOL_PENDING; K_DEFER: it leaves the task in the pending list for the
+ * completer thread (or a harness thread's OP_COMPLETE) and returns
+ * WPOOL_PENDING. */
+enum kind { K_NOOP, K_SPIN, K_NESTED, K_WORKER_MISUSE, K_DEFER_SELF, K_DEFER, K_KINDS };
 
 enum cbflag {
     CB_RESUBMIT = 1, /* submit the record again from its completion callback (once) */
@@ -164,6 +168,62 @@ static struct {
     atomic_int closed; /* a shutdown or close has returned */
     atomic_int hook_start, hook_stop;
 } G;
+
+/* Deferred completion: tasks whose work returned WPOOL_PENDING wait here
+ * until the completer thread, or a harness thread's OP_COMPLETE, takes one
+ * out (under the lock, so each is completed once) and completes it. Every
+ * record is in flight at most once, so the list never holds more than all
+ * of them. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct wpool_task *items[MAX_THR * (2 * NREC + NFREC)];
+    unsigned int n, taken;
+    bool stop;
+    pthread_t tid;
+} D = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void defer_put(struct wpool_task *t)
+{
+    pthread_mutex_lock(&D.mu);
+    D.items[D.n++] = t;
+    pthread_cond_signal(&D.cv);
+    pthread_mutex_unlock(&D.mu);
+}
+
+/* Item `pick` modulo the count, or NULL; `wait`: until there is one or the
+ * completer is told to stop. */
+static struct wpool_task *defer_take(unsigned int pick, bool wait)
+{
+    pthread_mutex_lock(&D.mu);
+    while (wait && D.n == 0 && !D.stop)
+        pthread_cond_wait(&D.cv, &D.mu);
+    struct wpool_task *t = NULL;
+    if (D.n) {
+        unsigned int i = pick % D.n;
+        t = D.items[i];
+        D.items[i] = D.items[--D.n];
+        D.taken++;
+    }
+    pthread_mutex_unlock(&D.mu);
+    return t;
+}
+
+static const char *rname(const struct rec *r);
+__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...);
+
+static void *completer_main(void *arg)
+{
+    (void)arg;
+    struct wpool_task *t;
+    for (unsigned int k = 0; (t = defer_take(k * 7u, true)); k++) {
+        int rc = wpool_task_complete(t, WORK_RAN);
+        if (rc != 0)
+            fail("wpool_task_complete(%s, taken from the pending list): %d", rname((struct rec *)t),
+                 rc);
+    }
+    return NULL;
+}
 
 static wpool_t *g_other; /* a second pool: its port is "of another pool" */
 static bool g_trace;
@@ -335,6 +395,15 @@ static int rec_work(struct wpool_task *t)
             fail("wpool_threads %u != %u", wpool_threads(G.pool), G.opts.threads);
         break;
     }
+    case K_DEFER_SELF: {
+        int rc = wpool_task_complete(t, WORK_RAN);
+        if (rc != 0)
+            fail("wpool_task_complete(%s) from its own work: %d", rname(r), rc);
+        return WPOOL_PENDING;
+    }
+    case K_DEFER:
+        defer_put(t);
+        return WPOOL_PENDING;
     default:
         break;
     }
@@ -724,6 +793,7 @@ enum op {
     OP_FOREIGN2, /* more weight */
     OP_GROUP,
     OP_GROUP2, /* more weight */
+    OP_COMPLETE,
     OP_COUNT
 };
 
@@ -1325,6 +1395,7 @@ static void op_foreign(struct thr *th, uint8_t a, uint8_t b)
 }
 
 static void op_group(struct thr *th, struct rec *r, uint8_t b);
+static void op_complete(struct thr *th, struct rec *r, uint8_t a, uint8_t b);
 
 static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
 {
@@ -1601,7 +1672,8 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
         r->kind = b % K_KINDS;
         r->spin_us = 1 + (b >> 2) % 20;
         logf_(th, "(work of %s: %s%s)", rname(r),
-              (const char *[]){"noop", "spin", "submit child", "misuse from worker"}[r->kind],
+              (const char *[]){"noop", "spin", "submit child", "misuse from worker",
+                               "defer, complete itself", "defer to the completer"}[r->kind],
               r->kind == K_SPIN ? (r->spin_us > 10 ? " >10us" : " <=10us") : "");
         break;
     case OP_CBFLAGS:
@@ -1626,9 +1698,45 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_GROUP2:
         op_group(th, r, b);
         break;
+    case OP_COMPLETE:
+        op_complete(th, r, a, b);
+        break;
     default:
         break;
     }
+}
+
+/* Deferred completion from a harness thread: a task of the pending list
+ * (any thread's, racing the completer thread), or the errors: an own record
+ * that is idle, uninitialised or given WPOOL_PENDING as its status. */
+static void op_complete(struct thr *th, struct rec *r, uint8_t a, uint8_t b)
+{
+    int rc;
+    if (b % 4 != 3) {
+        struct wpool_task *t = defer_take(a, false);
+        if (!t)
+            return;
+        rc = wpool_task_complete(t, WORK_RAN);
+        logf_(th, "task_complete(%s) -> %s", rname((struct rec *)t), ename(rc));
+        if (rc != 0)
+            fail("wpool_task_complete(%s, taken from the pending list): %d", rname((struct rec *)t),
+                 rc);
+        return;
+    }
+    if (b & 4) {
+        rc = wpool_task_complete(b & 8 ? NULL : &r->task, WPOOL_PENDING);
+        logf_(th, "task_complete(%s, WPOOL_PENDING) -> %s", b & 8 ? "NULL" : rname(r), ename(rc));
+        EXPECT("wpool_task_complete(status WPOOL_PENDING)", rc, 0, -EINVAL);
+        return;
+    }
+    if (r->inflight)
+        return; /* its phase is not ours to know */
+    rc = wpool_task_complete(&r->task, WORK_RAN);
+    logf_(th, "task_complete(%s, idle) -> %s", rname(r), ename(rc));
+    if (r->inited)
+        EXPECT("wpool_task_complete(idle record)", rc, 0, -EALREADY);
+    else
+        EXPECT("wpool_task_complete(uninitialised record)", rc, 0, -EINVAL);
 }
 
 /* The thread's group: init on its own port, a record joins or leaves,
@@ -1979,6 +2087,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((unsigned int)atomic_load(&G.hook_start) != o->threads)
         fail("wpool_create returned after %d of %u start hooks", atomic_load(&G.hook_start),
              o->threads);
+    D.n = D.taken = 0;
+    D.stop = false;
+    if (pthread_create(&D.tid, NULL, completer_main, NULL) != 0)
+        fail("pthread_create (completer) failed");
 
     /* The program: equal slices, main first, the last one takes the rest. */
     size_t plen = size - 4, slice = plen / G.nthr;
@@ -2071,6 +2183,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = wpool_destroy(G.pool);
     logf_(m, "destroy -> %s", ename(rc));
     EXPECT("wpool_destroy", rc, OK_ZERO);
+    /* Destroy waited for every pending task: the list is empty. */
+    pthread_mutex_lock(&D.mu);
+    D.stop = true;
+    pthread_cond_signal(&D.cv);
+    pthread_mutex_unlock(&D.mu);
+    pthread_join(D.tid, NULL);
+    if (D.n)
+        fail("%u tasks still pending after wpool_destroy", D.n);
     if ((unsigned int)atomic_load(&G.hook_stop) != o->threads)
         fail("after wpool_destroy %d of %u stop hooks ran", atomic_load(&G.hook_stop), o->threads);
     for (unsigned int i = 0; i < G.nthr; i++) {

@@ -6,6 +6,7 @@
 #   port_life.pml  a completion port's destroy racing submits and posts (port.c)
 #   room.pml       backpressure (max_queue) and the drain notification (room.c)
 #   overflow.pml   a lane's ring and overflow list: order, exactly once (overflow.c)
+#   defer.pml      deferred completion: worker and completers, destroy's wait (defer.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -108,6 +109,16 @@ checks=(
   "overflow-nofifo|overflow.pml|-DNO_FIFO|-DSAFETY|-m200000|assertion violated \(id>last\)"
   "overflow-noringcheck|overflow.pml|-DNO_RING_CHECK|-DSAFETY|-m200000|assertion violated \(id>last\)"
   "overflow-countfirst|overflow.pml|-DCOUNT_FIRST -DNW=2|-DSAFETY|-m200000|invalid end state"
+  # defer.pml: a work function returns WPOOL_PENDING after handing its task
+  # to two racing completers (with SELF it also completes it itself first);
+  # destroy waits for the pending count. One post, with the one successful
+  # caller's status. PLAIN_PEND (the worker stores PENDING instead of its
+  # CAS) loses a completion made while the work ran; DEC_BEFORE_POST (the
+  # count lowered before the post) lets destroy free the pool under a post.
+  "defer|defer.pml|-DNC=2|-DSAFETY|-m100000|pass"
+  "defer-self|defer.pml|-DSELF|-DSAFETY|-m100000|pass"
+  "defer-plainpend|defer.pml|-DPLAIN_PEND|-DSAFETY|-m100000|assertion violated .*posted==1"
+  "defer-decbeforepost|defer.pml|-DDEC_BEFORE_POST|-DSAFETY|-m100000|assertion violated +!\(freed\)"
 )
 
 run_check() { # index spec

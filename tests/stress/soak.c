@@ -26,6 +26,11 @@
  * calls meet an open pool; cancels reach other threads' records too. A
  * watchdog fails the test with a stack dump of every thread (gdb) if a round
  * does not finish within 30 s.
+ * Some work functions return WPOOL_PENDING: they complete themselves first,
+ * or leave the task in a list that a completer thread (the round's "I/O
+ * thread") and the producers themselves empty in random order with
+ * wpool_task_complete, racing the work functions' returns, the dispatches,
+ * the port destroys and the shutdowns; the same exactly-once checks hold.
  *
  * usage: soak [seconds]  (default 3; CI runs it plainly and under taskset -c 0)
  */
@@ -59,9 +64,10 @@ struct rec {
     uint64_t completions;
     uint64_t ran, cancelled, timed_out;
     int spin_us;
-    int dest; /* the producer whose port the submission goes to */
-    int bad;  /* 1: a completion with no acceptance or an unknown status; 2: on
-                 a thread that does not own the port it was sent to */
+    int defer; /* the work returns WPOOL_PENDING: 1 completes itself, 2 via the list */
+    int dest;  /* the producer whose port the submission goes to */
+    int bad;   /* 1: a completion with no acceptance or an unknown status; 2: on
+                  a thread that does not own the port it was sent to */
 };
 
 /* Outcomes of the port and drain races, per producer (its own thread only). */
@@ -73,6 +79,7 @@ struct counts {
     uint64_t drain_cbs;                               /* drain callbacks run here */
     uint64_t probes;                                  /* calls on a closing or dead own port */
     uint64_t g_init, g_done, g_members, g_cancel;     /* groups */
+    uint64_t completed_by_producer;                   /* pending tasks it completed */
 };
 
 /* A producer's group: its own thread only (members complete on its ports). */
@@ -94,6 +101,13 @@ struct round {
     atomic_int shut;         /* a shutdown was issued */
     atomic_int drain_bad;    /* a drain callback ran on the wrong thread */
     pthread_barrier_t ready; /* every producer has its port */
+    /* Pending tasks (deferred completion), taken out under the lock. */
+    pthread_mutex_t dmu;
+    pthread_cond_t dcv;
+    struct wpool_task *pending[PRODUCERS * (RECORDS + FOREIGN)];
+    unsigned int npending;
+    bool dstop;
+    uint64_t by_completer;
 };
 
 struct producer {
@@ -115,15 +129,68 @@ struct producer {
 
 static struct producer prods[PRODUCERS];
 static _Thread_local struct producer *t_prod; /* NULL on the main thread */
+static struct round *g_round;                 /* the round running */
+
+/* A random pending task, or NULL (wait: until there is one or the round's
+ * completer is told to stop). */
+static struct wpool_task *pending_take(struct round *rd, uint64_t x, bool wait)
+{
+    pthread_mutex_lock(&rd->dmu);
+    while (wait && rd->npending == 0 && !rd->dstop)
+        pthread_cond_wait(&rd->dcv, &rd->dmu);
+    struct wpool_task *t = NULL;
+    if (rd->npending) {
+        unsigned int i = (unsigned int)(x % rd->npending);
+        t = rd->pending[i];
+        rd->pending[i] = rd->pending[--rd->npending];
+    }
+    pthread_mutex_unlock(&rd->dmu);
+    return t;
+}
+
+/* Completes a pending task: 1 (stopped early) if its token was cancelled. */
+static void complete_pending(struct wpool_task *t)
+{
+    int rc = wpool_task_complete(t, wpool_task_cancelled(t) ? 1 : 0);
+    REQUIRE(rc == 0, "task_complete of a pending task: %d", rc);
+}
+
+/* The round's I/O thread: completes pending tasks as they come. */
+static void *completer_main(void *arg)
+{
+    struct round *rd = arg;
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    struct wpool_task *t;
+    while ((t = pending_take(rd, rng_next(&rng), true))) {
+        complete_pending(t);
+        rd->by_completer++;
+    }
+    return NULL;
+}
 
 static int rec_work(struct wpool_task *t)
 {
     struct rec *r = (struct rec *)t;
     uint64_t end = wpool_now_ns() + (uint64_t)r->spin_us * 1000u;
+    int status = 0;
     while (wpool_now_ns() < end)
-        if (wpool_task_cancelled(t))
-            return 1; /* stopped early */
-    return 0;
+        if (wpool_task_cancelled(t)) {
+            status = 1; /* stopped early */
+            break;
+        }
+    if (r->defer == 1) {
+        REQUIRE(wpool_task_complete(t, status) == 0, "task_complete from its own work");
+        return WPOOL_PENDING;
+    }
+    if (r->defer == 2) {
+        struct round *rd = g_round;
+        pthread_mutex_lock(&rd->dmu);
+        rd->pending[rd->npending++] = t; /* each record once: it is in flight once */
+        pthread_cond_signal(&rd->dcv);
+        pthread_mutex_unlock(&rd->dmu);
+        return WPOOL_PENDING;
+    }
+    return status;
 }
 
 static void rec_done(struct wpool_task *t, int status)
@@ -239,6 +306,7 @@ static bool prepare_to(struct producer *p, struct rec *r, wpool_port_t *port, un
     REQUIRE(wpool_task_set_port(&r->task, port) == 0, "set_port");
     r->dest = (int)dest;
     r->spin_us = (int)((x >> 8) % 20);
+    r->defer = (x >> 24) % 8 == 0 ? 1 : (x >> 24) % 8 < 3 ? 2 : 0;
     return true;
 }
 
@@ -615,6 +683,13 @@ static void *producer_main(void *arg)
             foreign_calls(p, x);
         } else if (op >= 730 && op < 750) {
             group_op(p, x);
+        } else if (op >= 750 && op < 790) {
+            /* Racing the round's completer for the pending tasks. */
+            struct wpool_task *t = pending_take(rd, x >> 16, false);
+            if (t) {
+                complete_pending(t);
+                p->n.completed_by_producer++;
+            }
         } else {
             dispatch(p, x);
         }
@@ -672,6 +747,8 @@ static void counts_print(const struct counts *s)
     printf("  groups: %llu opened, %llu completed with %llu members, %llu cancels\n",
            (unsigned long long)s->g_init, (unsigned long long)s->g_done,
            (unsigned long long)s->g_members, (unsigned long long)s->g_cancel);
+    printf("  deferred completion: %llu pending tasks completed by producers\n",
+           (unsigned long long)s->completed_by_producer);
 }
 
 /* ---- watchdog --------------------------------------------------------------- */
@@ -726,6 +803,7 @@ START_TEST(test_soak)
     uint64_t stop = wpool_now_ns() + (uint64_t)(g_seconds * 1e9);
     unsigned rounds = 0;
     uint64_t total = 0, total_ran = 0, total_can = 0, total_tmo = 0;
+    uint64_t total_deferred = 0, total_by_completer = 0;
     struct counts sum = {0};
     while (wpool_now_ns() < stop) {
         struct round rd;
@@ -747,6 +825,11 @@ START_TEST(test_soak)
         rd.shut_after_ns = rd.end_ns - 40000000u;
         rd.prods = prods;
         pthread_barrier_init(&rd.ready, NULL, PRODUCERS);
+        pthread_mutex_init(&rd.dmu, NULL);
+        pthread_cond_init(&rd.dcv, NULL);
+        g_round = &rd;
+        pthread_t completer;
+        pthread_create(&completer, NULL, completer_main, &rd);
         pthread_t th[PRODUCERS];
         for (unsigned i = 0; i < PRODUCERS; i++) {
             memset(&prods[i], 0, sizeof(prods[i]));
@@ -757,8 +840,18 @@ START_TEST(test_soak)
         }
         for (unsigned i = 0; i < PRODUCERS; i++)
             pthread_join(th[i], NULL);
+        /* Every port was settled: nothing is pending any more. */
+        pthread_mutex_lock(&rd.dmu);
+        REQUIRE(rd.npending == 0, "%u tasks left pending", rd.npending);
+        rd.dstop = true;
+        pthread_cond_signal(&rd.dcv);
+        pthread_mutex_unlock(&rd.dmu);
+        pthread_join(completer, NULL);
         struct wpool_statistics st;
         REQUIRE(wpool_stats(rd.pool, &st) == 0, "stats");
+        REQUIRE(st.pending == 0, "stats: %llu pending at the end", (unsigned long long)st.pending);
+        total_deferred += st.deferred;
+        total_by_completer += rd.by_completer;
         uint64_t acc = 0, ran = 0, can = 0, tmo = 0;
         REQUIRE(!atomic_load(&rd.drain_bad), "a drain callback ran on a thread that does not "
                                              "own the port it was registered for");
@@ -793,6 +886,9 @@ START_TEST(test_soak)
             REQUIRE(!prods[i].grp.open, "producer %u: a group never completed", i);
         REQUIRE(wpool_destroy(rd.pool) == 0, "destroy");
         pthread_barrier_destroy(&rd.ready);
+        pthread_mutex_destroy(&rd.dmu);
+        pthread_cond_destroy(&rd.dcv);
+        g_round = NULL;
         for (int i = 0; i < TOKENS; i++)
             REQUIRE(wpool_token_destroy(rd.tokens[i]) == 0, "token still carried");
         rounds++;
@@ -824,6 +920,13 @@ START_TEST(test_soak)
     REQUIRE(sum.destroyed > 0, "no port was destroyed mid-round");
     REQUIRE(sum.g_done > 0 && sum.g_members > 0, "groups: %llu completed, %llu members",
             (unsigned long long)sum.g_done, (unsigned long long)sum.g_members);
+    printf("soak: %llu tasks deferred, %llu completed by the I/O thread\n",
+           (unsigned long long)total_deferred, (unsigned long long)total_by_completer);
+    REQUIRE(total_deferred > 0 && total_by_completer > 0 && sum.completed_by_producer > 0,
+            "deferred completion: %llu deferred, %llu and %llu completed by the I/O thread and "
+            "the producers",
+            (unsigned long long)total_deferred, (unsigned long long)total_by_completer,
+            (unsigned long long)sum.completed_by_producer);
     pthread_mutex_lock(&wd_mu);
     wd_done = true;
     pthread_cond_signal(&wd_cv);

@@ -60,7 +60,7 @@ static void *produce(void *arg)
     unsigned held = 0;
     for (long i = 0; i < POSTS; i++) {
         struct wpool_task *t = &g_tasks[p->first + i];
-        wp_t(t)->status = (int)((p->first + i) & 0xffff);
+        wp_task_finish(t, (int)((p->first + i) & 0xffff));
         uint64_t x = rng_next(&p->rng);
         if (p->hold) {
             /* As a coalescing worker: hold the signal over up to 64 posts

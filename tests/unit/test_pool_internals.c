@@ -82,7 +82,7 @@ static void test_close_with_stalled_producer(void **state)
     struct wp_queue *q = &pool->queues[0];
     uint64_t pos;
     assert_int_equal(wp_queue_reserve(q, &pos), 0);
-    wp_t(&t)->state = WP_TASK_INFLIGHT;
+    wp_t(&t)->state = wp_state_word(WP_TASK_INFLIGHT, 0);
     wp_t(&t)->port = pool->default_port;
     wp_port_count(pool->default_port);
     wp_t(&t)->queue = q;
