@@ -8,6 +8,8 @@
  *   --mode uv      libuv's threadpool (uv_queue_work), UV_THREADPOOL_SIZE = cores
  *   --mode wpool   a wpool pool; completions come back through a uv_poll_t
  *
+ * GET /ping answers "pong" at once on the loop (no CPU work): a probe of
+ * how responsive the loop stays while /hash keeps the CPUs busy.
  * Bad requests get 400 (404 for another path, 431 for a header over 8 KiB),
  * never a crash. bench/http_compare.sh drives the three modes with wrk;
  * examples/http_hash_test.py checks answers and error handling.
@@ -246,8 +248,10 @@ static long url_decode(const char *s, const char *end, char *out)
     return (long)n;
 }
 
+#define ROUTE_PING 1 /* parse_request_line: GET /ping */
+
 /* Parses the request line in [line, eol). Returns the HTTP status to send:
- * 0 (a valid /hash request, text decoded into r), 400 or 404. */
+ * 0 (a valid /hash request, text decoded into r), ROUTE_PING, 400 or 404. */
 static int parse_request_line(const char *line, const char *eol, struct request *r)
 {
     if (eol - line < 4 || memcmp(line, "GET ", 4) != 0)
@@ -258,6 +262,8 @@ static int parse_request_line(const char *line, const char *eol, struct request 
         return 400;
     const char *q = memchr(target, '?', (size_t)(sp - target));
     const char *path_end = q ? q : sp;
+    if (path_end - target == 5 && memcmp(target, "/ping", 5) == 0)
+        return ROUTE_PING;
     if (path_end - target != 5 || memcmp(target, "/hash", 5) != 0)
         return 404;
     for (const char *p = q ? q + 1 : sp; p < sp;) { /* find text= among a=b&c=d */
@@ -292,8 +298,10 @@ static void try_process(struct conn *c)
     int status = parse_request_line(c->buf, eol, &c->req);
     memmove(c->buf, c->buf + used, c->len - used); /* keep what follows */
     c->len -= used;
-    if (status == 404)
-        respond(c, 404, "Not Found", "try /hash?text=...\n");
+    if (status == ROUTE_PING)
+        respond(c, 200, "OK", "pong\n");
+    else if (status == 404)
+        respond(c, 404, "Not Found", "try /hash?text=... or /ping\n");
     else if (status)
         respond(c, 400, "Bad Request", "expected GET /hash?text=...\n");
     else

@@ -86,6 +86,8 @@ def check_mode(exe, mode):
         for data, code in cases:
             got = raw(port, data)
             expect(got == code, f"{mode}: {data[:40]!r} -> {got}, want {code}")
+        got = raw(port, b"GET /ping HTTP/1.1\r\n\r\n")
+        expect(got == 200, f"{mode}: GET /ping -> {got}, want 200")
         results = []
         client(port, ["still alive"], results)  # no crash after all that
         expect(results and results[0][1] == 200 and results[0][2] == want_hash("still alive"),
