@@ -25,20 +25,24 @@ bool wp_defer_hold(struct wpool *pool, struct wpool_task *t, uint64_t since_tick
     /* EARLY: completed while the work ran (only a completer moves RUNNING).
      * Counted, and the count of pending tasks lowered, before the post: the
      * pool outlives its workers. */
-    wp_task_finish(t, wp_state_status(running));
-    wp_pool_completed_later(pool, 0, true);
+    int status = wp_state_status(running);
+    wp_task_finish(t, status);
+    wp_pool_completed_later(pool, 0, status, true);
     return false;
 }
 
-void wp_pool_completed_later(struct wpool *pool, uint64_t pend_ticks, bool release)
+void wp_pool_completed_later(struct wpool *pool, uint64_t pend_ticks, int status, bool release)
 {
     pthread_mutex_lock(&pool->lock);
-    /* Relaxed: a statistic, read with the others (wpool_stats). */
+    /* Relaxed: statistics, read with the others (wpool_stats). */
     atomic_fetch_add_explicit(&pool->later, 1, memory_order_relaxed);
+    if (status == -ECANCELED)
+        atomic_fetch_add_explicit(&pool->later_cancelled, 1, memory_order_relaxed);
+    else if (status == -ETIMEDOUT)
+        atomic_fetch_add_explicit(&pool->later_timed_out, 1, memory_order_relaxed);
     if (pool->timing)
         wp_ehist_record(&pool->pend_hist,
-                        atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed),
-                        pend_ticks);
+                        atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed), pend_ticks);
     if (release)
         wp_pool_pending_release_locked(pool);
     pthread_mutex_unlock(&pool->lock);
@@ -97,7 +101,7 @@ int wpool_task_complete(struct wpool_task *task, int status)
     }
     /* Counted before the post, as a worker counts a task it ran: once its
      * callback has run, the statistics include it. */
-    wp_pool_completed_later(pool, pend, false);
+    wp_pool_completed_later(pool, pend, status, false);
     wp_port_post(port, task, NULL);
     /* The pool outlives this: close, shutdown and destroy wait for the
      * pending count, lowered only now, under the pool's lock. */

@@ -44,13 +44,14 @@ static inline void wp_defer_start(struct wpool_task *t)
  * posts it. */
 bool wp_defer_hold(struct wpool *pool, struct wpool_task *t, uint64_t since_ticks);
 
-/* A pending task was completed (pend_ticks: how long it was pending):
- * counts it (completed, the pend histogram) under the pool's lock, before
+/* A pending task was completed with status (pend_ticks: how long it was
+ * pending): counts it (completed, or cancelled or timed out by its status;
+ * the pend histogram) under the pool's lock, before
  * its post. release: also lower the count of pending tasks (a worker's call:
  * the pool outlives it); a completer lowers it after its post, with
  * wp_pool_pending_release_locked under the pool's lock, as its last touch of
  * the pool. The last one wakes close, shutdown and destroy. */
-void wp_pool_completed_later(struct wpool *pool, uint64_t pend_ticks, bool release);
+void wp_pool_completed_later(struct wpool *pool, uint64_t pend_ticks, int status, bool release);
 void wp_pool_pending_release_locked(struct wpool *pool);
 
 #endif

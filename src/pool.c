@@ -286,6 +286,9 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
     uint64_t deadline = wp_deadline_ns(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
+    /* Counted until it returns: a wpool_destroy racing it waits, so that
+     * nothing below touches a freed pool (its waits re-take the lock). */
+    pool->closers++;
     if (pool->life == WP_OPEN) {
         pool->life = WP_CLOSING;
         wp_close_queues(pool, mode == WPOOL_CLOSE_CANCEL);
@@ -314,6 +317,8 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
         if (wp_cond_wait_until(&pool->life_changed, &pool->lock, deadline) == ETIMEDOUT &&
             wp_pending_now(pool))
             rc = -ETIMEDOUT;
+    if (--pool->closers == 0)
+        pthread_cond_broadcast(&pool->life_changed);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -384,14 +389,20 @@ int wpool_destroy(wpool_t *pool)
     if (wp_on_own_worker(pool))
         return -EDEADLK;
     pthread_mutex_lock(&pool->lock);
-    while (pool->joining)
+    for (;;) {
+        /* Relaxed: a group's init and seal come before this call (its
+         * contract), on this thread or ordered by the caller. */
+        if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool) ||
+            atomic_load_explicit(&pool->unsealed, memory_order_relaxed)) {
+            pthread_mutex_unlock(&pool->lock);
+            return -EBUSY;
+        }
+        /* A close or shutdown in progress on another thread: wait until it
+         * has returned (it may be joining, or waiting for pending tasks),
+         * so that it touches no freed pool. */
+        if (!pool->joining && !pool->closers)
+            break;
         pthread_cond_wait(&pool->life_changed, &pool->lock);
-    /* Relaxed: a group's init and seal come before this call (its
-     * contract), on this thread or ordered by the caller. */
-    if (pool->life == WP_DESTROYING || wp_any_port_dispatching(pool) ||
-        atomic_load_explicit(&pool->unsealed, memory_order_relaxed)) {
-        pthread_mutex_unlock(&pool->lock);
-        return -EBUSY;
     }
     if (pool->life == WP_OPEN)
         wp_close_queues(pool, true);
@@ -475,9 +486,14 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     /* Relaxed totals: a deferred task is counted in `deferred` before it
      * can be completed, and in `later` before its completion is posted. */
     uint64_t later = atomic_load_explicit(&pool->later, memory_order_relaxed);
+    uint64_t lc = atomic_load_explicit(&pool->later_cancelled, memory_order_relaxed);
+    uint64_t lt = atomic_load_explicit(&pool->later_timed_out, memory_order_relaxed);
     out->deferred = atomic_load_explicit(&pool->deferred, memory_order_relaxed);
     out->pending = out->deferred > later ? out->deferred - later : 0;
-    out->completed += later;
+    /* Completed later with -ECANCELED or -ETIMEDOUT: counted by status. */
+    out->completed += later > lc + lt ? later - lc - lt : 0;
+    out->cancelled += lc;
+    out->timed_out += lt;
     wp_ehist_merge(&pool->pend_hist, epoch, pend);
     out->idle = out->threads - out->running;
     /* Every accepted submission reserved exactly one queue position, or

@@ -72,8 +72,9 @@ struct wpool {
     WP_ALIGNED _Atomic int64_t pending;
     _Atomic uint64_t deferred;
     _Atomic uint64_t later;
-    struct wp_ehist pend_hist;    /* under `lock` */
-    uint64_t born_ns, born_ticks; /* for the tick rate */
+    _Atomic uint64_t later_cancelled, later_timed_out; /* of `later`, by status */
+    struct wp_ehist pend_hist;                         /* under `lock` */
+    uint64_t born_ns, born_ticks;                      /* for the tick rate */
 
     /* Read-mostly after creation. */
     WP_ALIGNED unsigned int nthreads;
@@ -119,6 +120,7 @@ struct wpool {
     pthread_cond_t life_changed; /* a joiner finished, or a worker started */
     enum wp_life life;
     bool joining;                  /* a thread is joining the workers without the lock */
+    unsigned int closers;          /* wpool_shutdown calls in progress (destroy waits) */
     unsigned int nstarted;         /* workers that reported in (creation) */
     int start_error;               /* first worker start failure (nice) */
     struct wpool_port *ports;      /* every port, the default one included */

@@ -301,6 +301,23 @@ START_TEST(test_defer_cancel)
     ck_assert_int_eq(settle(pool), 1);
     ck_assert_int_eq(d.j.status, -ECANCELED);
     ck_assert_int_eq(atomic_load(&d.calls), 1);
+    /* Counted by the status its completer gave it, like any completion. */
+    struct wpool_statistics st;
+    ck_assert_int_eq(wpool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.cancelled, 1);
+    ck_assert_uint_eq(st.completed, 0);
+    ck_assert_int_eq(wpool_task_set_token(&d.j.task, NULL), 0);
+    ck_assert_int_eq(wpool_submit(pool, &d.j.task), 0);
+    wait_pending(pool, 1);
+    ck_assert_int_eq(wpool_task_complete(&d.j.task, -ETIMEDOUT), 0);
+    ck_assert_int_eq(settle(pool), 1);
+    ck_assert_int_eq(d.j.status, -ETIMEDOUT);
+    ck_assert_int_eq(wpool_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.timed_out, 1);
+    ck_assert_uint_eq(st.cancelled, 1);
+    ck_assert_uint_eq(st.completed, 0);
+    ck_assert_uint_eq(st.deferred, 2);
+    ck_assert_uint_eq(st.pending, 0);
     ck_assert_int_eq(wpool_token_destroy(tok), 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
     mailbox_fini(&box);
@@ -659,6 +676,83 @@ START_TEST(test_defer_double)
 }
 END_TEST
 
+/* wpool_destroy may overlap a close still in progress on another thread, and
+ * the close then touches the pool no more: also when the close is waiting
+ * for a pending task. Everything on one CPU, the closer and the completer at
+ * SCHED_IDLE: destroy, on this thread, runs until it waits, and is first to
+ * wake when the task completes, so a close that still had to come back to
+ * the pool would do it after the free (AddressSanitizer reports it; a plain
+ * build may crash or hang). */
+static struct wpool_task *_Atomic cd_parked;
+static atomic_int cd_stopped;
+static wpool_t *cd_pool;
+
+static int cd_work(struct wpool_task *t)
+{
+    atomic_store(&cd_parked, t);
+    return WPOOL_PENDING;
+}
+
+static void cd_stop(void *arg, unsigned int index)
+{
+    (void)arg, (void)index;
+    atomic_store(&cd_stopped, 1);
+}
+
+static void idle_class(void)
+{
+    struct sched_param sp = {0};
+    ck_assert_int_eq(pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp), 0);
+}
+
+static void *cd_closer(void *arg)
+{
+    (void)arg;
+    idle_class();
+    ck_assert_int_eq(wpool_close(cd_pool), 0);
+    return NULL;
+}
+
+static void *cd_completer(void *arg)
+{
+    (void)arg;
+    idle_class();
+    ck_assert_int_eq(wpool_task_complete(atomic_load(&cd_parked), 9), 0);
+    return NULL;
+}
+
+START_TEST(test_defer_close_vs_destroy)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+    for (int i = 0; i < 20; i++) {
+        struct wpool_options o = WPOOL_OPTIONS_INIT;
+        o.threads = 1;
+        o.on_worker_stop = cd_stop;
+        cd_pool = make_pool_opts(&o);
+        atomic_store(&cd_parked, NULL);
+        atomic_store(&cd_stopped, 0);
+        struct djob d;
+        djob_init(&d, i, NULL);
+        ck_assert_int_eq(wpool_task_init(&d.j.task, cd_work, djob_done), 0);
+        ck_assert_int_eq(wpool_submit(cd_pool, &d.j.task), 0);
+        wait_pending(cd_pool, 1);
+        pthread_t closer, completer;
+        ck_assert_int_eq(pthread_create(&closer, NULL, cd_closer, NULL), 0);
+        atomic_int *stopped = (atomic_int *)&cd_stopped;
+        ck_assert(wait_at_least(stopped, 1, 10000)); /* the close is joining */
+        ck_assert_int_eq(pthread_create(&completer, NULL, cd_completer, NULL), 0);
+        ck_assert_int_eq(wpool_destroy(cd_pool), 0);
+        ck_assert_int_eq(atomic_load(&d.calls), 1);
+        ck_assert_int_eq(d.j.status, 9);
+        pthread_join(closer, NULL);
+        pthread_join(completer, NULL);
+    }
+}
+END_TEST
+
 static Suite *defer_suite(void)
 {
     Suite *s = suite_create("defer");
@@ -673,6 +767,7 @@ static Suite *defer_suite(void)
     tcase_add_test(tc, test_defer_fork);
     tcase_add_loop_test(tc, test_defer_many, 0, 2);
     tcase_add_loop_test(tc, test_defer_double, 0, 2);
+    tcase_add_test(tc, test_defer_close_vs_destroy);
     suite_add_tcase(s, tc);
     return s;
 }
