@@ -12,6 +12,10 @@
 #   defaults: build 10 16 3 200  -- the table shows the median of the runs.
 #   HASH_ROUNDS=N: SHA-256 rounds per request (the server's --rounds; its
 #   default is about 1 ms of CPU).
+#   HTTP_CONFIGS=cluster: instead of the three modes, the ways to use more
+#   than one loop: 1 loop + a pool of 2; 2 loops sharing a pool of 2; 2
+#   processes inline; 2 processes each with a pool of 1 (--processes, a
+#   supervisor with SO_REUSEPORT children); uv_queue_work with 2 loops.
 # Needs wrk (Debian package 'wrk'); .ci/install-deps installs it.
 set -euo pipefail
 build=${1:-build}
@@ -36,14 +40,30 @@ to_us() { # wrk prints 1.23ms / 456.00us / 1.20s
         printf "%.0f", n * m }'
 }
 
-run_mode() { # mode run -> "rps p50_us p99_us ping_p50_us ping_p99_us"
-    local mode=$1 out=$tmp/$1-$2
-    "$exe" --mode "$mode" --port 0 "${server_args[@]}" >"$out.srv" &
+# Configurations: "label|server arguments" (labels without spaces).
+if [ "${HTTP_CONFIGS:-}" = cluster ]; then
+    configs=("1loop+pool2|--mode wpool --threads 2" "2loops+pool2|--mode wpool --loops 2 --threads 2"
+        "2procs-inline|--mode inline --processes 2" "2procs+pool1|--mode wpool --processes 2 --threads 1"
+        "uv-2loops|--mode uv --loops 2 --threads 2")
+else
+    configs=("inline|--mode inline" "uv|--mode uv" "wpool|--mode wpool")
+fi
+
+run_mode() { # label run -> "rps p50_us p99_us ping_p50_us ping_p99_us"
+    local mode=$1 out=$tmp/$1-$2 args=() spec
+    for spec in "${configs[@]}"; do [ "${spec%%|*}" = "$mode" ] && read -ra args <<<"${spec#*|}"; done
+    "$exe" "${args[@]}" --port 0 "${server_args[@]}" >"$out.srv" &
     local pid=$!
-    for _ in $(seq 100); do grep -q listening "$out.srv" 2>/dev/null && break; sleep 0.05; done
+    # Every serving process prints rounds=; a supervisor says how many it forks.
+    local want=1
+    [[ " ${args[*]} " =~ " --processes "([0-9]+) ]] && want=${BASH_REMATCH[1]}
+    for _ in $(seq 200); do
+        [ "$(grep -c 'rounds=' "$out.srv" 2>/dev/null)" -ge "$want" ] && break
+        sleep 0.05
+    done
     local port rounds
-    port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$out.srv")
-    rounds=$(sed -n 's/.*rounds=\([0-9]*\).*/\1/p' "$out.srv")
+    port=$(sed -n '1s/.*127.0.0.1:\([0-9]*\).*/\1/p' "$out.srv")
+    rounds=$(sed -n 's/.*rounds=\([0-9]*\).*/\1/p' "$out.srv" | head -n 1)
     echo "$rounds" >"$tmp/rounds"
     # The probe starts a little after wrk and stops a little before it, so
     # that it only sees the loaded server.
@@ -68,7 +88,19 @@ run_mode() { # mode run -> "rps p50_us p99_us ping_p50_us ping_p99_us"
 
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-modes=(inline uv wpool)
+# One request cost for every configuration (each process would calibrate
+# its own): the server's calibration, once, unless HASH_ROUNDS says.
+if [ -z "${HASH_ROUNDS:-}" ]; then
+    "$exe" --mode inline --port 0 >"$tmp/calibrate" &
+    cpid=$!
+    for _ in $(seq 200); do grep -q 'rounds=' "$tmp/calibrate" 2>/dev/null && break; sleep 0.05; done
+    kill -TERM $cpid
+    wait $cpid || true
+    server_args=(--rounds "$(sed -n 's/.*rounds=\([0-9]*\).*/\1/p' "$tmp/calibrate")")
+fi
+
+modes=()
+for spec in "${configs[@]}"; do modes+=("${spec%%|*}"); done
 for r in $(seq "$runs"); do
     for m in "${modes[@]}"; do # interleaved, so machine drift hits all modes alike
         run_mode "$m" "$r" >>"$tmp/$m.results"
@@ -78,9 +110,9 @@ done
 echo "HTTP GET /hash: $(cat "$tmp/rounds") SHA-256 rounds per request, wrk -t1" \
     "-c$conns -d${secs}s, median of $runs runs, $(nproc) CPUs;" \
     "GET /ping at $ping_rate/s on its own connection meanwhile (from the intended send time)"
-printf '%-8s %12s %10s %10s %10s %12s %12s\n' mode "requests/s" "p50 ms" "p99 ms" "rps/inline" \
+printf '%-14s %12s %10s %10s %10s %12s %12s\n' mode "requests/s" "p50 ms" "p99 ms" "rps/first" \
     "ping p50 ms" "ping p99 ms"
-base=$(awk '{print $1}' "$tmp/inline.results" | median)
+base=$(awk '{print $1}' "$tmp/${modes[0]}.results" | median)
 for m in "${modes[@]}"; do
     rps=$(awk '{print $1}' "$tmp/$m.results" | median)
     p50=$(awk '{print $2}' "$tmp/$m.results" | median)
@@ -88,6 +120,6 @@ for m in "${modes[@]}"; do
     pp50=$(awk '{print $4}' "$tmp/$m.results" | median)
     pp99=$(awk '{print $5}' "$tmp/$m.results" | median)
     awk -v m="$m" -v r="$rps" -v a="$p50" -v b="$p99" -v base="$base" -v c="$pp50" -v d="$pp99" 'BEGIN {
-        printf "%-8s %12.0f %10.2f %10.2f %9.2fx %12.3f %12.3f\n", m, r, a / 1000, b / 1000,
+        printf "%-14s %12.0f %10.2f %10.2f %9.2fx %12.3f %12.3f\n", m, r, a / 1000, b / 1000,
             (base > 0 ? r / base : 0), c / 1000, d / 1000 }'
 done

@@ -14,8 +14,17 @@
  * never a crash. bench/http_compare.sh drives the three modes with wrk;
  * examples/http_hash_test.py checks answers and error handling.
  *
+ * Several loops, several processes (the two answers to Node's cluster mode):
+ *   --loops N      N libuv loops on N threads, each accepting on its own
+ *                  SO_REUSEPORT socket; in wpool mode they share one pool,
+ *                  each through its own completion port
+ *   --processes N  a supervisor forks N single-loop servers sharing the
+ *                  port (SO_REUSEPORT), each creating its own pool after the
+ *                  fork, and restarts any that dies; SIGTERM stops them all
+ *
  * Run: build/examples/wpool-http-hash --mode wpool [--port 8080] [--rounds N]
- *      [--threads N]   (port 0: pick a free one; the first line printed says it)
+ *      [--threads N] [--loops N | --processes N]
+ *      (port 0: pick a free one; the first line printed says it)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -23,13 +32,19 @@
 #include <wpool.h>
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define MAX_HEADER 8192
@@ -52,8 +67,23 @@ struct request {
     char out[512];
 };
 
+/* One event loop and what belongs to it: its listening socket, its
+ * connections, and (wpool mode) its completion port. loop.data points here. */
+struct server {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_poll_t pool_watch;
+    wpool_port_t *port;
+    uv_async_t stop; /* another thread asks this loop to stop */
+    int fd;          /* the bound SO_REUSEPORT socket */
+    int nconns;      /* open connections */
+    bool stopping;   /* finish what is in flight, then let uv_run return */
+    pthread_t thread;
+};
+
 struct conn {
     uv_tcp_t tcp; /* first member: (struct conn *)handle */
+    struct server *srv;
     char buf[MAX_HEADER];
     size_t len;
     bool busy;    /* a request is being hashed or its response written */
@@ -64,12 +94,9 @@ struct conn {
 static enum mode mode = MODE_WPOOL;
 static unsigned long rounds;
 static wpool_t *pool;
-static uv_loop_t *loop;
-static uv_tcp_t server;
-static uv_poll_t pool_watch;
-static uv_signal_t sigterm, sigint;
-static int nconns;    /* open connections */
-static bool stopping; /* SIGTERM/SIGINT: finish what is in flight, then exit */
+static struct server *servers; /* nloops of them; servers[0] runs on main */
+static int nloops = 1;
+static uv_signal_t sigterm, sigint; /* on servers[0]'s loop */
 
 static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest
                         * takes shared locks, and threads hashing in parallel
@@ -96,22 +123,26 @@ static void hash_text(const char *text, size_t len, unsigned long n, char hex[65
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void maybe_finish(void)
+static void maybe_finish(struct server *sv)
 {
-    if (!stopping || nconns > 0)
+    if (!sv->stopping || sv->nconns > 0)
         return;
     /* Nothing in flight any more: let uv_run return. */
     if (mode == MODE_WPOOL)
-        uv_close((uv_handle_t *)&pool_watch, NULL);
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_close((uv_handle_t *)&sigint, NULL);
+        uv_close((uv_handle_t *)&sv->pool_watch, NULL);
+    uv_close((uv_handle_t *)&sv->stop, NULL);
+    if (sv == &servers[0]) {
+        uv_close((uv_handle_t *)&sigterm, NULL);
+        uv_close((uv_handle_t *)&sigint, NULL);
+    }
 }
 
 static void on_closed(uv_handle_t *h)
 {
+    struct server *sv = ((struct conn *)h)->srv;
     free(h); /* the conn: tcp is its first member */
-    nconns--;
-    maybe_finish();
+    sv->nconns--;
+    maybe_finish(sv);
 }
 
 static void conn_close(struct conn *c)
@@ -179,7 +210,8 @@ static void wpool_hashed(struct wpool_task *task, int status) /* on the loop */
 
 static void on_pool_readable(uv_poll_t *w, int status, int events)
 {
-    wpool_dispatch(pool, 256);
+    struct server *sv = w->loop->data;
+    wpool_port_dispatch(sv->port, 256);
 }
 
 static void uv_hash(uv_work_t *work) /* on a libuv threadpool thread */
@@ -203,7 +235,7 @@ static void start_hash(struct conn *c)
         finish_hash(c);
     } else if (mode == MODE_UV) {
         r->work.data = r;
-        uv_queue_work(loop, &r->work, uv_hash, uv_hashed);
+        uv_queue_work(&c->srv->loop, &r->work, uv_hash, uv_hashed);
     } else {
         int rc = wpool_submit(pool, &r->task);
         if (rc) { /* -EAGAIN: the queue is full; say so instead of waiting */
@@ -330,16 +362,20 @@ static void on_connection(uv_stream_t *srv, int status)
 {
     if (status < 0)
         return;
+    struct server *sv = srv->loop->data;
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return;
-    uv_tcp_init(loop, &c->tcp);
-    nconns++;
+    c->srv = sv;
+    uv_tcp_init(&sv->loop, &c->tcp);
+    sv->nconns++;
     if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
         uv_close((uv_handle_t *)&c->tcp, on_closed);
         return;
     }
     wpool_task_init(&c->req.task, wpool_hash, wpool_hashed);
+    if (mode == MODE_WPOOL)
+        wpool_task_set_port(&c->req.task, sv->port); /* completions on this loop */
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -347,20 +383,35 @@ static void on_connection(uv_stream_t *srv, int status)
 
 static void close_conn(uv_handle_t *h, void *arg)
 {
-    if (h->type == UV_TCP && h != (uv_handle_t *)&server && !uv_is_closing(h)) {
+    struct server *sv = arg;
+    if (h->type == UV_TCP && h != (uv_handle_t *)&sv->listener && !uv_is_closing(h)) {
         uv_read_stop((uv_stream_t *)h);
         conn_close((struct conn *)h); /* after its request, if one is in flight */
     }
 }
 
+/* On the server's own loop: stop accepting, close the connections once
+ * their requests are answered, then let uv_run return. */
+static void server_stop(struct server *sv)
+{
+    if (sv->stopping)
+        return;
+    sv->stopping = true;
+    uv_close((uv_handle_t *)&sv->listener, NULL);
+    uv_walk(&sv->loop, close_conn, sv);
+    maybe_finish(sv);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    server_stop(a->loop->data);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
-    if (stopping)
-        return;
-    stopping = true;
-    uv_close((uv_handle_t *)&server, NULL);
-    uv_walk(loop, close_conn, NULL);
-    maybe_finish();
+    for (int i = 1; i < nloops; i++)
+        uv_async_send(&servers[i].stop);
+    server_stop(&servers[0]);
 }
 
 static double now_s(void)
@@ -392,13 +443,246 @@ static unsigned long calibrate(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: wpool-http-hash [--mode inline|uv|wpool] [--port N] [--rounds N] "
-                    "[--threads N]\n");
+                    "[--threads N] [--loops N | --processes N]\n");
     exit(2);
+}
+
+/* A TCP socket bound to 127.0.0.1:port with SO_REUSEPORT (port 0: a free
+ * one), or -1. */
+static int bind_reuseport(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    return ntohs(a.sin_port);
+}
+
+/* Sets up a server's loop on the calling thread (its port's owner): 0 or -1. */
+static int server_open(struct server *sv)
+{
+    uv_loop_init(&sv->loop);
+    sv->loop.data = sv;
+    uv_async_init(&sv->loop, &sv->stop, on_stop);
+    if (mode == MODE_WPOOL) {
+        int rc = wpool_port_create(pool, &sv->port);
+        if (rc) {
+            fprintf(stderr, "wpool_port_create: %s\n", wpool_strerror(rc));
+            return -1;
+        }
+        uv_poll_init(&sv->loop, &sv->pool_watch, wpool_port_fd(sv->port));
+        uv_poll_start(&sv->pool_watch, UV_READABLE, on_pool_readable);
+    }
+    uv_tcp_init(&sv->loop, &sv->listener);
+    int rc = uv_tcp_open(&sv->listener, sv->fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&sv->listener, 1024, on_connection);
+    if (rc < 0) {
+        fprintf(stderr, "listen: %s\n", uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs the loop until it stops, then tears it down on the same thread. */
+static void server_run(struct server *sv)
+{
+    uv_run(&sv->loop, UV_RUN_DEFAULT); /* returns once stopping and every conn closed */
+    if (sv->port) {
+        int rc = wpool_port_destroy(sv->port); /* nothing is in flight any more */
+        if (rc)
+            fprintf(stderr, "wpool_port_destroy: %s\n", wpool_strerror(rc));
+    }
+    uv_loop_close(&sv->loop);
+}
+
+static void *server_thread(void *arg)
+{
+    struct server *sv = arg;
+    if (server_open(sv) != 0)
+        exit(1);
+    server_run(sv);
+    return NULL;
+}
+
+/* One process serving on the bound socket fd0 (and nloops - 1 more bound to
+ * the same port): the pool, the loops, then the teardown. */
+static int serve(int fd0, const char *nthreads_out)
+{
+    servers = calloc((size_t)nloops, sizeof(*servers));
+    if (!servers)
+        return 1;
+    int port = bound_port(fd0);
+    for (int i = 0; i < nloops; i++) {
+        servers[i].fd = i == 0 ? fd0 : bind_reuseport(port);
+        if (servers[i].fd < 0) {
+            fprintf(stderr, "bind 127.0.0.1:%d (SO_REUSEPORT): %s\n", port, strerror(errno));
+            return 1;
+        }
+    }
+    if (server_open(&servers[0]) != 0)
+        return 1;
+    uv_signal_init(&servers[0].loop, &sigterm);
+    uv_signal_start_oneshot(&sigterm, on_signal, SIGTERM);
+    uv_signal_init(&servers[0].loop, &sigint);
+    uv_signal_start_oneshot(&sigint, on_signal, SIGINT);
+    for (int i = 1; i < nloops; i++)
+        pthread_create(&servers[i].thread, NULL, server_thread, &servers[i]);
+    static const char *names[] = {"inline", "uv", "wpool"};
+    printf("listening on 127.0.0.1:%d mode=%s rounds=%lu threads=%s loops=%d pid=%d\n", port,
+           names[mode], rounds, nthreads_out, nloops, (int)getpid());
+    fflush(stdout);
+    server_run(&servers[0]);
+    for (int i = 1; i < nloops; i++)
+        pthread_join(servers[i].thread, NULL);
+    free(servers);
+    return 0;
+}
+
+/* Creates the pool (after any fork: a pool belongs to its process) and
+ * serves. */
+static int serve_with_pool(int fd0, unsigned threads)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    if (!sha256) {
+        fprintf(stderr, "OpenSSL has no SHA2-256\n");
+        return 1;
+    }
+    if (rounds == 0)
+        rounds = calibrate();
+    /* Same number of threads for both pools: one per allowed core. */
+    struct wpool_options opts = WPOOL_OPTIONS_INIT;
+    opts.threads = threads;
+    int rc = wpool_create(&pool, &opts);
+    if (rc) {
+        fprintf(stderr, "wpool_create: %s\n", wpool_strerror(rc));
+        return 1;
+    }
+    char nthreads[16];
+    snprintf(nthreads, sizeof(nthreads), "%u", wpool_threads(pool));
+    setenv("UV_THREADPOOL_SIZE", nthreads, 1); /* before libuv's pool starts */
+    rc = serve(fd0, nthreads);
+    wpool_destroy(pool);
+    EVP_MD_free(sha256);
+    return rc;
+}
+
+/* ---- cluster mode: a supervisor and its children ------------------------- */
+
+static volatile sig_atomic_t supervisor_stop;
+
+/* Installed so that SIGCHLD interrupts the supervisor's sigsuspend. */
+static void on_child(int sig)
+{
+    (void)sig;
+}
+
+static void on_supervisor_signal(int sig)
+{
+    (void)sig;
+    supervisor_stop = 1;
+}
+
+static pid_t spawn(int slot, int supervisor_fd, unsigned threads)
+{
+    int port = bound_port(supervisor_fd);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* The child: default signal handling again, its own socket and pool. */
+    close(supervisor_fd);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int fd = bind_reuseport(port);
+    if (fd < 0) {
+        fprintf(stderr, "child %d: bind: %s\n", slot, strerror(errno));
+        _exit(1);
+    }
+    _exit(serve_with_pool(fd, threads));
+}
+
+/* Forks n servers sharing `port`, restarts any that dies, and on SIGTERM or
+ * SIGINT stops them all and returns 0 once each has exited cleanly. The
+ * supervisor keeps its own socket bound (not listening) so that the port
+ * stays reserved while a child is being restarted. */
+static int supervise(int fd, int n, unsigned threads)
+{
+    int port = bound_port(fd);
+    /* SIGCHLD (its handler does nothing) ends the sigsuspend below. */
+    struct sigaction sc = {.sa_handler = on_child, .sa_flags = SA_NOCLDSTOP};
+    sigaction(SIGCHLD, &sc, NULL);
+    pid_t *kids = calloc((size_t)n, sizeof(*kids));
+    if (!kids)
+        return 1;
+    struct sigaction sa = {.sa_handler = on_supervisor_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    printf("listening on 127.0.0.1:%d supervisor pid=%d processes=%d\n", port, (int)getpid(), n);
+    for (int i = 0; i < n; i++) {
+        kids[i] = spawn(i, fd, threads);
+        printf("child %d pid=%d\n", i, (int)kids[i]);
+    }
+    fflush(stdout);
+    int bad = 0;
+    while (!supervisor_stop) {
+        /* Wait for a child to die or a signal, without a race between the
+         * two: signals are unblocked only inside sigsuspend. */
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            sigsuspend(&old);
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            if (kids[i] == pid) {
+                kids[i] = spawn(i, fd, threads);
+                printf("child %d pid=%d died (%s %d), restarted as pid=%d\n", i, (int)pid,
+                       WIFSIGNALED(status) ? "signal" : "status",
+                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), (int)kids[i]);
+                fflush(stdout);
+            }
+    }
+    for (int i = 0; i < n; i++)
+        kill(kids[i], SIGTERM);
+    for (int i = 0; i < n; i++) {
+        int status;
+        if (waitpid(kids[i], &status, 0) != kids[i] || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    close(fd);
+    free(kids);
+    return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-    int port = 8080;
+    int port = 8080, processes = 0;
     unsigned threads = 0;
     if (argc % 2 == 0) /* flags come in pairs: --name value */
         usage();
@@ -416,57 +700,21 @@ int main(int argc, char **argv)
             rounds = strtoul(v, NULL, 10);
         else if (!strcmp(argv[i], "--threads"))
             threads = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--loops") && atoi(v) >= 1)
+            nloops = atoi(v);
+        else if (!strcmp(argv[i], "--processes") && atoi(v) >= 1)
+            processes = atoi(v);
         else
             usage();
     }
-    sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-    if (!sha256) {
-        fprintf(stderr, "OpenSSL has no SHA2-256\n");
+    if (processes && nloops > 1)
+        usage();
+    int fd = bind_reuseport(port);
+    if (fd < 0) {
+        fprintf(stderr, "bind 127.0.0.1:%d: %s\n", port, strerror(errno));
         return 1;
     }
-    if (rounds == 0)
-        rounds = calibrate();
-
-    /* Same number of threads for both pools: one per allowed core. */
-    struct wpool_options opts = WPOOL_OPTIONS_INIT;
-    opts.threads = threads;
-    int rc = wpool_create(&pool, &opts);
-    if (rc) {
-        fprintf(stderr, "wpool_create: %d\n", rc);
-        return 1;
-    }
-    char nthreads[16];
-    snprintf(nthreads, sizeof(nthreads), "%u", wpool_threads(pool));
-    setenv("UV_THREADPOOL_SIZE", nthreads, 1); /* before libuv's pool starts */
-
-    loop = uv_default_loop();
-    if (mode == MODE_WPOOL) {
-        uv_poll_init(loop, &pool_watch, wpool_fd(pool));
-        uv_poll_start(&pool_watch, UV_READABLE, on_pool_readable);
-    }
-    struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", port, &addr);
-    uv_tcp_init(loop, &server);
-    if ((rc = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&server, 1024, on_connection)) < 0) {
-        fprintf(stderr, "listen on 127.0.0.1:%d: %s\n", port, uv_strerror(rc));
-        return 1;
-    }
-    struct sockaddr_storage bound;
-    int len = sizeof(bound);
-    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
-    uv_signal_init(loop, &sigterm);
-    uv_signal_start_oneshot(&sigterm, on_signal, SIGTERM);
-    uv_signal_init(loop, &sigint);
-    uv_signal_start_oneshot(&sigint, on_signal, SIGINT);
-    static const char *names[] = {"inline", "uv", "wpool"};
-    printf("listening on 127.0.0.1:%d mode=%s rounds=%lu threads=%s\n",
-           ntohs(((struct sockaddr_in *)&bound)->sin_port), names[mode], rounds, nthreads);
-    fflush(stdout);
-
-    uv_run(loop, UV_RUN_DEFAULT); /* returns once stopping and every conn closed */
-    wpool_destroy(pool);
-    uv_loop_close(loop);
-    EVP_MD_free(sha256);
-    return 0;
+    if (processes)
+        return supervise(fd, processes, threads);
+    return serve_with_pool(fd, threads);
 }

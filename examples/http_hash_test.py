@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: MIT
 """Checks examples/http_hash.c in each mode: correct hashes under concurrent
 keep-alive clients, 400/404/431 for bad requests without a crash, and a clean
-exit (status 0) on SIGTERM. usage: http_hash_test.py path/to/wpool-http-hash"""
+exit (status 0) on SIGTERM; the same with two loops sharing the pool; and
+cluster mode: a child killed under load is restarted and the others keep
+serving. usage: http_hash_test.py path/to/wpool-http-hash"""
+import os
+import time
 import hashlib
 import http.client
 import signal
@@ -55,9 +59,10 @@ def client(port, texts, results):
     conn.close()
 
 
-def check_mode(exe, mode):
-    srv = subprocess.Popen([exe, "--mode", mode, "--port", "0", "--rounds", str(ROUNDS)],
-                           stdout=subprocess.PIPE, text=True)
+def check_mode(exe, mode, extra=()):
+    srv = subprocess.Popen([exe, "--mode", mode, "--port", "0", "--rounds", str(ROUNDS),
+                            *extra], stdout=subprocess.PIPE, text=True)
+    mode = " ".join([mode, *extra])
     line = srv.stdout.readline()
     expect(line.startswith("listening on 127.0.0.1:"), f"{mode}: banner {line!r}")
     port = int(line.split(":")[1].split()[0])
@@ -103,10 +108,75 @@ def check_mode(exe, mode):
     print(f"{mode}: ok" if not failures else f"{mode}: done")
 
 
+def check_cluster(exe):
+    """Two processes under a supervisor; one is killed while clients run."""
+    srv = subprocess.Popen([exe, "--mode", "wpool", "--port", "0", "--rounds", str(ROUNDS),
+                            "--processes", "2"], stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(srv.stdout.readline, "")))
+    reader.start()
+
+    def wait_for(pred, what, limit=20.0):
+        """Until pred(output lines so far) holds."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if pred(list(lines)):
+                return True
+            time.sleep(0.05)
+        expect(False, f"cluster: no {what} after {limit} s; output {lines!r}")
+        return False
+
+    try:
+        if not wait_for(lambda ls: sum("mode=wpool" in x for x in ls) >= 2, "two children"):
+            return
+        port = int(lines[0].split(":")[1].split()[0])
+        kids = [int(l.split("pid=")[1]) for l in lines if l.startswith("child ")]
+        expect(len(kids) == 2, f"cluster: children {kids}")
+        stop = threading.Event()
+        errors = []
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = []
+                    client(port, ["load"] * 5, r)
+                except OSError:
+                    errors.append(1)  # a connection the killed child held: allowed
+
+        loaders = [threading.Thread(target=load) for _ in range(2)]
+        for t in loaders:
+            t.start()
+        time.sleep(0.3)
+        os.kill(kids[0], signal.SIGKILL)
+        wait_for(lambda ls: any("restarted as" in x for x in ls), "restart")
+        stop.set()
+        for t in loaders:
+            t.join()
+        results = []
+        for i in range(4):
+            client(port, [f"after {i}"] * 10, results)
+        bad = [r for r in results if r[1] != 200 or r[2] != want_hash(r[0])]
+        expect(len(results) == 40 and not bad,
+               f"cluster: {len(bad)} wrong answers of {len(results)} after the restart")
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            rc = "hung"
+        reader.join()
+    expect(rc == 0, f"cluster: supervisor exit status {rc} after SIGTERM")
+    print("cluster: ok" if not failures else "cluster: done")
+
+
 def main():
     exe = sys.argv[1]
     for mode in ("inline", "uv", "wpool"):
         check_mode(exe, mode)
+    for mode in ("uv", "wpool"):
+        check_mode(exe, mode, ("--loops", "2"))
+    check_cluster(exe)
     print("http-hash:", "all checks passed" if not failures else f"{len(failures)} failures")
     return 1 if failures else 0
 
