@@ -55,6 +55,7 @@ uint64_t bench_alloc_calls(void) __attribute__((weak));
 static const struct peer *const all_peers[] = {
     &peer_wpool,
     &peer_wpool_pin,
+    &peer_wpool_rr,
     &peer_wpool_port,
 #ifdef BENCH_HAVE_TIMING
     &peer_wpool_notiming,
@@ -797,6 +798,9 @@ static bool supported(const char *w, const struct peer *p, const char *pname)
         return strcmp(w, "w1") == 0 || strcmp(w, "w3") == 0 || strcmp(w, "idle") == 0;
     if (p == &peer_wpool_port)
         return strcmp(w, "w1") == 0 || strcmp(w, "w4") == 0;
+    if (p == &peer_wpool_rr)
+        return strcmp(w, "w1") == 0 || strcmp(w, "w2") == 0 || strcmp(w, "w3") == 0 ||
+               strcmp(w, "w4") == 0;
 #ifdef BENCH_HAVE_TIMING
     if (p == &peer_wpool_notiming)
         return strcmp(w, "w1") == 0;

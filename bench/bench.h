@@ -74,6 +74,7 @@ struct peer {
 
 extern const struct peer peer_wpool;
 extern const struct peer peer_wpool_pin;
+extern const struct peer peer_wpool_rr;
 extern const struct peer peer_wpool_port;
 extern const struct peer peer_wpool_notiming;
 extern const struct peer peer_wpool_coalesce;

@@ -72,12 +72,15 @@ static void wp_done(struct wpool_task *task, int status)
 /* The coalesce_us of peer wpool-coalesce (WPOOL_BENCH_COALESCE_US overrides). */
 #define WP_COALESCE_US 1000
 
+static int wp_placement = WPOOL_FIRST_FREE; /* peer wpool-rr: ROUND_ROBIN */
+
 static int wp_create_opts(unsigned int threads, int pin, int timing, unsigned int coalesce_us)
 {
     struct wpool_options o;
     wpool_options_init(&o);
     o.threads = threads;
     o.pin = pin;
+    o.placement = wp_placement;
     o.coalesce_us = coalesce_us;
 #ifdef BENCH_HAVE_TIMING
     o.timing = timing;
@@ -123,6 +126,15 @@ static int wp_create_port(unsigned int threads)
     if (rc)
         return rc;
     return loop_watch(wpool_port_fd(wp_port));
+}
+
+/* Peer wpool-rr: the other placement policy, a queue per worker. */
+static int wp_create_rr(unsigned int threads)
+{
+    wp_placement = WPOOL_ROUND_ROBIN;
+    int rc = wp_create_opts(threads, 0, 1, 0);
+    wp_placement = WPOOL_FIRST_FREE;
+    return rc;
 }
 
 static int wp_create_notiming(unsigned int threads)
@@ -200,6 +212,7 @@ static void wp_destroy(void)
 
 const struct peer peer_wpool = WP_PEER("wpool", "", wp_create);
 const struct peer peer_wpool_pin = WP_PEER("wpool-pin", ", pin = 1", wp_create_pin);
+const struct peer peer_wpool_rr = WP_PEER("wpool-rr", ", placement = ROUND_ROBIN", wp_create_rr);
 const struct peer peer_wpool_port = WP_PEER("wpool-port", ", own port", wp_create_port);
 const struct peer peer_wpool_notiming =
     WP_PEER("wpool-notiming", ", timing = 0", wp_create_notiming);

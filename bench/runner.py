@@ -366,11 +366,18 @@ def report(results, meta):
         if a is not None and b is not None:
             w("  coalesce: %-12s default %s, coalesce_us %s (coalesced/default %.2fx)\n" % (
                 label, fmt(a), fmt(b), b / a))
+    for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"), ("w2", "efficiency", "W2 effic."),
+                          ("w3", "p50_us", "W3 p50 us"), ("w3", "p99_us", "W3 p99 us"),
+                          ("w4", "mtasks_per_s", "W4 Mtasks/s")):
+        a, b = med(g, WPOOL, key), med(g, "wpool-rr", key)
+        if a is not None and b is not None:
+            w("  placement: %-12s FIRST_FREE %s, ROUND_ROBIN %s (rr/ff %.2fx)\n" % (
+                label, fmt(a), fmt(b), b / a))
     return "".join(out)
 
 
-PEER_ORDER = ["wpool", "wpool-pin", "wpool-notiming", "wpool-coalesce", "libuv", "glib", "plain",
-              "floor"]
+PEER_ORDER = ["wpool", "wpool-rr", "wpool-pin", "wpool-notiming", "wpool-coalesce", "libuv",
+              "glib", "plain", "floor"]
 
 
 def charts(results, out, samples_dir):
