@@ -29,6 +29,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
+#include "http_hash.h"
+
 #include <wpool.h>
 
 #include <errno.h>
@@ -42,7 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -449,7 +450,7 @@ static void usage(void)
 
 /* A TCP socket bound to 127.0.0.1:port with SO_REUSEPORT (port 0: a free
  * one), or -1. */
-static int bind_reuseport(int port)
+int bind_reuseport(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -464,7 +465,7 @@ static int bind_reuseport(int port)
     return fd;
 }
 
-static int bound_port(int fd)
+int bound_port(int fd)
 {
     struct sockaddr_in a;
     socklen_t len = sizeof(a);
@@ -555,7 +556,7 @@ static int serve(int fd0, const char *nthreads_out)
 
 /* Creates the pool (after any fork: a pool belongs to its process) and
  * serves. */
-static int serve_with_pool(int fd0, unsigned threads)
+int serve_with_pool(int fd0, unsigned threads)
 {
     sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
     if (!sha256) {
@@ -579,105 +580,6 @@ static int serve_with_pool(int fd0, unsigned threads)
     wpool_destroy(pool);
     EVP_MD_free(sha256);
     return rc;
-}
-
-/* ---- cluster mode: a supervisor and its children ------------------------- */
-
-static volatile sig_atomic_t supervisor_stop;
-
-/* Installed so that SIGCHLD interrupts the supervisor's sigsuspend. */
-static void on_child(int sig)
-{
-    (void)sig;
-}
-
-static void on_supervisor_signal(int sig)
-{
-    (void)sig;
-    supervisor_stop = 1;
-}
-
-static pid_t spawn(int slot, int supervisor_fd, unsigned threads)
-{
-    int port = bound_port(supervisor_fd);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    /* The child: default signal handling again, its own socket and pool. */
-    close(supervisor_fd);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int fd = bind_reuseport(port);
-    if (fd < 0) {
-        fprintf(stderr, "child %d: bind: %s\n", slot, strerror(errno));
-        _exit(1);
-    }
-    _exit(serve_with_pool(fd, threads));
-}
-
-/* Forks n servers sharing `port`, restarts any that dies, and on SIGTERM or
- * SIGINT stops them all and returns 0 once each has exited cleanly. The
- * supervisor keeps its own socket bound (not listening) so that the port
- * stays reserved while a child is being restarted. */
-static int supervise(int fd, int n, unsigned threads)
-{
-    int port = bound_port(fd);
-    /* SIGCHLD (its handler does nothing) ends the sigsuspend below. */
-    struct sigaction sc = {.sa_handler = on_child, .sa_flags = SA_NOCLDSTOP};
-    sigaction(SIGCHLD, &sc, NULL);
-    pid_t *kids = calloc((size_t)n, sizeof(*kids));
-    if (!kids)
-        return 1;
-    struct sigaction sa = {.sa_handler = on_supervisor_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    printf("listening on 127.0.0.1:%d supervisor pid=%d processes=%d\n", port, (int)getpid(), n);
-    for (int i = 0; i < n; i++) {
-        kids[i] = spawn(i, fd, threads);
-        printf("child %d pid=%d\n", i, (int)kids[i]);
-    }
-    fflush(stdout);
-    int bad = 0;
-    while (!supervisor_stop) {
-        /* Wait for a child to die or a signal, without a race between the
-         * two: signals are unblocked only inside sigsuspend. */
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) {
-            sigsuspend(&old);
-            continue;
-        }
-        for (int i = 0; i < n; i++)
-            if (kids[i] == pid) {
-                kids[i] = spawn(i, fd, threads);
-                printf("child %d pid=%d died (%s %d), restarted as pid=%d\n", i, (int)pid,
-                       WIFSIGNALED(status) ? "signal" : "status",
-                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), (int)kids[i]);
-                fflush(stdout);
-            }
-    }
-    for (int i = 0; i < n; i++)
-        kill(kids[i], SIGTERM);
-    for (int i = 0; i < n; i++) {
-        int status;
-        if (waitpid(kids[i], &status, 0) != kids[i] || !WIFEXITED(status) ||
-            WEXITSTATUS(status) != 0)
-            bad++;
-    }
-    close(fd);
-    free(kids);
-    return bad ? 1 : 0;
 }
 
 int main(int argc, char **argv)
