@@ -64,8 +64,9 @@ typedef int (*wpool_work_fn)(struct wpool_task *task);
  * when some thread calls wpool_task_complete() on it (wpool_task_complete(3)). */
 #define WPOOL_PENDING (-2147483647 - 1)
 /* Runs on the thread that dispatches the task's port, exactly once per
- * accepted submission. status is the work's return value, -ECANCELED (never
- * ran: cancelled), or -ETIMEDOUT (never ran: its deadline passed first). The
+ * accepted submission. status is the work's return value (for WPOOL_PENDING,
+ * the status given to wpool_task_complete), -ECANCELED (never ran:
+ * cancelled), or -ETIMEDOUT (never ran: its deadline passed first). The
  * task is idle again when it runs: the callback may free the task's memory,
  * re-initialise it, or submit it again. */
 typedef void (*wpool_done_fn)(struct wpool_task *task, int status);
