@@ -485,9 +485,13 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
     /* Relaxed totals: a deferred task is counted in `deferred` before it
      * can be completed, and in `later` before its completion is posted. */
+    /* Under the lock, as they are written: one completion is in all three
+     * or in none. */
+    pthread_mutex_lock(&pool->lock);
     uint64_t later = atomic_load_explicit(&pool->later, memory_order_relaxed);
     uint64_t lc = atomic_load_explicit(&pool->later_cancelled, memory_order_relaxed);
     uint64_t lt = atomic_load_explicit(&pool->later_timed_out, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
     out->deferred = atomic_load_explicit(&pool->deferred, memory_order_relaxed);
     out->pending = out->deferred > later ? out->deferred - later : 0;
     /* Completed later with -ECANCELED or -ETIMEDOUT: counted by status. */

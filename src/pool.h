@@ -117,7 +117,8 @@ struct wpool {
      * lock is the only lock held with no other (a token's lock is never held
      * with it). */
     pthread_mutex_t lock;
-    pthread_cond_t life_changed; /* a joiner finished, or a worker started */
+    pthread_cond_t life_changed; /* a joiner or closer finished, a worker started,
+                                  * or the pending count reached 0 */
     enum wp_life life;
     bool joining;                  /* a thread is joining the workers without the lock */
     unsigned int closers;          /* wpool_shutdown calls in progress (destroy waits) */
