@@ -676,10 +676,10 @@ START_TEST(test_defer_double)
 }
 END_TEST
 
-/* wpool_destroy may overlap a close still in progress on another thread, and
- * the close then touches the pool no more: also when the close is waiting
- * for a pending task. Everything on one CPU, the closer and the completer at
- * SCHED_IDLE: destroy, on this thread, runs until it waits, and is first to
+/* wpool_destroy may overlap a close or shutdown still in progress on another
+ * thread, and that call then touches the pool no more: also when it is
+ * waiting for a pending task (every other round is a shutdown). Everything on one CPU, the closer
+ * and the completer at SCHED_IDLE: destroy, on this thread, runs until it waits, and is first to
  * wake when the task completes, so a close that still had to come back to
  * the pool would do it after the free (AddressSanitizer reports it; a plain
  * build may crash or hang). */
@@ -707,9 +707,10 @@ static void idle_class(void)
 
 static void *cd_closer(void *arg)
 {
-    (void)arg;
+    bool shutdown = arg != NULL; /* or a close */
     idle_class();
-    ck_assert_int_eq(wpool_close(cd_pool), 0);
+    ck_assert_int_eq(
+        shutdown ? wpool_shutdown(cd_pool, WPOOL_CLOSE_RUN, 20000) : wpool_close(cd_pool), 0);
     return NULL;
 }
 
@@ -740,7 +741,7 @@ START_TEST(test_defer_close_vs_destroy)
         ck_assert_int_eq(wpool_submit(cd_pool, &d.j.task), 0);
         wait_pending(cd_pool, 1);
         pthread_t closer, completer;
-        ck_assert_int_eq(pthread_create(&closer, NULL, cd_closer, NULL), 0);
+        ck_assert_int_eq(pthread_create(&closer, NULL, cd_closer, i % 2 ? &closer : NULL), 0);
         atomic_int *stopped = (atomic_int *)&cd_stopped;
         ck_assert(wait_at_least(stopped, 1, 10000)); /* the close is joining */
         ck_assert_int_eq(pthread_create(&completer, NULL, cd_completer, NULL), 0);
