@@ -357,10 +357,36 @@ START_TEST(test_defer_shutdown)
 }
 END_TEST
 
-/* Destroy waits for pending tasks and runs their completions: completed
- * only once destroy is joining the workers (their stop hook opens the
- * completer's gate), each still runs exactly once before destroy returns. */
+/* Runs the calling thread only when nothing else on its CPU wants to. */
+static void idle_class(void)
+{
+    struct sched_param sp = {0};
+    ck_assert_int_eq(pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp), 0);
+}
+
+static void pin_to_cpu0(void)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* Destroy waits for pending tasks before it runs the leftover completions:
+ * the completer (at SCHED_IDLE, everything on one CPU) completes them only
+ * once destroy is joining the workers (their stop hook opens its gate) and
+ * then blocks; a plain task's completion, left undispatched, runs among the
+ * leftovers and must see every pending task completed by then. Each still
+ * completes exactly once before destroy returns. */
 static struct gate stop_gate;
+static atomic_int completed_n;
+static int seen_by_leftover = -1;
+
+static void leftover_done(struct wpool_task *t, int status)
+{
+    job_done(t, status);
+    seen_by_leftover = atomic_load(&completed_n);
+}
 
 static void on_stop(void *arg, unsigned int index)
 {
@@ -379,10 +405,12 @@ static void *complete_n(void *arg)
 {
     struct completer *c = arg;
     uint64_t rng = 12345;
+    idle_class();
     gate_wait(&stop_gate);
     for (int i = 0; i < c->n; i++) {
         struct wpool_task *t = mailbox_take(c->box, &rng);
         ck_assert_ptr_nonnull(t);
+        atomic_fetch_add(&completed_n, 1); /* before: the last call lets destroy go on */
         ck_assert_int_eq(wpool_task_complete(t, c->status), 0);
     }
     return NULL;
@@ -390,7 +418,9 @@ static void *complete_n(void *arg)
 
 START_TEST(test_defer_destroy_waits)
 {
+    pin_to_cpu0();
     gate_init(&stop_gate);
+    atomic_store(&completed_n, 0);
     struct wpool_options o = WPOOL_OPTIONS_INIT;
     o.threads = 2;
     o.on_worker_stop = on_stop;
@@ -409,10 +439,17 @@ START_TEST(test_defer_destroy_waits)
     }
     wait_pending(pool, N);
     ck_assert_int_eq(wpool_port_destroy(port), -EBUSY); /* pending is in flight */
+    struct job leftover;                                /* ran, its completion not dispatched */
+    job_init(&leftover, 0);
+    ck_assert_int_eq(wpool_task_init(&leftover.task, job_work, leftover_done), 0);
+    ck_assert_int_eq(wpool_submit(pool, &leftover.task), 0);
+    ck_assert(wait_at_least(&leftover.ran, 1, 10000));
     struct completer c = {&box, N, 3};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, complete_n, &c), 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
+    ck_assert_int_eq(leftover.done_calls, 1);
+    ck_assert_int_eq(seen_by_leftover, N); /* destroy waited before the leftovers */
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(atomic_load(&d[i].calls), 1);
         ck_assert_int_eq(d[i].j.status, 3);
@@ -699,12 +736,6 @@ static void cd_stop(void *arg, unsigned int index)
     atomic_store(&cd_stopped, 1);
 }
 
-static void idle_class(void)
-{
-    struct sched_param sp = {0};
-    ck_assert_int_eq(pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp), 0);
-}
-
 static void *cd_closer(void *arg)
 {
     bool shutdown = arg != NULL; /* or a close */
@@ -724,10 +755,7 @@ static void *cd_completer(void *arg)
 
 START_TEST(test_defer_close_vs_destroy)
 {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(0, &one);
-    ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+    pin_to_cpu0();
     for (int i = 0; i < 20; i++) {
         struct wpool_options o = WPOOL_OPTIONS_INIT;
         o.threads = 1;
