@@ -359,20 +359,17 @@ def report(results, meta):
         if a is not None and b is not None:
             w("  pin: %-12s unpinned %s, pinned %s (pinned/unpinned %.2fx)\n" % (
                 label, fmt(a), fmt(b), b / a))
-    for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"), ("w2", "efficiency", "W2 effic."),
-                          ("w3", "p50_us", "W3 p50 us"), ("w3", "p99_us", "W3 p99 us"),
-                          ("w4", "mtasks_per_s", "W4 Mtasks/s")):
-        a, b = med(g, WPOOL, key), med(g, "wpool-coalesce", key)
-        if a is not None and b is not None:
-            w("  coalesce: %-12s default %s, coalesce_us %s (coalesced/default %.2fx)\n" % (
-                label, fmt(a), fmt(b), b / a))
-    for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"), ("w2", "efficiency", "W2 effic."),
-                          ("w3", "p50_us", "W3 p50 us"), ("w3", "p99_us", "W3 p99 us"),
-                          ("w4", "mtasks_per_s", "W4 Mtasks/s")):
-        a, b = med(g, WPOOL, key), med(g, "wpool-rr", key)
-        if a is not None and b is not None:
-            w("  placement: %-12s FIRST_FREE %s, ROUND_ROBIN %s (rr/ff %.2fx)\n" % (
-                label, fmt(a), fmt(b), b / a))
+    # wpool against one of its variants, W1 to W4.
+    for peer, what, base, other, ratio in (
+            ("wpool-coalesce", "coalesce", "default", "coalesce_us", "coalesced/default"),
+            ("wpool-rr", "placement", "FIRST_FREE", "ROUND_ROBIN", "rr/ff")):
+        for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"),
+                              ("w2", "efficiency", "W2 effic."), ("w3", "p50_us", "W3 p50 us"),
+                              ("w3", "p99_us", "W3 p99 us"), ("w4", "mtasks_per_s", "W4 Mtasks/s")):
+            a, b = med(g, WPOOL, key), med(g, peer, key)
+            if a is not None and b is not None:
+                w("  %s: %-12s %s %s, %s %s (%s %.2fx)\n" % (
+                    what, label, base, fmt(a), other, fmt(b), ratio, b / a))
     return "".join(out)
 
 

@@ -59,6 +59,16 @@ def client(port, texts, results):
     conn.close()
 
 
+def stop_server(srv):
+    """SIGTERM, then the exit status ("hung" if it does not exit in 60 s)."""
+    srv.send_signal(signal.SIGTERM)
+    try:
+        return srv.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        return "hung"
+
+
 def check_mode(exe, mode, extra=()):
     srv = subprocess.Popen([exe, "--mode", mode, "--port", "0", "--rounds", str(ROUNDS),
                             *extra], stdout=subprocess.PIPE, text=True)
@@ -98,12 +108,7 @@ def check_mode(exe, mode, extra=()):
         expect(results and results[0][1] == 200 and results[0][2] == want_hash("still alive"),
                f"{mode}: server broken after bad requests")
     finally:
-        srv.send_signal(signal.SIGTERM)
-        try:
-            rc = srv.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            rc = "hung"
+        rc = stop_server(srv)
     expect(rc == 0, f"{mode}: exit status {rc} after SIGTERM")
     print(f"{mode}: ok" if not failures else f"{mode}: done")
 
@@ -159,12 +164,7 @@ def check_cluster(exe):
         expect(len(results) == 40 and not bad,
                f"cluster: {len(bad)} wrong answers of {len(results)} after the restart")
     finally:
-        srv.send_signal(signal.SIGTERM)
-        try:
-            rc = srv.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            rc = "hung"
+        rc = stop_server(srv)
         reader.join()
     expect(rc == 0, f"cluster: supervisor exit status {rc} after SIGTERM")
     print("cluster: ok" if not failures else "cluster: done")

@@ -34,12 +34,11 @@ bool wp_defer_hold(struct wpool *pool, struct wpool_task *t, uint64_t since_tick
 void wp_pool_completed_later(struct wpool *pool, uint64_t pend_ticks, int status, bool release)
 {
     pthread_mutex_lock(&pool->lock);
-    /* Relaxed: statistics, read with the others (wpool_stats). */
-    atomic_fetch_add_explicit(&pool->later, 1, memory_order_relaxed);
+    pool->later++;
     if (status == -ECANCELED)
-        atomic_fetch_add_explicit(&pool->later_cancelled, 1, memory_order_relaxed);
+        pool->later_cancelled++;
     else if (status == -ETIMEDOUT)
-        atomic_fetch_add_explicit(&pool->later_timed_out, 1, memory_order_relaxed);
+        pool->later_timed_out++;
     if (pool->timing)
         wp_ehist_record(&pool->pend_hist,
                         atomic_load_explicit(&pool->stats_epoch, memory_order_relaxed), pend_ticks);

@@ -483,16 +483,13 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
         busy += wp_stats_merge(st, epoch, wait, run);
     }
     out->cancelled += atomic_load_explicit(&pool->cancelled, memory_order_relaxed);
-    /* Relaxed totals: a deferred task is counted in `deferred` before it
-     * can be completed, and in `later` before its completion is posted. */
-    /* Under the lock, as they are written: one completion is in all three
-     * or in none. */
+    /* A deferred task is counted in `deferred` before it can be completed,
+     * and in `later` (under the lock, with its status) before its
+     * completion is posted. Relaxed: a total. */
     pthread_mutex_lock(&pool->lock);
-    uint64_t later = atomic_load_explicit(&pool->later, memory_order_relaxed);
-    uint64_t lc = atomic_load_explicit(&pool->later_cancelled, memory_order_relaxed);
-    uint64_t lt = atomic_load_explicit(&pool->later_timed_out, memory_order_relaxed);
-    pthread_mutex_unlock(&pool->lock);
+    uint64_t later = pool->later, lc = pool->later_cancelled, lt = pool->later_timed_out;
     out->deferred = atomic_load_explicit(&pool->deferred, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
     out->pending = out->deferred > later ? out->deferred - later : 0;
     /* Completed later with -ECANCELED or -ETIMEDOUT: counted by status. */
     out->completed += later > lc + lt ? later - lc - lt : 0;

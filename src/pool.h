@@ -71,10 +71,10 @@ struct wpool {
      * lowered under `lock`), ever deferred, and completed later. */
     WP_ALIGNED _Atomic int64_t pending;
     _Atomic uint64_t deferred;
-    _Atomic uint64_t later;
-    _Atomic uint64_t later_cancelled, later_timed_out; /* of `later`, by status */
-    struct wp_ehist pend_hist;                         /* under `lock` */
-    uint64_t born_ns, born_ticks;                      /* for the tick rate */
+    uint64_t later;                            /* under `lock` */
+    uint64_t later_cancelled, later_timed_out; /* of `later`, by status; under `lock` */
+    struct wp_ehist pend_hist;                 /* under `lock` */
+    uint64_t born_ns, born_ticks;              /* for the tick rate */
 
     /* Read-mostly after creation. */
     WP_ALIGNED unsigned int nthreads;
