@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Every non-relaxed atomic in src/ says its memory order and what it pairs
+"""Every non-relaxed atomic in src/ and node/src/ (the Node kit) says its memory order and what it pairs
 with, in a comment on its line or in the comment just above its statement
 (within 8 lines, nothing but code of the same statement or other commented
 atomics between). A comment counts when it names an order (acquire, release,
@@ -23,7 +23,8 @@ def main():
     root = sys.argv[1]
     bad = []
     sources = [(os.path.relpath(p, root), open(p, encoding='utf-8').read())
-               for p in sorted(glob.glob(os.path.join(root, 'src', '*.[ch]')))]
+               for d in ('src', os.path.join('node', 'src'))
+               for p in sorted(glob.glob(os.path.join(root, d, '*.[ch]')))]
     if '--plant' in sys.argv[2:]:
         sources.append(('planted.c', 'int f(void)\n{\n    x = 1;\n'
                         '    return atomic_load_explicit(&a, memory_order_acquire);\n}\n'))

@@ -1,25 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 // Runs the same hash job three ways and prints throughput and event-loop
 // delay side by side: inline on Node's main thread, on Piscina workers, and
-// on the wpool addon (C workers, promise resolved on Node's loop; and the same
-// jobs as one wpool group behind one Promise, hashAll). Exits 1
-// if any result differs from the inline one.
+// on the kit (the package's addon, task `sha256`: C workers, Promises settled
+// on Node's loop). Exits 1 if any result differs from the inline one.
 //
-// usage: node compare.js path/to/wpool_addon.node   (env JOBS, ROUNDS)
+// usage: node bench/compare.js   (from node/, after npm ci; env JOBS, ROUNDS)
 'use strict';
 const path = require('node:path');
 const os = require('node:os');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');
 const hashRounds = require('./hash_worker.js');
 
-const addon = require(path.resolve(process.argv[2] || 'wpool_addon.node'));
-let Piscina = null;
-try {
-  const mod = require('piscina');
-  Piscina = mod.Piscina || mod;
-} catch {
-  console.log('piscina not installed (npm ci in examples/node): its row is skipped');
-}
+const { Pool } = require('..');
+const { Piscina } = require('piscina');
+
+const pool = new Pool(require('../build/Release/wpool_tasks.node'));
 
 const JOBS = Number(process.env.JOBS || 2000);
 
@@ -62,33 +57,26 @@ async function inline() {
 }
 
 async function runPiscina(threads) {
-  const pool = new Piscina({
+  const piscina = new Piscina({
     filename: path.join(__dirname, 'hash_worker.js'),
     minThreads: threads, maxThreads: threads,
   });
   try {
-    await Promise.all(Array.from({ length: threads }, () => pool.run({ text: 'warm', rounds: 1 })));
+    await Promise.all(Array.from({ length: threads }, () => piscina.run({ text: 'warm', rounds: 1 })));
     return await measure('piscina', () =>
-      Promise.all(texts.map((text) => pool.run({ text, rounds: ROUNDS }))));
+      Promise.all(texts.map((text) => piscina.run({ text, rounds: ROUNDS }))));
   } finally {
-    await pool.destroy();
+    await piscina.destroy();
   }
 }
 
 async function main() {
-  const threads = addon.threads();
+  const threads = pool.threads;
   const rows = [await measure('inline', inline)];
-  if (Piscina) {
-    try {
-      rows.push(await runPiscina(threads));
-    } catch (e) {
-      console.log(`piscina failed on node ${process.version} (${e.message}): its row is skipped`);
-    }
-  }
-  await addon.hash('warm', 1);
-  rows.push(await measure('wpool', () => Promise.all(texts.map((t) => addon.hash(t, ROUNDS)))));
-  // The same jobs as one group: one Promise, one crossing into JS.
-  rows.push(await measure('wpool-all', () => addon.hashAll(texts, ROUNDS)));
+  rows.push(await runPiscina(threads));
+  await pool.run('sha256', { text: 'warm', rounds: 1 });
+  rows.push(await measure('wpool', () =>
+    Promise.all(texts.map((text) => pool.run('sha256', { text, rounds: ROUNDS })))));
 
   let wrong = 0;
   for (const row of rows.slice(1))

@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wpool_napi: one wpool pool per process, one completion port per Node.js
+ * environment, Promises settled on the environment's own loop. The contract
+ * is in wpool_napi.h and docs/node.md; this file is the mechanism:
+ *
+ *   pool.run() -> js_run (JS thread): copy the input, submit a job to the
+ *       process pool, its completion aimed at this environment's port
+ *   -> job_work (a wpool worker): the addon's work function
+ *   -> on_readable (JS thread, uv_poll_t on the port's eventfd):
+ *       wpool_port_dispatch -> job_done: resolve or reject, free the job
+ *
+ * Per environment: an in-flight count (the uv_poll_t is referenced only
+ * while it is not zero), a queued count (submitted, not started: what
+ * maxQueue limits), a cancel token on every job (teardown cancels them all)
+ * and a list of the jobs in flight (so an AbortSignal finds its job).
+ */
+#define _GNU_SOURCE
+#include "wpool_napi.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+/* A job as the kit sees it: the caller's part first. */
+struct job {
+    struct wpn_job pub;
+    struct wpool_task task;
+    struct wpn_env *envp;
+    const struct wpn_fn *fn;
+    napi_deferred deferred;
+    uint64_t id;             /* what abort() names; 0: none */
+    struct job *prev, *next; /* the environment's jobs in flight (JS thread) */
+    atomic_int aborted;      /* the run's AbortSignal fired (relaxed: a flag, no data) */
+    int started;             /* written by the worker before the work runs */
+};
+
+static struct job *job_of(const struct wpn_job *pub)
+{
+    return (struct job *)(uintptr_t)pub; /* pub is the first member */
+}
+
+struct wpn_env {
+    napi_env env;
+    wpool_t *pool;
+    wpool_port_t *port;
+    wpool_token_t *token; /* on every job: teardown cancels them all */
+    uv_poll_t watch;
+    napi_ref resource; /* for the callback scope */
+    napi_async_context async;
+    napi_async_cleanup_hook_handle hook;
+    const struct wpn_fn *fns;
+    size_t nfns;
+    struct job *jobs;            /* in flight, newest first; JS thread only */
+    uint64_t inflight;           /* JS thread only */
+    uint64_t completed;          /* jobs whose work ran; JS thread only */
+    atomic_uint_fast64_t queued; /* submitted, not started (relaxed: a count, no data) */
+    bool closing;                /* teardown started: completions must not call into JS */
+};
+
+/* ---- the process-wide pool --------------------------------------------------------------------
+ */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static wpool_t *g_pool;             /* under g_lock */
+static unsigned int g_envs;         /* environments using g_pool, under g_lock */
+static struct wpool_options g_opts; /* under g_lock */
+static bool g_have_opts;            /* under g_lock */
+static bool g_atexit;               /* on_exit registered, under g_lock */
+static atomic_int g_exiting;        /* exit() has begun: every job is cancelled */
+
+/* process.exit() and an uncaught exception end the process with exit(),
+ * without the environments' teardown: stop the workers before exit's other
+ * handlers (OpenSSL's, say) free what running work may use. Queued jobs are
+ * dropped unrun, running ones see wpn_cancelled(); nothing calls into
+ * JavaScript and nothing is freed: the process is ending. Registered after
+ * Node's own handlers, so it runs before them. */
+static void on_exit_stop(void)
+{
+    atomic_store_explicit(&g_exiting, 1, memory_order_relaxed); /* a flag the work polls */
+    if (pthread_mutex_trylock(&g_lock) != 0)
+        return; /* exit() from inside the kit's own critical section: leave it */
+    if (g_pool)
+        wpool_shutdown(g_pool, WPOOL_CLOSE_CANCEL, 2000);
+    pthread_mutex_unlock(&g_lock);
+}
+
+int wpn_configure(const struct wpool_options *opts)
+{
+    if (!opts)
+        return -EINVAL;
+    pthread_mutex_lock(&g_lock);
+    int rc = -EBUSY;
+    if (!g_pool) {
+        g_opts = *opts;
+        g_have_opts = true;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static int pool_locked(void) /* g_lock held */
+{
+    if (g_pool)
+        return 0;
+    if (!g_atexit)
+        g_atexit = atexit(on_exit_stop) == 0;
+    return wpool_create(&g_pool, g_have_opts ? &g_opts : NULL);
+}
+
+static int env_acquire(wpool_t **poolp)
+{
+    pthread_mutex_lock(&g_lock);
+    int rc = pool_locked();
+    if (rc == 0) {
+        g_envs++;
+        *poolp = g_pool;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+static void env_release(void) /* the last environment destroys the pool */
+{
+    pthread_mutex_lock(&g_lock);
+    if (--g_envs == 0) {
+        wpool_destroy(g_pool); /* every port is gone: nothing left to dispatch */
+        g_pool = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- errors ------------------------------------------------------------------------------------
+ */
+
+/* text: what the code means here (strerror's wording when NULL). */
+static napi_value make_error(napi_env env, int err, const char *what, const char *text_of_err)
+{
+    char code[32], text[256];
+    const char *name = err < 0 ? strerrorname_np(-err) : NULL;
+    if (name)
+        snprintf(code, sizeof(code), "%s", name);
+    else
+        snprintf(code, sizeof(code), "ERR_WPOOL_STATUS");
+    if (err < 0)
+        snprintf(text, sizeof(text), "%s: %s", what, text_of_err ? text_of_err : strerror(-err));
+    else
+        snprintf(text, sizeof(text), "%s: failed with status %d", what, err);
+    napi_value jcode, jmsg, jerr, jerrno;
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode);
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &jmsg);
+    napi_create_error(env, jcode, jmsg, &jerr);
+    napi_create_int32(env, err, &jerrno);
+    napi_set_named_property(env, jerr, "errno", jerrno);
+    return jerr;
+}
+
+napi_value wpn_error(napi_env env, int err, const char *what)
+{
+    return make_error(env, err, what, NULL);
+}
+
+/* An error wpool returned (a refused submit, a task cancelled or timed out
+ * before it ran): in wpool's words. */
+static napi_value pool_error(napi_env env, int err, const char *what)
+{
+    return make_error(env, err, what, wpool_strerror(err));
+}
+
+static napi_value throw_type(napi_env env, const char *msg)
+{
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return NULL;
+}
+
+/* ---- a job -------------------------------------------------------------------------------------
+ */
+
+int wpn_cancelled(const struct wpn_job *pub)
+{
+    struct job *job = job_of(pub);
+    /* Relaxed: flags the work polls; they publish no data. */
+    return atomic_load_explicit(&job->aborted, memory_order_relaxed) ||
+           atomic_load_explicit(&g_exiting, memory_order_relaxed) ||
+           wpool_task_cancelled(&job->task);
+}
+
+void wpn_set_output(struct wpn_job *job, void *out, size_t len)
+{
+    free(job->out);
+    job->out = out;
+    job->out_len = len;
+}
+
+static int job_work(struct wpool_task *task) /* on a wpool worker */
+{
+    struct job *job = task->data;
+    atomic_fetch_sub_explicit(&job->envp->queued, 1, memory_order_relaxed); /* a count only */
+    job->started = 1; /* read by job_done, after the port's hand-off */
+    return job->fn->work(&job->pub);
+}
+
+static void job_free(struct job *job)
+{
+    if (job->fn->release)
+        job->fn->release(&job->pub);
+    free(job->pub.out);
+    free((void *)job->pub.in);
+    free(job);
+}
+
+static void job_unlink(struct wpn_env *e, struct job *job)
+{
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        e->jobs = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+}
+
+static void job_settle(struct wpn_env *e, struct job *job, int status)
+{
+    napi_env env = e->env;
+    napi_value v = NULL;
+    if (status == 0) {
+        napi_status st = napi_ok;
+        if (job->fn->finish)
+            st = job->fn->finish(env, &job->pub, &v);
+        else if (!job->pub.out)
+            st = napi_get_undefined(env, &v);
+        else if (job->fn->flags & WPN_OUT_STRING)
+            st = napi_create_string_utf8(env, job->pub.out, job->pub.out_len, &v);
+        else
+            st = napi_create_buffer_copy(env, job->pub.out_len, job->pub.out, NULL, &v);
+        if (st == napi_ok && v) {
+            napi_resolve_deferred(env, job->deferred, v);
+            return;
+        }
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) { /* finish threw: reject with what it threw */
+            napi_get_and_clear_last_exception(env, &v);
+            napi_reject_deferred(env, job->deferred, v);
+            return;
+        }
+        status = -ENOMEM; /* the result could not be built */
+    }
+    v = job->started ? wpn_error(env, status, job->fn->name)
+                     : pool_error(env, status, job->fn->name);
+    if (status == -ECANCELED && atomic_load_explicit(&job->aborted, memory_order_relaxed)) {
+        napi_value name;
+        napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
+        napi_set_named_property(env, v, "name", name);
+    }
+    napi_reject_deferred(env, job->deferred, v);
+}
+
+static void job_done(struct wpool_task *task, int status) /* on the environment's thread */
+{
+    struct job *job = task->data;
+    struct wpn_env *e = job->envp;
+    if (!job->started) /* cancelled or timed out before it ran */
+        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
+    else
+        e->completed++;
+    job_unlink(e, job);
+    if (!e->closing)
+        job_settle(e, job, status);
+    job_free(job);
+    if (--e->inflight == 0 && !e->closing)
+        uv_unref((uv_handle_t *)&e->watch); /* idle: do not keep the loop alive */
+}
+
+/* ---- the port on the environment's loop -------------------------------------------------------
+ */
+
+static void on_readable(uv_poll_t *watch, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct wpn_env *e = watch->data;
+    napi_env env = e->env;
+    napi_handle_scope hs;
+    napi_callback_scope cs;
+    napi_value resource;
+    napi_open_handle_scope(env, &hs);
+    napi_get_reference_value(env, e->resource, &resource);
+    napi_open_callback_scope(env, resource, e->async, &cs);
+    wpool_port_dispatch(e->port, WPOOL_DISPATCH_ALL);
+    napi_close_callback_scope(env, cs); /* runs the promise reactions */
+    napi_close_handle_scope(env, hs);
+}
+
+static void env_free(struct wpn_env *e)
+{
+    bool started = e->pool != NULL;
+    napi_remove_async_cleanup_hook(e->hook); /* the environment may now go */
+    free(e);
+    if (started)
+        env_release();
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    env_free(h->data);
+}
+
+/* The environment is ending: no call into JavaScript from here on. */
+static void teardown(napi_async_cleanup_hook_handle handle, void *arg)
+{
+    struct wpn_env *e = arg;
+    e->hook = handle;
+    e->closing = true;
+    wpool_token_cancel(e->token); /* queued jobs complete -ECANCELED; running ones see the flag */
+    wpool_token_destroy(e->token);
+    napi_async_destroy(e->env, e->async);
+    napi_delete_reference(e->env, e->resource);
+    if (!e->port) { /* never started: nothing in flight, no handle */
+        env_free(e);
+        return;
+    }
+    uv_poll_stop(&e->watch);
+    wpool_port_settle(e->port, -1); /* their completions only free the jobs */
+    wpool_port_destroy(e->port);
+    uv_close((uv_handle_t *)&e->watch, on_closed);
+}
+
+/* On the first run() or stats(): the process pool (created on first use, so
+ * that configure() can come first) and this environment's port and watch. */
+static int env_start(napi_env env, struct wpn_env *e)
+{
+    if (e->port)
+        return 0;
+    wpool_t *pool;
+    wpool_port_t *port;
+    int rc = env_acquire(&pool);
+    if (rc) {
+        napi_throw(env, pool_error(env, rc, "wpool_create"));
+        return rc;
+    }
+    uv_loop_t *loop;
+    napi_get_uv_event_loop(env, &loop);
+    rc = wpool_port_create(pool, &port);
+    if (rc == 0 && (rc = uv_poll_init(loop, &e->watch, wpool_port_fd(port))) != 0)
+        wpool_port_destroy(port); /* nothing was sent to it */
+    if (rc) {
+        env_release();
+        napi_throw(env, pool_error(env, rc, "wpool_port_create"));
+        return rc;
+    }
+    e->pool = pool;
+    e->port = port;
+    e->watch.data = e;
+    uv_poll_start(&e->watch, UV_READABLE, on_readable);
+    uv_unref((uv_handle_t *)&e->watch); /* referenced only while jobs are in flight */
+    return 0;
+}
+
+/* ---- the native half of the JavaScript API ----------------------------------------------------
+ */
+
+static int copy_input(napi_env env, napi_value input, struct wpn_job *job)
+{
+    napi_valuetype t;
+    bool is;
+    void *data = NULL;
+    size_t len = 0;
+    napi_typeof(env, input, &t);
+    if (t == napi_undefined || t == napi_null)
+        return 0;
+    if (t == napi_string) {
+        napi_get_value_string_utf8(env, input, NULL, 0, &len);
+        char *s = malloc(len + 1);
+        if (!s)
+            return -ENOMEM;
+        napi_get_value_string_utf8(env, input, s, len + 1, &len);
+        job->in = s;
+        job->in_len = len;
+        return 0;
+    }
+    if (napi_is_typedarray(env, input, &is) == napi_ok && is) {
+        napi_typedarray_type tt;
+        size_t n, off;
+        napi_value ab;
+        napi_get_typedarray_info(env, input, &tt, &n, &data, &ab, &off);
+        napi_get_arraybuffer_info(env, ab, NULL, &len);
+        len = n *
+              (tt == napi_uint16_array || tt == napi_int16_array                               ? 2
+               : tt == napi_uint32_array || tt == napi_int32_array || tt == napi_float32_array ? 4
+               : tt == napi_float64_array || tt == napi_bigint64_array || tt == napi_biguint64_array
+                   ? 8
+                   : 1);
+    } else if (napi_is_arraybuffer(env, input, &is) == napi_ok && is) {
+        napi_get_arraybuffer_info(env, input, &data, &len);
+    } else if (napi_is_dataview(env, input, &is) == napi_ok && is) {
+        napi_get_dataview_info(env, input, &len, &data, NULL, NULL);
+    } else {
+        return -EINVAL;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = '\0';
+    job->in = copy;
+    job->in_len = len;
+    return 0;
+}
+
+static struct wpn_env *env_of(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv)
+{
+    void *data;
+    napi_get_cb_info(env, info, argc, argv, NULL, &data);
+    return data;
+}
+
+/* run(index, input, priority, delay_ms, id) -> Promise. delay_ms: the task's
+ * deadline from now, or a negative number for none; id: what abort() names,
+ * 0 for none. The JavaScript Pool checks names, maxQueue and the options. */
+static napi_value js_run(napi_env env, napi_callback_info info)
+{
+    size_t argc = 5;
+    napi_value argv[5];
+    struct wpn_env *e = env_of(env, info, &argc, argv);
+    if (env_start(env, e))
+        return NULL;
+    uint32_t index, prio;
+    double delay_ms, id;
+    if (argc < 5 || napi_get_value_uint32(env, argv[0], &index) != napi_ok || index >= e->nfns ||
+        napi_get_value_uint32(env, argv[2], &prio) != napi_ok ||
+        napi_get_value_double(env, argv[3], &delay_ms) != napi_ok ||
+        napi_get_value_double(env, argv[4], &id) != napi_ok)
+        return throw_type(env, "run(index, input, priority, delay_ms, id)");
+    struct job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
+        return NULL;
+    }
+    job->fn = &e->fns[index];
+    job->envp = e;
+    job->id = (uint64_t)id;
+    int rc = job->fn->prepare ? job->fn->prepare(env, argv[1], &job->pub)
+                              : copy_input(env, argv[1], &job->pub);
+    if (rc) {
+        free((void *)job->pub.in);
+        free(job);
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) /* prepare threw its own */
+            return NULL;
+        if (rc == -EINVAL)
+            return throw_type(env, "the input must be a string, Buffer, TypedArray, "
+                                   "ArrayBuffer, DataView or undefined");
+        napi_throw(env, wpn_error(env, rc, job->fn->name));
+        return NULL;
+    }
+    napi_value promise;
+    napi_create_promise(env, &job->deferred, &promise);
+    wpool_task_init(&job->task, job_work, job_done);
+    job->task.data = job;
+    wpool_task_set_port(&job->task, e->port);
+    wpool_task_set_token(&job->task, e->token);
+    wpool_task_set_priority(&job->task, prio ? WPOOL_PRIORITY_HIGH : WPOOL_PRIORITY_NORMAL);
+    if (delay_ms >= 0) {
+        double ns = delay_ms * 1e6;
+        wpool_task_set_deadline(&job->task,
+                                wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns));
+    }
+    atomic_fetch_add_explicit(&e->queued, 1, memory_order_relaxed); /* before the worker's -1 */
+    rc = wpool_submit(e->pool, &job->task);
+    if (rc) {
+        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
+        napi_reject_deferred(env, job->deferred, pool_error(env, rc, "pool.run"));
+        job_free(job);
+        return promise;
+    }
+    job->next = e->jobs;
+    if (e->jobs)
+        e->jobs->prev = job;
+    e->jobs = job;
+    if (e->inflight++ == 0)
+        uv_ref((uv_handle_t *)&e->watch); /* keep the loop alive until it settles */
+    return promise;
+}
+
+/* abort(id) -> bool: the job was found (queued: it completes -ECANCELED;
+ * running: its wpn_cancelled() turns true). */
+static napi_value js_abort(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1], v;
+    struct wpn_env *e = env_of(env, info, &argc, argv);
+    double id = 0;
+    if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
+        return throw_type(env, "abort(id)");
+    struct job *job = e->jobs;
+    while (job && job->id != (uint64_t)id)
+        job = job->next;
+    if (job && id != 0) {
+        atomic_store_explicit(&job->aborted, 1, memory_order_relaxed); /* a flag, no data */
+        wpool_cancel(&job->task); /* -EBUSY when running: the flag is what it polls */
+    }
+    napi_get_boolean(env, job && id != 0, &v);
+    return v;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double x)
+{
+    napi_value v;
+    napi_create_double(env, x, &v);
+    napi_set_named_property(env, obj, key, v);
+}
+
+static napi_value histogram(napi_env env, const struct wpool_histogram *h) /* ms, as Piscina */
+{
+    napi_value o;
+    napi_create_object(env, &o);
+    set_num(env, o, "count", (double)h->count);
+    set_num(env, o, "mean", h->mean_us / 1e3);
+    set_num(env, o, "p50", (double)h->p50_us / 1e3);
+    set_num(env, o, "p90", (double)h->p90_us / 1e3);
+    set_num(env, o, "p99", (double)h->p99_us / 1e3);
+    set_num(env, o, "p999", (double)h->p999_us / 1e3);
+    set_num(env, o, "max", (double)h->max_us / 1e3);
+    return o;
+}
+
+/* stats() -> this environment's counts and the process pool's statistics. */
+static napi_value js_stats(napi_env env, napi_callback_info info)
+{
+    struct wpn_env *e = env_of(env, info, NULL, NULL);
+    if (env_start(env, e))
+        return NULL;
+    struct wpool_statistics s;
+    int rc = wpool_stats(e->pool, &s);
+    if (rc) {
+        napi_throw(env, pool_error(env, rc, "wpool_stats"));
+        return NULL;
+    }
+    napi_value o, pool;
+    napi_create_object(env, &o);
+    set_num(env, o, "completed", (double)e->completed);
+    set_num(env, o, "queueSize", (double)atomic_load_explicit(&e->queued, memory_order_relaxed));
+    set_num(env, o, "inFlight", (double)e->inflight);
+    set_num(env, o, "threads", s.threads);
+    set_num(env, o, "utilization", s.utilization);
+    napi_set_named_property(env, o, "waitTime", histogram(env, &s.wait));
+    napi_set_named_property(env, o, "runTime", histogram(env, &s.run));
+    napi_create_object(env, &pool);
+    set_num(env, pool, "submitted", (double)s.submitted);
+    set_num(env, pool, "completed", (double)s.completed);
+    set_num(env, pool, "cancelled", (double)s.cancelled);
+    set_num(env, pool, "timedOut", (double)s.timed_out);
+    set_num(env, pool, "queued", (double)s.queued);
+    set_num(env, pool, "running", s.running);
+    napi_set_named_property(env, o, "pool", pool);
+    return o;
+}
+
+/* resetStats(): the pool's histograms and utilization start afresh. */
+static napi_value js_reset_stats(napi_env env, napi_callback_info info)
+{
+    struct wpn_env *e = env_of(env, info, NULL, NULL);
+    if (env_start(env, e))
+        return NULL;
+    int rc = wpool_stats_reset(e->pool);
+    if (rc)
+        napi_throw(env, pool_error(env, rc, "wpool_stats_reset"));
+    return NULL;
+}
+
+/* queueSize() -> this environment's jobs submitted and not yet started. */
+static napi_value js_queue_size(napi_env env, napi_callback_info info)
+{
+    struct wpn_env *e = env_of(env, info, NULL, NULL);
+    napi_value v;
+    napi_create_double(env, (double)atomic_load_explicit(&e->queued, memory_order_relaxed), &v);
+    return v;
+}
+
+static int get_uint(napi_env env, napi_value obj, const char *key, uint32_t *out)
+{
+    bool has = false;
+    napi_value v;
+    napi_has_named_property(env, obj, key, &has);
+    if (!has)
+        return 0;
+    napi_get_named_property(env, obj, key, &v);
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (t == napi_undefined)
+        return 0;
+    return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -EINVAL;
+}
+
+/* configure({ threads, queueCapacity, pin, nice }): the process pool's
+ * options, before its first use (wpn_configure). */
+static napi_value js_configure(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    struct wpool_options o;
+    wpool_options_init(&o);
+    uint32_t pin = 0, nice_plus = 20;
+    napi_valuetype t = napi_undefined;
+    if (argc >= 1)
+        napi_typeof(env, argv[0], &t);
+    if (t != napi_object || get_uint(env, argv[0], "threads", &o.threads) ||
+        get_uint(env, argv[0], "queueCapacity", &o.queue_capacity) ||
+        get_uint(env, argv[0], "pin", &pin) || pin > 1)
+        return throw_type(env, "configure({ threads, queueCapacity, pin: 0 | 1, nice })");
+    bool has = false;
+    napi_has_named_property(env, argv[0], "nice", &has);
+    if (has) {
+        napi_value v;
+        int32_t n;
+        napi_get_named_property(env, argv[0], "nice", &v);
+        if (napi_get_value_int32(env, v, &n) != napi_ok)
+            return throw_type(env, "configure: nice must be an integer");
+        nice_plus = (uint32_t)(n + 20);
+    }
+    o.pin = (int)pin;
+    o.nice = (int)nice_plus - 20;
+    int rc = wpn_configure(&o);
+    if (rc)
+        napi_throw(env, rc == -EBUSY ? make_error(env, rc, "configure",
+                                                  "the process pool already exists: configure "
+                                                  "it before the first run")
+                                     : pool_error(env, rc, "configure"));
+    return NULL;
+}
+
+napi_value wpn_init(napi_env env, napi_value exports, const struct wpn_fn *fns, size_t nfns)
+{
+    for (size_t i = 0; i < nfns; i++)
+        if (!fns[i].name || !fns[i].work)
+            return throw_type(env, "wpn_init: every function needs a name and a work function");
+    struct wpn_env *e = calloc(1, sizeof(*e));
+    int rc = e ? wpool_token_create(&e->token) : -ENOMEM;
+    if (rc) {
+        free(e);
+        napi_throw(env, pool_error(env, rc, "wpn_init"));
+        return NULL;
+    }
+    e->env = env;
+    e->fns = fns;
+    e->nfns = nfns;
+    napi_value resource, name;
+    napi_create_object(env, &resource);
+    napi_create_reference(env, resource, 1, &e->resource);
+    napi_create_string_utf8(env, "wpool", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, resource, name, &e->async);
+    napi_add_async_cleanup_hook(env, teardown, e, NULL);
+
+    napi_value names;
+    napi_create_array_with_length(env, nfns, &names);
+    for (size_t i = 0; i < nfns; i++) {
+        napi_value s;
+        napi_create_string_utf8(env, fns[i].name, NAPI_AUTO_LENGTH, &s);
+        napi_set_element(env, names, (uint32_t)i, s);
+    }
+    napi_property_descriptor props[] = {
+        {"run", NULL, js_run, NULL, NULL, NULL, napi_default, e},
+        {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, e},
+        {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, e},
+        {"queueSize", NULL, js_queue_size, NULL, NULL, NULL, napi_default, e},
+        {"resetStats", NULL, js_reset_stats, NULL, NULL, NULL, napi_default, e},
+        {"configure", NULL, js_configure, NULL, NULL, NULL, napi_default, e},
+        {"functions", NULL, NULL, NULL, NULL, names, napi_enumerable, NULL},
+    };
+    napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+    return exports;
+}
