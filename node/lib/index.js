@@ -8,10 +8,13 @@
 'use strict';
 
 const { EventEmitter } = require('node:events');
+const { constants } = require('node:os');
+const { isMainThread } = require('node:worker_threads');
 
 function codeError(code, message, Ctor = Error) {
   const err = new Ctor(message);
   err.code = code;
+  if (constants.errno[code]) err.errno = -constants.errno[code];
   return err;
 }
 
@@ -22,33 +25,53 @@ function abortError(signal) {
   return err;
 }
 
+// What the Pools of one binding (one addon, on this thread) share: the ids
+// that abort() names, and the Pools waiting to emit 'drain' (the queue they
+// watch is this thread's, whichever Pool filled it); once any of them has a
+// maxQueue, every task's settling checks for 'drain'.
+const shared = new WeakMap();
+function stateOf(binding) {
+  let s = shared.get(binding);
+  if (!s) {
+    s = { nextId: 0, refused: new Set(), limited: false };
+    shared.set(binding, s);
+    // process.exit() skips the main thread's teardown: tell the kit at once,
+    // so running work sees wpn_cancelled() before Node stops the Workers, and
+    // the kit knows the code to end with if work does not stop (docs/node.md).
+    if (isMainThread) process.once('exit', (code) => binding.exiting(code ?? process.exitCode ?? 0));
+  }
+  return s;
+}
+
 class Pool extends EventEmitter {
   #binding;
+  #state;
   #names;
   #maxQueue;
   #lowWater;
-  #refused = false;
-  #nextId = 0;
 
   // binding: an addon whose module initialiser called wpn_init().
   // options.maxQueue: how many of this thread's tasks may wait for a worker
   //   (Infinity, the default; 'auto': threads * threads, as Piscina; or a
   //   positive integer). Beyond it run() rejects with code 'EAGAIN', and
-  //   'drain' is emitted once the queue has fallen to half of it.
+  //   'drain' is emitted once the queue has fallen to half of it (checked as
+  //   this thread's tasks settle).
   constructor(binding, options = {}) {
     super();
     if (!binding || typeof binding.run !== 'function' || !Array.isArray(binding.functions)) {
       throw new TypeError('Pool: the binding must be an addon made with wpn_init()');
     }
     this.#binding = binding;
+    this.#state = stateOf(binding);
     this.#names = new Map(binding.functions.map((name, i) => [name, i]));
-    let max = options.maxQueue ?? Infinity;
+    let max = options?.maxQueue ?? Infinity;
     if (max === 'auto') max = this.threads * this.threads;
     if (max !== Infinity && !(Number.isInteger(max) && max > 0)) {
       throw new RangeError("Pool: maxQueue must be a positive integer, 'auto' or Infinity");
     }
     this.#maxQueue = max;
     this.#lowWater = Math.floor(max / 2);
+    if (max !== Infinity) this.#state.limited = true;
   }
 
   // Runs the C task function `name` on the process pool with `input`; the
@@ -59,24 +82,28 @@ class Pool extends EventEmitter {
   //   priority  'high' (or a number > 0): the pool's high-priority lane.
   //   deadline  a time on Date.now()'s clock (ms) by which the task must
   //             start, or it rejects with code 'ETIMEDOUT' without running.
-  run(name, input, options = {}) {
-    const { signal, priority, deadline } = options;
+  run(name, input, options) {
+    const { signal, priority, deadline } = options ?? {};
     const index = this.#names.get(name);
     if (index === undefined) {
-      return Promise.reject(
-        codeError('ERR_WPOOL_UNKNOWN_TASK', `pool.run: no task function named ${JSON.stringify(name)}`, TypeError));
+      return Promise.reject(codeError('ERR_WPOOL_UNKNOWN_TASK',
+        `pool.run: no task function named ${JSON.stringify(name)}`, TypeError));
+    }
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', 'pool.run: signal must be an AbortSignal', TypeError));
+    }
+    if (deadline !== undefined && !Number.isFinite(deadline)) {
+      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE',
+        'pool.run: deadline must be a finite number (ms, Date.now() clock)', TypeError));
     }
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (deadline !== undefined && typeof deadline !== 'number') {
-      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', 'pool.run: deadline must be a number (ms, Date.now() clock)', TypeError));
-    }
     if (this.#binding.queueSize() >= this.#maxQueue) {
-      this.#refused = true;
+      this.#state.refused.add(this);
       return Promise.reject(codeError('EAGAIN', `pool.run: the queue is full (maxQueue ${this.#maxQueue})`));
     }
     const high = priority === 'high' || (typeof priority === 'number' && priority > 0) ? 1 : 0;
     const delay = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
-    const id = signal ? ++this.#nextId : 0;
+    const id = signal ? ++this.#state.nextId : 0;
     let promise;
     try {
       promise = this.#binding.run(index, input, high, delay, id);
@@ -86,20 +113,28 @@ class Pool extends EventEmitter {
     if (signal) {
       const onAbort = () => this.#binding.abort(id);
       signal.addEventListener('abort', onAbort, { once: true });
-      const off = () => signal.removeEventListener('abort', onAbort);
-      promise.then(off, off);
+      if (signal.aborted) onAbort(); // aborted by the input's own conversion
+      promise = promise.then((value) => {
+        signal.removeEventListener('abort', onAbort);
+        return value;
+      }, (err) => {
+        signal.removeEventListener('abort', onAbort);
+        if (err?.name === 'AbortError') err.cause ??= signal.reason;
+        throw err;
+      });
     }
-    if (this.#maxQueue !== Infinity) {
-      const check = () => this.#checkDrain();
-      promise.then(check, check);
-    }
+    // Chained, not attached: the caller's promise still reports an unhandled
+    // rejection.
+    if (this.#state.limited) promise = promise.finally(() => this.#checkDrain());
     return promise;
   }
 
   #checkDrain() {
-    if (this.#refused && this.#binding.queueSize() <= this.#lowWater) {
-      this.#refused = false;
-      this.emit('drain');
+    for (const pool of this.#state.refused) {
+      if (this.#binding.queueSize() <= pool.#lowWater) {
+        this.#state.refused.delete(pool);
+        pool.emit('drain');
+      }
     }
   }
 

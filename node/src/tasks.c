@@ -6,8 +6,9 @@
  *
  *   upper   string in, string out (the default input copy, WPN_OUT_STRING)
  *   echo    any bytes in, a Buffer out
- *   sha256  { text, rounds } in through prepare/release, a hex string out
- *           through finish (Node's own OpenSSL: no library linked)
+ *   sha256  { text, rounds[, poll] } in through prepare/release, a hex string
+ *           out through finish (Node's own OpenSSL: no library linked);
+ *           polls wpn_cancelled() every 1024 rounds unless poll is false
  *   spin    busy-waits N microseconds (prepare reads a number), polling
  *           wpn_cancelled() as long-running work should
  *   fail    returns -N: the Promise rejects with that errno's code
@@ -15,6 +16,7 @@
 #include "wpool_napi.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -48,6 +50,7 @@ static int echo(struct wpn_job *job)
 
 struct sha_args {
     uint32_t rounds;
+    bool poll; /* input.poll === false: never look at wpn_cancelled (for the exit tests) */
     unsigned char md[32];
     char *text;
     size_t len;
@@ -73,6 +76,13 @@ static int sha_prepare(napi_env env, napi_value input, struct wpn_job *job)
     }
     napi_get_value_string_utf8(env, text, a->text, len + 1, &a->len);
     a->rounds = n;
+    napi_value poll;
+    napi_valuetype t = napi_undefined;
+    if (napi_get_named_property(env, input, "poll", &poll) == napi_ok)
+        napi_typeof(env, poll, &t);
+    a->poll = true;
+    if (t == napi_boolean)
+        napi_get_value_bool(env, poll, &a->poll);
     job->user = a;
     return 0;
 }
@@ -86,9 +96,14 @@ static int sha_work(struct wpn_job *job)
         return -ENOMEM;
     int ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a->text, a->len) &&
              EVP_DigestFinal_ex(ctx, a->md, &mdlen);
-    for (uint32_t i = 1; ok && i < a->rounds; i++)
+    for (uint32_t i = 1; ok && i < a->rounds; i++) {
+        if (a->poll && i % 1024 == 0 && wpn_cancelled(job)) { /* long work polls, as it should */
+            EVP_MD_CTX_free(ctx);
+            return -ECANCELED;
+        }
         ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
              EVP_DigestUpdate(ctx, a->md, sizeof(a->md)) && EVP_DigestFinal_ex(ctx, a->md, &mdlen);
+    }
     EVP_MD_CTX_free(ctx);
     return ok ? 0 : -EIO;
 }

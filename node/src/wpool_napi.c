@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 /* A job as the kit sees it: the caller's part first. */
@@ -72,21 +73,32 @@ static unsigned int g_envs;         /* environments using g_pool, under g_lock *
 static struct wpool_options g_opts; /* under g_lock */
 static bool g_have_opts;            /* under g_lock */
 static bool g_atexit;               /* on_exit registered, under g_lock */
-static atomic_int g_exiting;        /* exit() has begun: every job is cancelled */
+static atomic_int g_exiting;        /* the process is exiting: every job is cancelled */
+static atomic_int g_exit_code = -1; /* from the main thread's 'exit' event; -1: unknown */
+
+/* How long exit waits for running work that does not poll wpn_cancelled(). */
+#define EXIT_GRACE_MS 2000
 
 /* process.exit() and an uncaught exception end the process with exit(),
- * without the environments' teardown: stop the workers before exit's other
- * handlers (OpenSSL's, say) free what running work may use. Queued jobs are
- * dropped unrun, running ones see wpn_cancelled(); nothing calls into
+ * without the main environment's teardown: stop the workers before exit's
+ * other handlers (OpenSSL's, say) free what running work may use. Queued jobs
+ * are dropped unrun, running ones see wpn_cancelled(); nothing calls into
  * JavaScript and nothing is freed: the process is ending. Registered after
- * Node's own handlers, so it runs before them. */
+ * Node's own handlers, so it runs before them. If work still runs after
+ * EXIT_GRACE_MS, the process ends at once with _exit and the code the 'exit'
+ * event gave (lib/index.js passes it); without that code, exit waits for the
+ * work however long it takes. */
 static void on_exit_stop(void)
 {
     atomic_store_explicit(&g_exiting, 1, memory_order_relaxed); /* a flag the work polls */
     if (pthread_mutex_trylock(&g_lock) != 0)
         return; /* exit() from inside the kit's own critical section: leave it */
-    if (g_pool)
-        wpool_shutdown(g_pool, WPOOL_CLOSE_CANCEL, 2000);
+    int code = atomic_load_explicit(&g_exit_code, memory_order_relaxed);
+    if (g_pool &&
+        wpool_shutdown(g_pool, WPOOL_CLOSE_CANCEL, code < 0 ? -1 : EXIT_GRACE_MS) == -ETIMEDOUT) {
+        fflush(NULL);
+        _exit(code); /* a worker still runs: the other handlers must not */
+    }
     pthread_mutex_unlock(&g_lock);
 }
 
@@ -203,7 +215,8 @@ static int job_work(struct wpool_task *task) /* on a wpool worker */
     struct job *job = task->data;
     atomic_fetch_sub_explicit(&job->envp->queued, 1, memory_order_relaxed); /* a count only */
     job->started = 1; /* read by job_done, after the port's hand-off */
-    return job->fn->work(&job->pub);
+    int rc = job->fn->work(&job->pub);
+    return rc == WPOOL_PENDING ? -EINVAL : rc; /* the kit has no deferred completion */
 }
 
 static void job_free(struct job *job)
@@ -225,12 +238,23 @@ static void job_unlink(struct wpn_env *e, struct job *job)
         job->next->prev = job->prev;
 }
 
+/* The exception an addon's hook left pending, taken (NULL if none). */
+static napi_value take_exception(napi_env env)
+{
+    bool pending = false;
+    napi_value v = NULL;
+    napi_is_exception_pending(env, &pending);
+    if (pending)
+        napi_get_and_clear_last_exception(env, &v);
+    return v;
+}
+
 static void job_settle(struct wpn_env *e, struct job *job, int status)
 {
     napi_env env = e->env;
-    napi_value v = NULL;
+    napi_value v = NULL, thrown = NULL;
+    napi_status st = napi_ok;
     if (status == 0) {
-        napi_status st = napi_ok;
         if (job->fn->finish)
             st = job->fn->finish(env, &job->pub, &v);
         else if (!job->pub.out)
@@ -239,27 +263,29 @@ static void job_settle(struct wpn_env *e, struct job *job, int status)
             st = napi_create_string_utf8(env, job->pub.out, job->pub.out_len, &v);
         else
             st = napi_create_buffer_copy(env, job->pub.out_len, job->pub.out, NULL, &v);
-        if (st == napi_ok && v) {
-            napi_resolve_deferred(env, job->deferred, v);
-            return;
-        }
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
-        if (pending) { /* finish threw: reject with what it threw */
-            napi_get_and_clear_last_exception(env, &v);
-            napi_reject_deferred(env, job->deferred, v);
-            return;
-        }
-        status = -ENOMEM; /* the result could not be built */
+        thrown = take_exception(env); /* finish threw (whatever it returned) */
+        if (thrown)
+            st = napi_reject_deferred(env, job->deferred, thrown);
+        else if (st == napi_ok && v)
+            st = napi_resolve_deferred(env, job->deferred, v);
+        else
+            status = -ENOMEM; /* the result could not be built */
     }
-    v = job->started ? wpn_error(env, status, job->fn->name)
-                     : pool_error(env, status, job->fn->name);
-    if (status == -ECANCELED && atomic_load_explicit(&job->aborted, memory_order_relaxed)) {
-        napi_value name;
-        napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
-        napi_set_named_property(env, v, "name", name);
+    if (status != 0) {
+        v = job->started ? wpn_error(env, status, job->fn->name)
+                         : pool_error(env, status, job->fn->name);
+        if (status == -ECANCELED && atomic_load_explicit(&job->aborted, memory_order_relaxed)) {
+            napi_value name;
+            napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
+            napi_set_named_property(env, v, "name", name);
+        }
+        st = napi_reject_deferred(env, job->deferred, v);
     }
-    napi_reject_deferred(env, job->deferred, v);
+    /* A Worker being terminated still dispatches until its teardown hook
+     * runs, but can no longer run JavaScript: once settling fails, treat the
+     * environment as ending and only free the rest. */
+    if (st != napi_ok)
+        e->closing = true;
 }
 
 static void job_done(struct wpool_task *task, int status) /* on the environment's thread */
@@ -274,7 +300,7 @@ static void job_done(struct wpool_task *task, int status) /* on the environment'
     if (!e->closing)
         job_settle(e, job, status);
     job_free(job);
-    if (--e->inflight == 0 && !e->closing)
+    if (--e->inflight == 0)
         uv_unref((uv_handle_t *)&e->watch); /* idle: do not keep the loop alive */
 }
 
@@ -312,6 +338,12 @@ static void on_closed(uv_handle_t *h)
     env_free(h->data);
 }
 
+static void on_closed_exiting(uv_handle_t *h)
+{
+    struct wpn_env *e = h->data;
+    napi_remove_async_cleanup_hook(e->hook); /* the rest is left to the process's end */
+}
+
 /* The environment is ending: no call into JavaScript from here on. */
 static void teardown(napi_async_cleanup_hook_handle handle, void *arg)
 {
@@ -319,16 +351,24 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg)
     e->hook = handle;
     e->closing = true;
     wpool_token_cancel(e->token); /* queued jobs complete -ECANCELED; running ones see the flag */
-    wpool_token_destroy(e->token);
     napi_async_destroy(e->env, e->async);
     napi_delete_reference(e->env, e->resource);
     if (!e->port) { /* never started: nothing in flight, no handle */
+        wpool_token_destroy(e->token);
         env_free(e);
         return;
     }
     uv_poll_stop(&e->watch);
+    if (atomic_load_explicit(&g_exiting, memory_order_relaxed)) {
+        /* process.exit(): Node stops the Workers before exit(); do not wait
+         * here for their running work (on_exit_stop bounds that wait once),
+         * and leave the port, the jobs and the pool to the process's end. */
+        uv_close((uv_handle_t *)&e->watch, on_closed_exiting);
+        return;
+    }
     wpool_port_settle(e->port, -1); /* their completions only free the jobs */
     wpool_port_destroy(e->port);
+    wpool_token_destroy(e->token); /* no task carries it any more */
     uv_close((uv_handle_t *)&e->watch, on_closed);
 }
 
@@ -347,12 +387,15 @@ static int env_start(napi_env env, struct wpn_env *e)
     }
     uv_loop_t *loop;
     napi_get_uv_event_loop(env, &loop);
+    const char *what = "wpool_port_create";
     rc = wpool_port_create(pool, &port);
-    if (rc == 0 && (rc = uv_poll_init(loop, &e->watch, wpool_port_fd(port))) != 0)
+    if (rc == 0 && (rc = uv_poll_init(loop, &e->watch, wpool_port_fd(port))) != 0) {
+        what = "uv_poll_init";    /* libuv's codes are negative errnos too */
         wpool_port_destroy(port); /* nothing was sent to it */
+    }
     if (rc) {
         env_release();
-        napi_throw(env, pool_error(env, rc, "wpool_port_create"));
+        napi_throw(env, pool_error(env, rc, what));
         return rc;
     }
     e->pool = pool;
@@ -430,8 +473,6 @@ static napi_value js_run(napi_env env, napi_callback_info info)
     size_t argc = 5;
     napi_value argv[5];
     struct wpn_env *e = env_of(env, info, &argc, argv);
-    if (env_start(env, e))
-        return NULL;
     uint32_t index, prio;
     double delay_ms, id;
     if (argc < 5 || napi_get_value_uint32(env, argv[0], &index) != napi_ok || index >= e->nfns ||
@@ -439,6 +480,8 @@ static napi_value js_run(napi_env env, napi_callback_info info)
         napi_get_value_double(env, argv[3], &delay_ms) != napi_ok ||
         napi_get_value_double(env, argv[4], &id) != napi_ok)
         return throw_type(env, "run(index, input, priority, delay_ms, id)");
+    if (env_start(env, e))
+        return NULL;
     struct job *job = calloc(1, sizeof(*job));
     if (!job) {
         napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
@@ -449,11 +492,16 @@ static napi_value js_run(napi_env env, napi_callback_info info)
     job->id = (uint64_t)id;
     int rc = job->fn->prepare ? job->fn->prepare(env, argv[1], &job->pub)
                               : copy_input(env, argv[1], &job->pub);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    napi_value promise;
+    if (rc == 0 && (pending || napi_create_promise(env, &job->deferred, &promise) != napi_ok)) {
+        job_free(job); /* accepted, then threw: it runs release */
+        return NULL;
+    }
     if (rc) {
         free((void *)job->pub.in);
         free(job);
-        bool pending = false;
-        napi_is_exception_pending(env, &pending);
         if (pending) /* prepare threw its own */
             return NULL;
         if (rc == -EINVAL)
@@ -462,8 +510,6 @@ static napi_value js_run(napi_env env, napi_callback_info info)
         napi_throw(env, wpn_error(env, rc, job->fn->name));
         return NULL;
     }
-    napi_value promise;
-    napi_create_promise(env, &job->deferred, &promise);
     wpool_task_init(&job->task, job_work, job_done);
     job->task.data = job;
     wpool_task_set_port(&job->task, e->port);
@@ -565,6 +611,21 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
     return o;
 }
 
+/* exiting(code): the main thread's 'exit' event (lib/index.js): from now on
+ * every job is cancelled, and on_exit_stop knows the code to _exit with. */
+static napi_value js_exiting(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    int32_t code = 0;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 1 || napi_get_value_int32(env, argv[0], &code) != napi_ok)
+        code = 1;
+    atomic_store_explicit(&g_exit_code, code & 0xff, memory_order_relaxed); /* read in exit() */
+    atomic_store_explicit(&g_exiting, 1, memory_order_relaxed); /* a flag the work polls */
+    return NULL;
+}
+
 /* resetStats(): the pool's histograms and utilization start afresh. */
 static napi_value js_reset_stats(napi_env env, napi_callback_info info)
 {
@@ -590,12 +651,13 @@ static int get_uint(napi_env env, napi_value obj, const char *key, uint32_t *out
 {
     bool has = false;
     napi_value v;
-    napi_has_named_property(env, obj, key, &has);
+    if (napi_has_named_property(env, obj, key, &has) != napi_ok)
+        return -EINVAL;
     if (!has)
         return 0;
-    napi_get_named_property(env, obj, key, &v);
     napi_valuetype t;
-    napi_typeof(env, v, &t);
+    if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok)
+        return -EINVAL;
     if (t == napi_undefined)
         return 0;
     return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -EINVAL;
@@ -623,8 +685,8 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
     if (has) {
         napi_value v;
         int32_t n;
-        napi_get_named_property(env, argv[0], "nice", &v);
-        if (napi_get_value_int32(env, v, &n) != napi_ok)
+        if (napi_get_named_property(env, argv[0], "nice", &v) != napi_ok ||
+            napi_get_value_int32(env, v, &n) != napi_ok)
             return throw_type(env, "configure: nice must be an integer");
         nice_plus = (uint32_t)(n + 20);
     }
@@ -675,6 +737,7 @@ napi_value wpn_init(napi_env env, napi_value exports, const struct wpn_fn *fns, 
         {"queueSize", NULL, js_queue_size, NULL, NULL, NULL, napi_default, e},
         {"resetStats", NULL, js_reset_stats, NULL, NULL, NULL, napi_default, e},
         {"configure", NULL, js_configure, NULL, NULL, NULL, napi_default, e},
+        {"exiting", NULL, js_exiting, NULL, NULL, NULL, napi_default, e},
         {"functions", NULL, NULL, NULL, NULL, names, napi_enumerable, NULL},
     };
     napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -52,6 +52,28 @@ test('AbortSignal: a queued task is withdrawn unrun, a running one sees the flag
   await assert.rejects(pool.run('upper', 'x', { signal: pre.signal }), { name: 'AbortError' });
 });
 
+test('AbortSignal: ids are shared by every Pool of a binding, so an abort finds its own task', async () => {
+  const a = new Pool(binding);
+  const b = new Pool(binding);
+  const busy = await occupy(pool);
+  const acA = new AbortController();
+  const acB = new AbortController();
+  const ra = a.run('upper', 'from a', { signal: acA.signal });
+  const rb = b.run('upper', 'from b', { signal: acB.signal });
+  acA.abort();
+  await assert.rejects(ra, { name: 'AbortError' });
+  await busy.release();
+  assert.equal(await rb, 'FROM B');
+});
+
+test('bad options are refused before anything is submitted', async () => {
+  const inFlight = pool.stats.inFlight;
+  await assert.rejects(pool.run('upper', 'x', { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' });
+  await assert.rejects(pool.run('upper', 'x', { deadline: NaN }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.equal(pool.stats.inFlight, inFlight);
+  assert.equal(await pool.run('upper', 'x', null), 'X');
+});
+
 test('deadline: a task that cannot start in time rejects with ETIMEDOUT unrun', async () => {
   const busy = await occupy(pool);
   const late = assert.rejects(pool.run('upper', 'late', { deadline: Date.now() + 5 }),
@@ -89,6 +111,17 @@ test("maxQueue: run() rejects with EAGAIN beyond it, and 'drain' follows", async
   await drained;
   assert.equal(small.needsDrain, false);
   assert.equal(await small.run('upper', 'd'), 'D');
+});
+
+test("'drain' reaches the refused Pool even when another Pool filled the queue", async () => {
+  const limited = new Pool(binding, { maxQueue: 2 });
+  const busy = await occupy(pool);
+  const others = [pool.run('upper', 'a'), pool.run('upper', 'b'), pool.run('upper', 'c')];
+  await assert.rejects(limited.run('upper', 'd'), { code: 'EAGAIN', errno: -11 });
+  const drained = new Promise((resolve) => limited.once('drain', resolve));
+  await busy.release();
+  await Promise.all(others);
+  await drained;
 });
 
 test('statistics: this thread\'s counts and the pool\'s histograms', async () => {

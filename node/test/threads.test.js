@@ -29,12 +29,14 @@ const pool = new Pool(require(workerData.addon));
   const ok = out.every((s, i) => s === texts[i].toUpperCase());
   // Left in flight for terminate() (submitted before the message: termination
   // may stop this thread's JavaScript right after it).
-  if (workerData.linger) for (let i = 0; i < 40; i++) pool.run('spin', 1e6).catch(() => {});
+  if (workerData.linger === 'spin') for (let i = 0; i < 40; i++) pool.run('spin', 1e6).catch(() => {});
+  if (workerData.linger === 'nopoll') // ~5 s each, never looking at wpn_cancelled()
+    for (let i = 0; i < 4; i++) pool.run('sha256', { text: 'x', rounds: 2e7, poll: false }).catch(() => {});
   // Each Promise settled on this thread: a check after every await.
   parentPort.postMessage({ ok, threadId, completed: pool.completed, inFlight: pool.stats.inFlight });
 })();`;
 
-function startWorker(linger = false) {
+function startWorker(linger) {
   return new Worker(workerCode, { eval: true, workerData: { index: indexPath, addon: addonPath, linger } });
 }
 
@@ -55,7 +57,7 @@ test('four worker_threads share the one pool, each with its own port', async () 
 
 test('a Worker terminated with tasks in flight: its queued tasks are cancelled, the pool goes on', async () => {
   const before = pool.stats.pool.cancelled;
-  const w = startWorker(true); // leaves 40 one-second spins queued or running
+  const w = startWorker('spin'); // leaves 40 one-second spins queued or running
   const m = await new Promise((resolve) => w.once('message', resolve));
   assert.equal(m.inFlight, 40);
   const t0 = Date.now();
@@ -95,6 +97,33 @@ setTimeout(() => process.exit(7), 50);`);
   assert.equal(r.status, 7, r.stderr);
   assert.equal(r.stderr, '');
   assert.ok(r.ms < 4000, `took ${r.ms} ms: the running spins must see the flag`);
+});
+
+test('process.exit() while work that never polls the flag runs: the code, within the grace', () => {
+  // 4 x ~10 s of OpenSSL work that ignores wpn_cancelled(): exit waits 2 s,
+  // then ends with the code before OpenSSL's own exit handlers run.
+  const r = child(`for (let i = 0; i < 4; i++)
+  pool.run('sha256', { text: 'x', rounds: 2e7, poll: false }).catch(() => {});
+setTimeout(() => process.exit(5), 100);`);
+  assert.equal(r.status, 5, `signal ${r.signal} ${r.stderr}`);
+  assert.ok(r.ms < 6000, `took ${r.ms} ms`);
+});
+
+test('process.exit() with a Worker running work: not held up by the Worker', () => {
+  const r = child(`const { Worker } = require('node:worker_threads');
+const w = new Worker(${JSON.stringify(workerCode)}, { eval: true,
+  workerData: { index: ${JSON.stringify(indexPath)}, addon: ${JSON.stringify(addonPath)}, linger: 'nopoll' } });
+w.once('message', () => setTimeout(() => process.exit(3), 50));`);
+  assert.equal(r.status, 3, `signal ${r.signal} ${r.stderr}`);
+  assert.ok(r.ms < 6000, `took ${r.ms} ms`);
+});
+
+test('a rejection nobody handles is reported, with or without a signal', () => {
+  for (const opts of ['', ', { signal: new AbortController().signal }']) {
+    const r = child(`pool.run('fail', 22${opts});`);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /EINVAL/);
+  }
 });
 
 test('a natural exit waits for tasks in flight, and not for an idle pool', () => {
