@@ -8,7 +8,7 @@
 {
   "targets": [{
     "target_name": "wpool_tasks",
-    "sources": ["src/wpool_napi.c", "src/tasks.c"],
+    "sources": ["src/wpool_napi.c", "src/wpool_napi_run.c", "src/tasks.c"],
     "cflags": ["<!@(pkg-config --cflags wpool)", "-std=gnu11", "-Wall", "-Wextra", "-Werror"],
     "libraries": [
       "<!@(pkg-config --libs wpool)",

@@ -7,3 +7,4 @@
  * path directly, gyp's make generator mirrors the path of the source).
  */
 #include "wpool_napi.c"
+#include "wpool_napi_run.c"

@@ -2,13 +2,12 @@
 /*
  * wpool_napi: one wpool pool per process, one completion port per Node.js
  * environment, Promises settled on the environment's own loop. The contract
- * is in wpool_napi.h and docs/node.md; this file is the mechanism:
+ * is in wpool_napi.h and docs/node.md; this file holds the process pool and
+ * each environment's life (a job's way is in wpool_napi_run.c):
  *
- *   pool.run() -> js_run (JS thread): copy the input, submit a job to the
- *       process pool, its completion aimed at this environment's port
- *   -> job_work (a wpool worker): the addon's work function
- *   -> on_readable (JS thread, uv_poll_t on the port's eventfd):
- *       wpool_port_dispatch -> job_done: resolve or reject, free the job
+ *   wpn_init -> (first run) wpn_i_env_start: the pool, the port, a uv_poll_t
+ *   on the port's eventfd -> on_readable: wpool_port_dispatch, inside a
+ *   callback scope -> teardown (the environment's async cleanup hook)
  *
  * Per environment: an in-flight count (the uv_poll_t is referenced only
  * while it is not zero), a queued count (submitted, not started: what
@@ -16,7 +15,7 @@
  * and a list of the jobs in flight (so an AbortSignal finds its job).
  */
 #define _GNU_SOURCE
-#include "wpool_napi.h"
+#include "wpool_napi_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -27,42 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
-
-/* A job as the kit sees it: the caller's part first. */
-struct job {
-    struct wpn_job pub;
-    struct wpool_task task;
-    struct wpn_env *envp;
-    const struct wpn_fn *fn;
-    napi_deferred deferred;
-    uint64_t id;             /* what abort() names; 0: none */
-    struct job *prev, *next; /* the environment's jobs in flight (JS thread) */
-    atomic_int aborted;      /* the run's AbortSignal fired (relaxed: a flag, no data) */
-    int started;             /* written by the worker before the work runs */
-};
-
-static struct job *job_of(const struct wpn_job *pub)
-{
-    return (struct job *)(uintptr_t)pub; /* pub is the first member */
-}
-
-struct wpn_env {
-    napi_env env;
-    wpool_t *pool;
-    wpool_port_t *port;
-    wpool_token_t *token; /* on every job: teardown cancels them all */
-    uv_poll_t watch;
-    napi_ref resource; /* for the callback scope */
-    napi_async_context async;
-    napi_async_cleanup_hook_handle hook;
-    const struct wpn_fn *fns;
-    size_t nfns;
-    struct job *jobs;            /* in flight, newest first; JS thread only */
-    uint64_t inflight;           /* JS thread only */
-    uint64_t completed;          /* jobs whose work ran; JS thread only */
-    atomic_uint_fast64_t queued; /* submitted, not started (relaxed: a count, no data) */
-    bool closing;                /* teardown started: completions must not call into JS */
-};
 
 /* ---- the process-wide pool --------------------------------------------------------------------
  */
@@ -148,6 +111,11 @@ static void env_release(void) /* the last environment destroys the pool */
     pthread_mutex_unlock(&g_lock);
 }
 
+int wpn_i_exiting(void)
+{
+    return atomic_load_explicit(&g_exiting, memory_order_relaxed); /* a flag the work polls */
+}
+
 /* ---- errors ------------------------------------------------------------------------------------
  */
 
@@ -180,128 +148,15 @@ napi_value wpn_error(napi_env env, int err, const char *what)
 
 /* An error wpool returned (a refused submit, a task cancelled or timed out
  * before it ran): in wpool's words. */
-static napi_value pool_error(napi_env env, int err, const char *what)
+napi_value wpn_i_pool_error(napi_env env, int err, const char *what)
 {
     return make_error(env, err, what, wpool_strerror(err));
 }
 
-static napi_value throw_type(napi_env env, const char *msg)
+napi_value wpn_i_throw_type(napi_env env, const char *msg)
 {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return NULL;
-}
-
-/* ---- a job -------------------------------------------------------------------------------------
- */
-
-int wpn_cancelled(const struct wpn_job *pub)
-{
-    struct job *job = job_of(pub);
-    /* Relaxed: flags the work polls; they publish no data. */
-    return atomic_load_explicit(&job->aborted, memory_order_relaxed) ||
-           atomic_load_explicit(&g_exiting, memory_order_relaxed) ||
-           wpool_task_cancelled(&job->task);
-}
-
-void wpn_set_output(struct wpn_job *job, void *out, size_t len)
-{
-    free(job->out);
-    job->out = out;
-    job->out_len = len;
-}
-
-static int job_work(struct wpool_task *task) /* on a wpool worker */
-{
-    struct job *job = task->data;
-    atomic_fetch_sub_explicit(&job->envp->queued, 1, memory_order_relaxed); /* a count only */
-    job->started = 1; /* read by job_done, after the port's hand-off */
-    int rc = job->fn->work(&job->pub);
-    return rc == WPOOL_PENDING ? -EINVAL : rc; /* the kit has no deferred completion */
-}
-
-static void job_free(struct job *job)
-{
-    if (job->fn->release)
-        job->fn->release(&job->pub);
-    free(job->pub.out);
-    free((void *)job->pub.in);
-    free(job);
-}
-
-static void job_unlink(struct wpn_env *e, struct job *job)
-{
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        e->jobs = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-}
-
-/* The exception an addon's hook left pending, taken (NULL if none). */
-static napi_value take_exception(napi_env env)
-{
-    bool pending = false;
-    napi_value v = NULL;
-    napi_is_exception_pending(env, &pending);
-    if (pending)
-        napi_get_and_clear_last_exception(env, &v);
-    return v;
-}
-
-static void job_settle(struct wpn_env *e, struct job *job, int status)
-{
-    napi_env env = e->env;
-    napi_value v = NULL, thrown = NULL;
-    napi_status st = napi_ok;
-    if (status == 0) {
-        if (job->fn->finish)
-            st = job->fn->finish(env, &job->pub, &v);
-        else if (!job->pub.out)
-            st = napi_get_undefined(env, &v);
-        else if (job->fn->flags & WPN_OUT_STRING)
-            st = napi_create_string_utf8(env, job->pub.out, job->pub.out_len, &v);
-        else
-            st = napi_create_buffer_copy(env, job->pub.out_len, job->pub.out, NULL, &v);
-        thrown = take_exception(env); /* finish threw (whatever it returned) */
-        if (thrown)
-            st = napi_reject_deferred(env, job->deferred, thrown);
-        else if (st == napi_ok && v)
-            st = napi_resolve_deferred(env, job->deferred, v);
-        else
-            status = -ENOMEM; /* the result could not be built */
-    }
-    if (status != 0) {
-        v = job->started ? wpn_error(env, status, job->fn->name)
-                         : pool_error(env, status, job->fn->name);
-        if (status == -ECANCELED && atomic_load_explicit(&job->aborted, memory_order_relaxed)) {
-            napi_value name;
-            napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
-            napi_set_named_property(env, v, "name", name);
-        }
-        st = napi_reject_deferred(env, job->deferred, v);
-    }
-    /* A Worker being terminated still dispatches until its teardown hook
-     * runs, but can no longer run JavaScript: once settling fails, treat the
-     * environment as ending and only free the rest. */
-    if (st != napi_ok)
-        e->closing = true;
-}
-
-static void job_done(struct wpool_task *task, int status) /* on the environment's thread */
-{
-    struct job *job = task->data;
-    struct wpn_env *e = job->envp;
-    if (!job->started) /* cancelled or timed out before it ran */
-        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
-    else
-        e->completed++;
-    job_unlink(e, job);
-    if (!e->closing)
-        job_settle(e, job, status);
-    job_free(job);
-    if (--e->inflight == 0)
-        uv_unref((uv_handle_t *)&e->watch); /* idle: do not keep the loop alive */
 }
 
 /* ---- the port on the environment's loop -------------------------------------------------------
@@ -374,7 +229,7 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg)
 
 /* On the first run() or stats(): the process pool (created on first use, so
  * that configure() can come first) and this environment's port and watch. */
-static int env_start(napi_env env, struct wpn_env *e)
+int wpn_i_env_start(napi_env env, struct wpn_env *e)
 {
     if (e->port)
         return 0;
@@ -382,7 +237,7 @@ static int env_start(napi_env env, struct wpn_env *e)
     wpool_port_t *port;
     int rc = env_acquire(&pool);
     if (rc) {
-        napi_throw(env, pool_error(env, rc, "wpool_create"));
+        napi_throw(env, wpn_i_pool_error(env, rc, "wpool_create"));
         return rc;
     }
     uv_loop_t *loop;
@@ -395,7 +250,7 @@ static int env_start(napi_env env, struct wpn_env *e)
     }
     if (rc) {
         env_release();
-        napi_throw(env, pool_error(env, rc, what));
+        napi_throw(env, wpn_i_pool_error(env, rc, what));
         return rc;
     }
     e->pool = pool;
@@ -408,155 +263,6 @@ static int env_start(napi_env env, struct wpn_env *e)
 
 /* ---- the native half of the JavaScript API ----------------------------------------------------
  */
-
-static int copy_input(napi_env env, napi_value input, struct wpn_job *job)
-{
-    napi_valuetype t;
-    bool is;
-    void *data = NULL;
-    size_t len = 0;
-    napi_typeof(env, input, &t);
-    if (t == napi_undefined || t == napi_null)
-        return 0;
-    if (t == napi_string) {
-        napi_get_value_string_utf8(env, input, NULL, 0, &len);
-        char *s = malloc(len + 1);
-        if (!s)
-            return -ENOMEM;
-        napi_get_value_string_utf8(env, input, s, len + 1, &len);
-        job->in = s;
-        job->in_len = len;
-        return 0;
-    }
-    if (napi_is_typedarray(env, input, &is) == napi_ok && is) {
-        napi_typedarray_type tt;
-        size_t n, off;
-        napi_value ab;
-        napi_get_typedarray_info(env, input, &tt, &n, &data, &ab, &off);
-        napi_get_arraybuffer_info(env, ab, NULL, &len);
-        len = n *
-              (tt == napi_uint16_array || tt == napi_int16_array                               ? 2
-               : tt == napi_uint32_array || tt == napi_int32_array || tt == napi_float32_array ? 4
-               : tt == napi_float64_array || tt == napi_bigint64_array || tt == napi_biguint64_array
-                   ? 8
-                   : 1);
-    } else if (napi_is_arraybuffer(env, input, &is) == napi_ok && is) {
-        napi_get_arraybuffer_info(env, input, &data, &len);
-    } else if (napi_is_dataview(env, input, &is) == napi_ok && is) {
-        napi_get_dataview_info(env, input, &len, &data, NULL, NULL);
-    } else {
-        return -EINVAL;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return -ENOMEM;
-    if (len)
-        memcpy(copy, data, len);
-    copy[len] = '\0';
-    job->in = copy;
-    job->in_len = len;
-    return 0;
-}
-
-static struct wpn_env *env_of(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv)
-{
-    void *data;
-    napi_get_cb_info(env, info, argc, argv, NULL, &data);
-    return data;
-}
-
-/* run(index, input, priority, delay_ms, id) -> Promise. delay_ms: the task's
- * deadline from now, or a negative number for none; id: what abort() names,
- * 0 for none. The JavaScript Pool checks names, maxQueue and the options. */
-static napi_value js_run(napi_env env, napi_callback_info info)
-{
-    size_t argc = 5;
-    napi_value argv[5];
-    struct wpn_env *e = env_of(env, info, &argc, argv);
-    uint32_t index, prio;
-    double delay_ms, id;
-    if (argc < 5 || napi_get_value_uint32(env, argv[0], &index) != napi_ok || index >= e->nfns ||
-        napi_get_value_uint32(env, argv[2], &prio) != napi_ok ||
-        napi_get_value_double(env, argv[3], &delay_ms) != napi_ok ||
-        napi_get_value_double(env, argv[4], &id) != napi_ok)
-        return throw_type(env, "run(index, input, priority, delay_ms, id)");
-    if (env_start(env, e))
-        return NULL;
-    struct job *job = calloc(1, sizeof(*job));
-    if (!job) {
-        napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
-        return NULL;
-    }
-    job->fn = &e->fns[index];
-    job->envp = e;
-    job->id = (uint64_t)id;
-    int rc = job->fn->prepare ? job->fn->prepare(env, argv[1], &job->pub)
-                              : copy_input(env, argv[1], &job->pub);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    napi_value promise;
-    if (rc == 0 && (pending || napi_create_promise(env, &job->deferred, &promise) != napi_ok)) {
-        job_free(job); /* accepted, then threw: it runs release */
-        return NULL;
-    }
-    if (rc) {
-        free((void *)job->pub.in);
-        free(job);
-        if (pending) /* prepare threw its own */
-            return NULL;
-        if (rc == -EINVAL)
-            return throw_type(env, "the input must be a string, Buffer, TypedArray, "
-                                   "ArrayBuffer, DataView or undefined");
-        napi_throw(env, wpn_error(env, rc, job->fn->name));
-        return NULL;
-    }
-    wpool_task_init(&job->task, job_work, job_done);
-    job->task.data = job;
-    wpool_task_set_port(&job->task, e->port);
-    wpool_task_set_token(&job->task, e->token);
-    wpool_task_set_priority(&job->task, prio ? WPOOL_PRIORITY_HIGH : WPOOL_PRIORITY_NORMAL);
-    if (delay_ms >= 0) {
-        double ns = delay_ms * 1e6;
-        wpool_task_set_deadline(&job->task,
-                                wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns));
-    }
-    atomic_fetch_add_explicit(&e->queued, 1, memory_order_relaxed); /* before the worker's -1 */
-    rc = wpool_submit(e->pool, &job->task);
-    if (rc) {
-        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
-        napi_reject_deferred(env, job->deferred, pool_error(env, rc, "pool.run"));
-        job_free(job);
-        return promise;
-    }
-    job->next = e->jobs;
-    if (e->jobs)
-        e->jobs->prev = job;
-    e->jobs = job;
-    if (e->inflight++ == 0)
-        uv_ref((uv_handle_t *)&e->watch); /* keep the loop alive until it settles */
-    return promise;
-}
-
-/* abort(id) -> bool: the job was found (queued: it completes -ECANCELED;
- * running: its wpn_cancelled() turns true). */
-static napi_value js_abort(napi_env env, napi_callback_info info)
-{
-    size_t argc = 1;
-    napi_value argv[1], v;
-    struct wpn_env *e = env_of(env, info, &argc, argv);
-    double id = 0;
-    if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
-        return throw_type(env, "abort(id)");
-    struct job *job = e->jobs;
-    while (job && job->id != (uint64_t)id)
-        job = job->next;
-    if (job && id != 0) {
-        atomic_store_explicit(&job->aborted, 1, memory_order_relaxed); /* a flag, no data */
-        wpool_cancel(&job->task); /* -EBUSY when running: the flag is what it polls */
-    }
-    napi_get_boolean(env, job && id != 0, &v);
-    return v;
-}
 
 static void set_num(napi_env env, napi_value obj, const char *key, double x)
 {
@@ -583,12 +289,12 @@ static napi_value histogram(napi_env env, const struct wpool_histogram *h) /* ms
 static napi_value js_stats(napi_env env, napi_callback_info info)
 {
     struct wpn_env *e = env_of(env, info, NULL, NULL);
-    if (env_start(env, e))
+    if (wpn_i_env_start(env, e))
         return NULL;
     struct wpool_statistics s;
     int rc = wpool_stats(e->pool, &s);
     if (rc) {
-        napi_throw(env, pool_error(env, rc, "wpool_stats"));
+        napi_throw(env, wpn_i_pool_error(env, rc, "wpool_stats"));
         return NULL;
     }
     napi_value o, pool;
@@ -630,11 +336,11 @@ static napi_value js_exiting(napi_env env, napi_callback_info info)
 static napi_value js_reset_stats(napi_env env, napi_callback_info info)
 {
     struct wpn_env *e = env_of(env, info, NULL, NULL);
-    if (env_start(env, e))
+    if (wpn_i_env_start(env, e))
         return NULL;
     int rc = wpool_stats_reset(e->pool);
     if (rc)
-        napi_throw(env, pool_error(env, rc, "wpool_stats_reset"));
+        napi_throw(env, wpn_i_pool_error(env, rc, "wpool_stats_reset"));
     return NULL;
 }
 
@@ -679,7 +385,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
     if (t != napi_object || get_uint(env, argv[0], "threads", &o.threads) ||
         get_uint(env, argv[0], "queueCapacity", &o.queue_capacity) ||
         get_uint(env, argv[0], "pin", &pin) || pin > 1)
-        return throw_type(env, "configure({ threads, queueCapacity, pin: 0 | 1, nice })");
+        return wpn_i_throw_type(env, "configure({ threads, queueCapacity, pin: 0 | 1, nice })");
     bool has = false;
     napi_has_named_property(env, argv[0], "nice", &has);
     if (has) {
@@ -687,7 +393,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
         int32_t n;
         if (napi_get_named_property(env, argv[0], "nice", &v) != napi_ok ||
             napi_get_value_int32(env, v, &n) != napi_ok)
-            return throw_type(env, "configure: nice must be an integer");
+            return wpn_i_throw_type(env, "configure: nice must be an integer");
         nice_plus = (uint32_t)(n + 20);
     }
     o.pin = (int)pin;
@@ -697,7 +403,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
         napi_throw(env, rc == -EBUSY ? make_error(env, rc, "configure",
                                                   "the process pool already exists: configure "
                                                   "it before the first run")
-                                     : pool_error(env, rc, "configure"));
+                                     : wpn_i_pool_error(env, rc, "configure"));
     return NULL;
 }
 
@@ -705,12 +411,13 @@ napi_value wpn_init(napi_env env, napi_value exports, const struct wpn_fn *fns, 
 {
     for (size_t i = 0; i < nfns; i++)
         if (!fns[i].name || !fns[i].work)
-            return throw_type(env, "wpn_init: every function needs a name and a work function");
+            return wpn_i_throw_type(env,
+                                    "wpn_init: every function needs a name and a work function");
     struct wpn_env *e = calloc(1, sizeof(*e));
     int rc = e ? wpool_token_create(&e->token) : -ENOMEM;
     if (rc) {
         free(e);
-        napi_throw(env, pool_error(env, rc, "wpn_init"));
+        napi_throw(env, wpn_i_pool_error(env, rc, "wpn_init"));
         return NULL;
     }
     e->env = env;
@@ -731,8 +438,8 @@ napi_value wpn_init(napi_env env, napi_value exports, const struct wpn_fn *fns, 
         napi_set_element(env, names, (uint32_t)i, s);
     }
     napi_property_descriptor props[] = {
-        {"run", NULL, js_run, NULL, NULL, NULL, napi_default, e},
-        {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, e},
+        {"run", NULL, wpn_i_js_run, NULL, NULL, NULL, napi_default, e},
+        {"abort", NULL, wpn_i_js_abort, NULL, NULL, NULL, napi_default, e},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, e},
         {"queueSize", NULL, js_queue_size, NULL, NULL, NULL, napi_default, e},
         {"resetStats", NULL, js_reset_stats, NULL, NULL, NULL, napi_default, e},

@@ -39,9 +39,10 @@
  * last environment to end destroys the pool. The whole guide, with the
  * thread rules of every call: docs/node.md.
  *
- * Ship it either way: vendored (copy these two files into the addon), or
- * from the installed library: `pkg-config --variable=napidir wpool` names
- * the directory that holds them (see node/binding.gyp).
+ * Ship it either way: vendored (copy this header, wpool_napi_int.h,
+ * wpool_napi.c and wpool_napi_run.c into the addon), or from the installed
+ * library: `pkg-config --variable=napidir wpool` names the directory that
+ * holds them (docs/node.md shows the binding.gyp).
  */
 #ifndef WPOOL_NAPI_H
 #define WPOOL_NAPI_H
