@@ -2,7 +2,8 @@
 // Runs the same hash job three ways and prints throughput and event-loop
 // delay side by side: inline on Node's main thread, on Piscina workers, and
 // on the kit (the package's addon, task `sha256`: C workers, Promises settled
-// on Node's loop). Exits 1 if any result differs from the inline one.
+// on Node's loop; and the same jobs behind one Promise with runAll). Exits 1
+// if any result differs from the inline one.
 //
 // usage: node bench/compare.js   (from node/, after npm ci; env JOBS, ROUNDS)
 'use strict';
@@ -77,6 +78,9 @@ async function main() {
   await pool.run('sha256', { text: 'warm', rounds: 1 });
   rows.push(await measure('wpool', () =>
     Promise.all(texts.map((text) => pool.run('sha256', { text, rounds: ROUNDS })))));
+  // The same jobs as one group: one Promise, one crossing into JavaScript.
+  rows.push(await measure('wpool-all', () =>
+    pool.runAll('sha256', texts.map((text) => ({ text, rounds: ROUNDS })))));
 
   let wrong = 0;
   for (const row of rows.slice(1))

@@ -83,30 +83,50 @@ class Pool extends EventEmitter {
   //   deadline  a time on Date.now()'s clock (ms) by which the task must
   //             start, or it rejects with code 'ETIMEDOUT' without running.
   run(name, input, options) {
+    return this.#submit('run', name, input, 1, options);
+  }
+
+  // Runs `name` once for every element of `inputs` (an array or iterable)
+  // and resolves with the array of their results, in order: Promise.all done
+  // in C (the jobs form one wpool group; their results reach JavaScript in
+  // one callback instead of one per job). Rejects with the first failure to
+  // complete (the others still run; abort the signal to withdraw them). The
+  // options apply to every job; a signal cancels them all. The jobs count
+  // against maxQueue together: all are accepted, or the call rejects with
+  // 'EAGAIN'.
+  runAll(name, inputs, options) {
+    if (typeof inputs?.[Symbol.iterator] !== 'function' || typeof inputs === 'string') {
+      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', 'pool.runAll: inputs must be an array or iterable', TypeError));
+    }
+    const list = Array.isArray(inputs) ? inputs : Array.from(inputs);
+    return this.#submit('runAll', name, list, list.length, options);
+  }
+
+  #submit(method, name, input, count, options) {
     const { signal, priority, deadline } = options ?? {};
     const index = this.#names.get(name);
     if (index === undefined) {
       return Promise.reject(codeError('ERR_WPOOL_UNKNOWN_TASK',
-        `pool.run: no task function named ${JSON.stringify(name)}`, TypeError));
+        `pool.${method}: no task function named ${JSON.stringify(name)}`, TypeError));
     }
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', 'pool.run: signal must be an AbortSignal', TypeError));
+      return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', `pool.${method}: signal must be an AbortSignal`, TypeError));
     }
     if (deadline !== undefined && !Number.isFinite(deadline)) {
       return Promise.reject(codeError('ERR_INVALID_ARG_TYPE',
-        'pool.run: deadline must be a finite number (ms, Date.now() clock)', TypeError));
+        `pool.${method}: deadline must be a finite number (ms, Date.now() clock)`, TypeError));
     }
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#binding.queueSize() >= this.#maxQueue) {
+    if (this.#binding.queueSize() + count > this.#maxQueue) {
       this.#state.refused.add(this);
-      return Promise.reject(codeError('EAGAIN', `pool.run: the queue is full (maxQueue ${this.#maxQueue})`));
+      return Promise.reject(codeError('EAGAIN', `pool.${method}: the queue is full (maxQueue ${this.#maxQueue})`));
     }
     const high = priority === 'high' || (typeof priority === 'number' && priority > 0) ? 1 : 0;
     const delay = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
     const id = signal ? ++this.#state.nextId : 0;
     let promise;
     try {
-      promise = this.#binding.run(index, input, high, delay, id);
+      promise = this.#binding[method](index, input, high, delay, id);
     } catch (err) {
       return Promise.reject(err);
     }

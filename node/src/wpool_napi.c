@@ -206,6 +206,7 @@ static void teardown(napi_async_cleanup_hook_handle handle, void *arg)
     e->hook = handle;
     e->closing = true;
     wpool_token_cancel(e->token); /* queued jobs complete -ECANCELED; running ones see the flag */
+    wpn_i_cancel_batches(e);      /* the same for runAll's jobs (a group is their token) */
     napi_async_destroy(e->env, e->async);
     napi_delete_reference(e->env, e->resource);
     if (!e->port) { /* never started: nothing in flight, no handle */
@@ -439,6 +440,7 @@ napi_value wpn_init(napi_env env, napi_value exports, const struct wpn_fn *fns, 
     }
     napi_property_descriptor props[] = {
         {"run", NULL, wpn_i_js_run, NULL, NULL, NULL, napi_default, e},
+        {"runAll", NULL, wpn_i_js_run_all, NULL, NULL, NULL, napi_default, e},
         {"abort", NULL, wpn_i_js_abort, NULL, NULL, NULL, napi_default, e},
         {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, e},
         {"queueSize", NULL, js_queue_size, NULL, NULL, NULL, napi_default, e},

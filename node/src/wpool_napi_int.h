@@ -26,6 +26,7 @@ struct job {
     struct job *prev, *next; /* the environment's jobs in flight (JS thread) */
     atomic_int aborted;      /* the run's AbortSignal fired (relaxed: a flag, no data) */
     int started;             /* written by the worker before the work runs */
+    struct batch *batch;     /* runAll: the batch this job is one of, or NULL */
 };
 
 static inline struct job *job_of(const struct wpn_job *pub)
@@ -45,6 +46,7 @@ struct wpn_env {
     const struct wpn_fn *fns;
     size_t nfns;
     struct job *jobs;            /* in flight, newest first; JS thread only */
+    struct batch *batches;       /* runAll calls in flight; JS thread only */
     uint64_t inflight;           /* JS thread only */
     uint64_t completed;          /* jobs whose work ran; JS thread only */
     atomic_uint_fast64_t queued; /* submitted, not started (relaxed: a count, no data) */
@@ -67,5 +69,7 @@ napi_value wpn_i_throw_type(napi_env env, const char *msg);
 /* wpool_napi_run.c: the functions wpn_init puts on exports */
 napi_value wpn_i_js_run(napi_env env, napi_callback_info info);
 napi_value wpn_i_js_abort(napi_env env, napi_callback_info info);
+napi_value wpn_i_js_run_all(napi_env env, napi_callback_info info);
+void wpn_i_cancel_batches(struct wpn_env *e); /* teardown: cancel every runAll in flight */
 
 #endif /* WPOOL_NAPI_INT_H */

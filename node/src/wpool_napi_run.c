@@ -8,6 +8,10 @@
  *   -> job_work (a wpool worker): the addon's work function
  *   -> job_done (JS thread, dispatched from the port by wpool_napi.c's
  *       watch): resolve or reject, free the job
+ *
+ * runAll(): the jobs of one call form a wpool group (Promise.all done in C):
+ * each job's own completion only counts, and the group's one completion
+ * builds the array (or the first error) and settles one Promise.
  */
 #define _GNU_SOURCE
 #include "wpool_napi_int.h"
@@ -73,43 +77,63 @@ static napi_value take_exception(napi_env env)
     return v;
 }
 
-static void job_settle(struct wpn_env *e, struct job *job, int status)
+/* The value of a job whose work returned 0: finish's, or the output as a
+ * string or Buffer, or undefined. NULL when it could not be built; then
+ * *thrown is what finish threw, or NULL (no memory). */
+static napi_value job_result(napi_env env, struct job *job, napi_value *thrown)
 {
-    napi_env env = e->env;
-    napi_value v = NULL, thrown = NULL;
-    napi_status st = napi_ok;
-    if (status == 0) {
-        if (job->fn->finish)
-            st = job->fn->finish(env, &job->pub, &v);
-        else if (!job->pub.out)
-            st = napi_get_undefined(env, &v);
-        else if (job->fn->flags & WPN_OUT_STRING)
-            st = napi_create_string_utf8(env, job->pub.out, job->pub.out_len, &v);
-        else
-            st = napi_create_buffer_copy(env, job->pub.out_len, job->pub.out, NULL, &v);
-        thrown = take_exception(env); /* finish threw (whatever it returned) */
-        if (thrown)
-            st = napi_reject_deferred(env, job->deferred, thrown);
-        else if (st == napi_ok && v)
-            st = napi_resolve_deferred(env, job->deferred, v);
-        else
-            status = -ENOMEM; /* the result could not be built */
+    napi_value v = NULL;
+    napi_status st;
+    if (job->fn->finish)
+        st = job->fn->finish(env, &job->pub, &v);
+    else if (!job->pub.out)
+        st = napi_get_undefined(env, &v);
+    else if (job->fn->flags & WPN_OUT_STRING)
+        st = napi_create_string_utf8(env, job->pub.out, job->pub.out_len, &v);
+    else
+        st = napi_create_buffer_copy(env, job->pub.out_len, job->pub.out, NULL, &v);
+    *thrown = take_exception(env); /* finish threw (whatever it returned) */
+    return *thrown || st != napi_ok ? NULL : v;
+}
+
+/* The Error for a failed status; an AbortError when the run's signal
+ * cancelled it. Words: the work's (strerror) if it ran, else wpool's. */
+static napi_value status_error(napi_env env, int status, bool ran, bool aborted, const char *what)
+{
+    napi_value v = ran ? wpn_error(env, status, what) : wpn_i_pool_error(env, status, what);
+    if (status == -ECANCELED && aborted) {
+        napi_value name;
+        napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
+        napi_set_named_property(env, v, "name", name);
     }
-    if (status != 0) {
-        v = job->started ? wpn_error(env, status, job->fn->name)
-                         : wpn_i_pool_error(env, status, job->fn->name);
-        if (status == -ECANCELED && atomic_load_explicit(&job->aborted, memory_order_relaxed)) {
-            napi_value name;
-            napi_create_string_utf8(env, "AbortError", NAPI_AUTO_LENGTH, &name);
-            napi_set_named_property(env, v, "name", name);
-        }
-        st = napi_reject_deferred(env, job->deferred, v);
-    }
-    /* A Worker being terminated still dispatches until its teardown hook
-     * runs, but can no longer run JavaScript: once settling fails, treat the
-     * environment as ending and only free the rest. */
+    return v;
+}
+
+/* A Worker being terminated still dispatches until its teardown hook runs,
+ * but can no longer run JavaScript: once settling fails, treat the
+ * environment as ending and only free the rest. */
+static void settle(struct wpn_env *e, napi_deferred d, napi_value v, bool resolve)
+{
+    napi_status st =
+        resolve ? napi_resolve_deferred(e->env, d, v) : napi_reject_deferred(e->env, d, v);
     if (st != napi_ok)
         e->closing = true;
+}
+
+static void job_settle(struct wpn_env *e, struct job *job, int status)
+{
+    napi_value v = NULL, thrown = NULL;
+    if (status == 0 && (v = job_result(e->env, job, &thrown)) != NULL) {
+        settle(e, job->deferred, v, true);
+        return;
+    }
+    if (thrown) {
+        settle(e, job->deferred, thrown, false);
+        return;
+    }
+    bool aborted = atomic_load_explicit(&job->aborted, memory_order_relaxed);
+    v = status_error(e->env, status ? status : -ENOMEM, job->started, aborted, job->fn->name);
+    settle(e, job->deferred, v, false);
 }
 
 static void job_done(struct wpool_task *task, int status) /* on the environment's thread */
@@ -120,6 +144,8 @@ static void job_done(struct wpool_task *task, int status) /* on the environment'
         atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
     else
         e->completed++;
+    if (job->batch)
+        return; /* the batch's group completion settles and frees it */
     job_unlink(e, job);
     if (!e->closing)
         job_settle(e, job, status);
@@ -177,6 +203,65 @@ static int copy_input(napi_env env, napi_value input, struct wpn_job *job)
     return 0;
 }
 
+/* A job for fns[index] with its input read (prepare, or the default copy).
+ * Returns 0, or not 0 with a JavaScript exception pending. */
+static int job_new(napi_env env, struct wpn_env *e, uint32_t index, napi_value input,
+                   struct job **out)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
+        return -ENOMEM;
+    }
+    job->fn = &e->fns[index];
+    job->envp = e;
+    int rc = job->fn->prepare ? job->fn->prepare(env, input, &job->pub)
+                              : copy_input(env, input, &job->pub);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (rc == 0 && pending) {
+        job_free(job); /* accepted, then threw: it runs release */
+        return -EINVAL;
+    }
+    if (rc) {
+        free((void *)job->pub.in);
+        free(job);
+        if (pending) /* prepare threw its own */
+            return rc;
+        if (rc == -EINVAL)
+            wpn_i_throw_type(env, "the input must be a string, Buffer, TypedArray, "
+                                  "ArrayBuffer, DataView or undefined");
+        else
+            napi_throw(env, wpn_error(env, rc, e->fns[index].name));
+        return rc;
+    }
+    *out = job;
+    return 0;
+}
+
+/* The job's task: its port, priority and deadline (delay_ms < 0: none). */
+static void job_task(struct wpn_env *e, struct job *job, uint32_t prio, double delay_ms)
+{
+    wpool_task_init(&job->task, job_work, job_done);
+    job->task.data = job;
+    wpool_task_set_port(&job->task, e->port);
+    wpool_task_set_priority(&job->task, prio ? WPOOL_PRIORITY_HIGH : WPOOL_PRIORITY_NORMAL);
+    if (delay_ms >= 0) {
+        double ns = delay_ms * 1e6;
+        wpool_task_set_deadline(&job->task,
+                                wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns));
+    }
+}
+
+static int job_submit(struct wpn_env *e, struct job *job)
+{
+    atomic_fetch_add_explicit(&e->queued, 1, memory_order_relaxed); /* before the worker's -1 */
+    int rc = wpool_submit(e->pool, &job->task);
+    if (rc)
+        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
+    return rc;
+}
+
 /* run(index, input, priority, delay_ms, id) -> Promise. delay_ms: the task's
  * deadline from now, or a negative number for none; id: what abort() names,
  * 0 for none. The JavaScript Pool checks names, maxQueue and the options. */
@@ -194,48 +279,19 @@ napi_value wpn_i_js_run(napi_env env, napi_callback_info info)
         return wpn_i_throw_type(env, "run(index, input, priority, delay_ms, id)");
     if (wpn_i_env_start(env, e))
         return NULL;
-    struct job *job = calloc(1, sizeof(*job));
-    if (!job) {
-        napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
-        return NULL;
-    }
-    job->fn = &e->fns[index];
-    job->envp = e;
-    job->id = (uint64_t)id;
-    int rc = job->fn->prepare ? job->fn->prepare(env, argv[1], &job->pub)
-                              : copy_input(env, argv[1], &job->pub);
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
+    struct job *job;
     napi_value promise;
-    if (rc == 0 && (pending || napi_create_promise(env, &job->deferred, &promise) != napi_ok)) {
-        job_free(job); /* accepted, then threw: it runs release */
+    if (job_new(env, e, index, argv[1], &job))
+        return NULL;
+    if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+        job_free(job);
         return NULL;
     }
-    if (rc) {
-        free((void *)job->pub.in);
-        free(job);
-        if (pending) /* prepare threw its own */
-            return NULL;
-        if (rc == -EINVAL)
-            return wpn_i_throw_type(env, "the input must be a string, Buffer, TypedArray, "
-                                         "ArrayBuffer, DataView or undefined");
-        napi_throw(env, wpn_error(env, rc, job->fn->name));
-        return NULL;
-    }
-    wpool_task_init(&job->task, job_work, job_done);
-    job->task.data = job;
-    wpool_task_set_port(&job->task, e->port);
+    job->id = (uint64_t)id;
+    job_task(e, job, prio, delay_ms);
     wpool_task_set_token(&job->task, e->token);
-    wpool_task_set_priority(&job->task, prio ? WPOOL_PRIORITY_HIGH : WPOOL_PRIORITY_NORMAL);
-    if (delay_ms >= 0) {
-        double ns = delay_ms * 1e6;
-        wpool_task_set_deadline(&job->task,
-                                wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns));
-    }
-    atomic_fetch_add_explicit(&e->queued, 1, memory_order_relaxed); /* before the worker's -1 */
-    rc = wpool_submit(e->pool, &job->task);
+    int rc = job_submit(e, job);
     if (rc) {
-        atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
         napi_reject_deferred(env, job->deferred, wpn_i_pool_error(env, rc, "pool.run"));
         job_free(job);
         return promise;
@@ -248,6 +304,19 @@ napi_value wpn_i_js_run(napi_env env, napi_callback_info info)
         uv_ref((uv_handle_t *)&e->watch); /* keep the loop alive until it settles */
     return promise;
 }
+
+/* runAll's jobs, one wpool group (the functions: at the end of this file). */
+struct batch {
+    struct wpool_group group; /* zero-filled (calloc) before its init */
+    struct wpn_env *envp;
+    napi_deferred deferred;
+    uint64_t id;               /* what abort() names; 0: none */
+    struct batch *prev, *next; /* the environment's batches in flight (JS thread) */
+    bool aborted;              /* abort(id) cancelled the group (JS thread) */
+    int refused;               /* the first refused submit's error, or 0 */
+    uint32_t n;                /* jobs (members, and any the pool refused) */
+    struct job *jobs[];
+};
 
 /* abort(id) -> bool: the job was found (queued: it completes -ECANCELED;
  * running: its wpn_cancelled() turns true). */
@@ -266,6 +335,134 @@ napi_value wpn_i_js_abort(napi_env env, napi_callback_info info)
         atomic_store_explicit(&job->aborted, 1, memory_order_relaxed); /* a flag, no data */
         wpool_cancel(&job->task); /* -EBUSY when running: the flag is what it polls */
     }
-    napi_get_boolean(env, job && id != 0, &v);
+    struct batch *b = job ? NULL : e->batches;
+    while (b && b->id != (uint64_t)id)
+        b = b->next;
+    if (b && id != 0) {
+        b->aborted = true;
+        wpool_group_cancel(&b->group); /* queued members -ECANCELED, running ones flagged */
+    }
+    napi_get_boolean(env, (job || b) && id != 0, &v);
     return v;
+}
+
+/* ---- runAll: one Promise for many jobs, as a wpool group ------------------------------------- */
+
+static void batch_free(struct batch *b)
+{
+    for (uint32_t i = 0; i < b->n; i++)
+        job_free(b->jobs[i]);
+    free(b);
+}
+
+static void batch_settle(struct wpn_env *e, struct batch *b, const struct wpool_group_result *r)
+{
+    napi_env env = e->env;
+    napi_value arr, v, thrown = NULL;
+    const char *what = b->n ? b->jobs[0]->fn->name : "pool.runAll";
+    if (b->refused) {
+        settle(e, b->deferred, wpn_i_pool_error(env, b->refused, "pool.runAll"), false);
+        return;
+    }
+    if (r->first_error) { /* Promise.all: the first failure */
+        int err = r->first_error;
+        bool by_pool = (err == -ECANCELED || err == -ETIMEDOUT) && r->failed == 0;
+        settle(e, b->deferred, status_error(env, err, !by_pool, b->aborted, what), false);
+        return;
+    }
+    napi_create_array_with_length(env, b->n, &arr);
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (!(v = job_result(env, b->jobs[i], &thrown))) {
+            settle(e, b->deferred, thrown ? thrown : wpn_error(env, -ENOMEM, what), false);
+            return;
+        }
+        napi_set_element(env, arr, i, v);
+    }
+    settle(e, b->deferred, arr, true);
+}
+
+static void batch_done(struct wpool_group *group, const struct wpool_group_result *r)
+{
+    struct batch *b = group->data;
+    struct wpn_env *e = b->envp;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        e->batches = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    if (!e->closing)
+        batch_settle(e, b, r);
+    batch_free(b); /* the group record too: its completion has started */
+    if (--e->inflight == 0)
+        uv_unref((uv_handle_t *)&e->watch);
+}
+
+void wpn_i_cancel_batches(struct wpn_env *e)
+{
+    for (struct batch *b = e->batches; b; b = b->next)
+        wpool_group_cancel(&b->group);
+}
+
+/* runAll(index, inputs[], priority, delay_ms, id) -> Promise<array>: as run,
+ * for every input; one Promise, one completion into JavaScript. */
+napi_value wpn_i_js_run_all(napi_env env, napi_callback_info info)
+{
+    size_t argc = 5;
+    napi_value argv[5], promise;
+    struct wpn_env *e = env_of(env, info, &argc, argv);
+    uint32_t index, prio, n = 0;
+    double delay_ms, id;
+    bool is_array = false;
+    if (argc >= 2)
+        napi_is_array(env, argv[1], &is_array);
+    if (argc < 5 || !is_array || napi_get_array_length(env, argv[1], &n) != napi_ok ||
+        napi_get_value_uint32(env, argv[0], &index) != napi_ok || index >= e->nfns ||
+        napi_get_value_uint32(env, argv[2], &prio) != napi_ok ||
+        napi_get_value_double(env, argv[3], &delay_ms) != napi_ok ||
+        napi_get_value_double(env, argv[4], &id) != napi_ok)
+        return wpn_i_throw_type(env, "runAll(index, inputs[], priority, delay_ms, id)");
+    if (wpn_i_env_start(env, e))
+        return NULL;
+    struct batch *b = calloc(1, sizeof(*b) + (size_t)n * sizeof(b->jobs[0]));
+    if (!b) {
+        napi_throw(env, wpn_error(env, -ENOMEM, "pool.runAll"));
+        return NULL;
+    }
+    b->envp = e;
+    b->id = (uint64_t)id;
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value item;
+        if (napi_get_element(env, argv[1], i, &item) != napi_ok ||
+            job_new(env, e, index, item, &b->jobs[i])) {
+            batch_free(b); /* b->n: the jobs made so far */
+            return NULL;
+        }
+        b->jobs[i]->batch = b;
+        b->n = i + 1;
+    }
+    if (napi_create_promise(env, &b->deferred, &promise) != napi_ok) {
+        batch_free(b);
+        return NULL;
+    }
+    b->group.data = b;
+    int rc = wpool_group_init(&b->group, e->pool, e->port, batch_done);
+    if (rc) {
+        napi_reject_deferred(env, b->deferred, wpn_i_pool_error(env, rc, "pool.runAll"));
+        batch_free(b);
+        return promise;
+    }
+    for (uint32_t i = 0; i < n && !b->refused; i++) {
+        job_task(e, b->jobs[i], prio, delay_ms);
+        wpool_task_set_group(&b->jobs[i]->task, &b->group); /* the group is its cancel token */
+        b->refused = job_submit(e, b->jobs[i]); /* refused: not a member; the rest not sent */
+    }
+    wpool_group_seal(&b->group); /* completes once every member is done */
+    b->next = e->batches;
+    if (e->batches)
+        e->batches->prev = b;
+    e->batches = b;
+    if (e->inflight++ == 0)
+        uv_ref((uv_handle_t *)&e->watch);
+    return promise;
 }
