@@ -30,8 +30,10 @@ const ALL_MODES = ['js', 'piscina', 'wpool', 'c-inline', 'thread'];
 const pathFor = (i) => '/?text=' + encodeURIComponent('QR TEST ' + i);
 
 function startServer(mode, threads) {
+  // stdin is a pipe the server watches: if this process dies, the server
+  // sees EOF and stops (no server outlives a killed test run).
   const child = spawn(process.execPath, [path.join(__dirname, 'server.js'), '--mode', mode,
-    '--port', '0', '--threads', String(threads)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--port', '0', '--threads', String(threads), '--exit-on-eof'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
   return new Promise((resolve, reject) => {
@@ -47,21 +49,34 @@ function startServer(mode, threads) {
       const m = /listening on (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, port: Number(m[1]) });
+        resolve({ child, port: Number(m[1]), stderr: () => stderr });
       }
     });
-    child.on('exit', (code) => fail(`exited with ${code}`));
+    child.on('exit', (code, signal) => fail(`exited with ${signal ?? code}`));
   });
 }
 
+// Stops a server and resolves with how it ended; a server that had already
+// died (a crash is a signal, so exitCode stays null) resolves at once.
 function stopServer(child) {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return resolve({ code: child.exitCode, signal: child.signalCode });
+    }
     child.removeAllListeners('exit');
-    child.on('exit', resolve);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(kill);
+      resolve({ code, signal });
+    });
     child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
   });
+}
+
+// server.js answers SIGTERM with exit(0): anything else is a failure.
+function cleanEnd(mode, end, stderr) {
+  if (end.code === 0 && end.signal === null) return null;
+  return `${mode}: server ended with ${end.signal ?? `code ${end.code}`}\n${stderr.trim()}`;
 }
 
 function get(port, urlPath, agent) {
@@ -145,7 +160,7 @@ async function saturation(port, connections, seconds) {
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
-    errors: result.errors + result.timeouts + result.non2xx,
+    errors: result.errors + result.non2xx, // autocannon's errors include its timeouts
   };
 }
 
@@ -219,6 +234,7 @@ async function main() {
         process.stderr.write(`${err.message}\n`);
         run.failed = 'did not start';
         failed = true;
+        process.exitCode = 1;
         continue;
       }
       try {
@@ -233,8 +249,15 @@ async function main() {
         process.stderr.write(`${err.message}\n`);
         run.failed = err.message;
         failed = true;
+        process.exitCode = 1;
       } finally {
-        await stopServer(server.child);
+        const why = cleanEnd(mode, await stopServer(server.child), server.stderr());
+        if (why) {
+          process.stderr.write(`${why}\n`);
+          run.failed = run.failed ?? 'the server crashed';
+          failed = true;
+          process.exitCode = 1;
+        }
       }
     }
   }
@@ -265,4 +288,4 @@ if (require.main === module) {
     process.exitCode = 1;
   });
 }
-module.exports = { startServer, stopServer, get };
+module.exports = { startServer, stopServer, cleanEnd, get };

@@ -69,6 +69,10 @@ static char *get_text(napi_env env, napi_callback_info info, const char *fn, siz
         return NULL;
     }
     napi_get_value_string_utf8(env, arg, NULL, 0, len);
+    if (*len > QR_MAX_INPUT) { /* no QR code holds it: do not copy it */
+        napi_throw(env, wpn_error(env, -EMSGSIZE, fn));
+        return NULL;
+    }
     if (!(s = malloc(*len + 1))) {
         napi_throw(env, wpn_error(env, -ENOMEM, fn));
         return NULL;

@@ -327,6 +327,7 @@ static int seg_input(const char *text, size_t len, QRinput **inp)
         while (end < nruns && node[path[end]].mode == m)
             end++;
         size_t n = run_start[end - 1] + run_len[end - 1] - start;
+        errno = 0; /* libqrencode reports through errno */
         if (QRinput_append(in, qmode[m], (int)n, (const unsigned char *)text + start)) {
             err = errno ? -errno : -EINVAL;
             goto out;
@@ -356,6 +357,7 @@ int qr_modules(const char *text, size_t len, unsigned char **out, int *wp)
     int err = seg_input(text, len, &in);
     if (err)
         return err;
+    errno = 0;                           /* libqrencode reports through errno */
     QRcode *qr = QRcode_encodeInput(in); /* the smallest version that holds them */
     QRinput_free(in);
     if (!qr)

@@ -114,10 +114,10 @@ static char *base64_url(const unsigned char *in, size_t len, size_t *outlen)
  * an empty text or one with a NUL byte, -ENOMEM, -EIO. Any thread. */
 int qr_data_url(const char *text, size_t len, char **url, size_t *url_len)
 {
+    if (len > QR_MAX_INPUT) /* before scanning it */
+        return -EMSGSIZE;
     if (!text || len == 0 || memchr(text, '\0', len))
         return -EINVAL;
-    if (len > QR_MAX_INPUT)
-        return -EMSGSIZE;
     unsigned char *mod;
     int w, err = qr_modules(text, len, &mod, &w);
     if (err)

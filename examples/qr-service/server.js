@@ -12,7 +12,7 @@
 // GET /__stats -> {"eld":{p50,p99,max,mean}}: the event loop's delay in ms
 // (beyond the 10 ms sampling timer); ?reset=1 clears it after reading.
 //
-//   node server.js --mode wpool --port 3000 [--threads 2]
+//   node server.js --mode wpool --port 3000 [--threads 2] [--exit-on-eof]
 const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
@@ -104,6 +104,7 @@ function main() {
       mode: { type: 'string', default: 'js' },
       port: { type: 'string', default: '3000' },
       threads: { type: 'string', default: '2' },
+      'exit-on-eof': { type: 'boolean', default: false },
     },
   });
   const threads = Number(opt.threads);
@@ -153,12 +154,12 @@ function main() {
     }
   });
 
-  const server = app.listen(Number(opt.port), () => {
+  const server = app.listen(Number(opt.port), (err) => { // Express 5 passes a listen error here
+    if (err) {
+      console.error(err.message);
+      process.exit(1);
+    }
     console.log(`listening on ${server.address().port}`);
-  });
-  server.on('error', (err) => {
-    console.error(err.message);
-    process.exit(1);
   });
   const stop = () => {
     server.close();
@@ -167,6 +168,10 @@ function main() {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (opt['exit-on-eof']) { // started by load.js or the tests: stop when they go
+    process.stdin.on('end', stop);
+    process.stdin.resume();
+  }
 }
 
 if (require.main === module) main();

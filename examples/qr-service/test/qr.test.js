@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const { after, before, describe, test } = require('node:test');
 const QRCode = require('qrcode');
 const { execFileSync } = require('node:child_process');
-const { startServer, stopServer, get } = require('../load.js');
+const { startServer, stopServer, cleanEnd, get } = require('../load.js');
 const { PNG } = require('pngjs');
 
 // Decodes a QR data URL drawn with qrcode's defaults (4 px per module, a
@@ -46,11 +46,17 @@ const T = { timeout: 30000 };
 const servers = {};
 
 before(async () => {
-  await Promise.all(MODES.map(async (m) => { servers[m] = await startServer(m, 2); }));
+  // allSettled: every server that started is in `servers`, so after() stops it.
+  const started = await Promise.allSettled(MODES.map(async (m) => { servers[m] = await startServer(m, 2); }));
+  for (const r of started) if (r.status === 'rejected') throw r.reason;
 }, { timeout: 60000 });
 
+// Each server must end as server.js ends on SIGTERM (exit 0): a crash at any
+// time, shutdown included, fails the run.
 after(async () => {
-  await Promise.all(Object.values(servers).map((s) => stopServer(s.child)));
+  const ends = await Promise.all(Object.entries(servers).map(async ([m, s]) =>
+    cleanEnd(m, await stopServer(s.child), s.stderr())));
+  assert.deepEqual(ends.filter(Boolean), []);
 });
 
 async function qr(mode, query) {
@@ -166,14 +172,17 @@ test('qrThread: Workers end with threads in flight', { timeout: 60000 }, () => {
       })();
     } else {
       const { qrThread } = require(addon);
-      for (let i = 0; i < 200; i++) qrThread('in flight ' + i).catch(() => {});
+      // 40 texts of ~1,500 characters: threads still run as the Worker ends.
+      for (let i = 0; i < 40; i++) qrThread(String(i).padEnd(1500, 'x')).catch(() => {});
       parentPort.postMessage('go');
     }`;
   const dir = require('node:os').tmpdir();
   const file = require('node:path').join(dir, `qr-thread-teardown-${process.pid}.js`);
   require('node:fs').writeFileSync(file, script);
   try {
-    assert.equal(execFileSync(process.execPath, [file], { encoding: 'utf8' }).trim(), '3');
+    const out = execFileSync(process.execPath, [file],
+      { encoding: 'utf8', timeout: 50000, killSignal: 'SIGKILL' });
+    assert.equal(out.trim(), '3');
   } finally {
     require('node:fs').rmSync(file, { force: true });
   }
