@@ -10,6 +10,7 @@
 const { EventEmitter } = require('node:events');
 const { constants } = require('node:os');
 const { isMainThread } = require('node:worker_threads');
+const { types } = require('node:util');
 
 function codeError(code, message, Ctor = Error) {
   const err = new Ctor(message);
@@ -18,8 +19,8 @@ function codeError(code, message, Ctor = Error) {
   return err;
 }
 
-function abortError(signal) {
-  const err = codeError('ECANCELED', 'pool.run: the task was aborted');
+function abortError(signal, method) {
+  const err = codeError('ECANCELED', `pool.${method}: the task was aborted`);
   err.name = 'AbortError';
   err.cause = signal.reason;
   return err;
@@ -89,17 +90,17 @@ class Pool extends EventEmitter {
   // Runs `name` once for every element of `inputs` (an array or iterable)
   // and resolves with the array of their results, in order: Promise.all done
   // in C (the jobs form one wpool group; their results reach JavaScript in
-  // one callback instead of one per job). Rejects with the first failure to
-  // complete (the others still run; abort the signal to withdraw them). The
-  // options apply to every job; a signal cancels them all. The jobs count
-  // against maxQueue together: all are accepted, or the call rejects with
-  // 'EAGAIN'.
+  // one callback instead of one per job). The first job to fail rejects it at
+  // once and withdraws the others (queued ones never run, running ones see
+  // wpn_cancelled()). The options apply to every job; a signal cancels them
+  // all. The jobs count against maxQueue together: all are accepted, or the
+  // call rejects with 'EAGAIN' (a batch larger than maxQueue itself rejects
+  // with a RangeError: it could never be accepted).
   runAll(name, inputs, options) {
     if (typeof inputs?.[Symbol.iterator] !== 'function' || typeof inputs === 'string') {
       return Promise.reject(codeError('ERR_INVALID_ARG_TYPE', 'pool.runAll: inputs must be an array or iterable', TypeError));
     }
-    const list = Array.isArray(inputs) ? inputs : Array.from(inputs);
-    return this.#submit('runAll', name, list, list.length, options);
+    return this.#submit('runAll', name, inputs, -1, options);
   }
 
   #submit(method, name, input, count, options) {
@@ -116,7 +117,19 @@ class Pool extends EventEmitter {
       return Promise.reject(codeError('ERR_INVALID_ARG_TYPE',
         `pool.${method}: deadline must be a finite number (ms, Date.now() clock)`, TypeError));
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (signal?.aborted) return Promise.reject(abortError(signal, method));
+    if (count < 0) { // runAll: the inputs as a plain array, now that the options are known good
+      try {
+        input = Array.isArray(input) && !types.isProxy(input) ? input : Array.from(input);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      count = input.length;
+      if (count > this.#maxQueue) {
+        return Promise.reject(codeError('ERR_OUT_OF_RANGE',
+          `pool.runAll: ${count} jobs can never fit maxQueue ${this.#maxQueue}`, RangeError));
+      }
+    }
     if (this.#binding.queueSize() + count > this.#maxQueue) {
       this.#state.refused.add(this);
       return Promise.reject(codeError('EAGAIN', `pool.${method}: the queue is full (maxQueue ${this.#maxQueue})`));

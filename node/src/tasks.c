@@ -11,7 +11,8 @@
  *           polls wpn_cancelled() every 1024 rounds unless poll is false
  *   spin    busy-waits N microseconds (prepare reads a number), polling
  *           wpn_cancelled() as long-running work should
- *   fail    returns -N: the Promise rejects with that errno's code
+ *   fail    returns -N (after T us with { errno: N, us: T }): the Promise
+ *           rejects with that errno's code
  */
 #include "wpool_napi.h"
 
@@ -165,9 +166,42 @@ static int spin(struct wpn_job *job)
     return 0;
 }
 
+/* fail: input N returns -N at once; { errno: N, us: T } first spins T us
+ * (polling, as spin does), then returns -N (0: success). */
+struct fail_args {
+    double err, us;
+};
+
+static int fail_prepare(napi_env env, napi_value input, struct wpn_job *job)
+{
+    struct fail_args *a = calloc(1, sizeof(*a));
+    napi_value v;
+    napi_valuetype t;
+    if (!a)
+        return -ENOMEM;
+    napi_typeof(env, input, &t);
+    bool ok = t == napi_object ? napi_get_named_property(env, input, "errno", &v) == napi_ok &&
+                                     napi_get_value_double(env, v, &a->err) == napi_ok &&
+                                     napi_get_named_property(env, input, "us", &v) == napi_ok &&
+                                     napi_get_value_double(env, v, &a->us) == napi_ok
+                               : napi_get_value_double(env, input, &a->err) == napi_ok;
+    if (!ok) {
+        free(a);
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fail takes N or { errno: N, us: T }");
+        return -EINVAL;
+    }
+    job->user = a;
+    return 0;
+}
+
 static int fail(struct wpn_job *job)
 {
-    return -(int)*(double *)job->user;
+    struct fail_args *a = job->user;
+    double end = now_us() + a->us;
+    while (now_us() < end)
+        if (wpn_cancelled(job))
+            return -ECANCELED;
+    return -(int)a->err;
 }
 
 static const struct wpn_fn fns[] = {
@@ -175,7 +209,7 @@ static const struct wpn_fn fns[] = {
     {"echo", echo, 0, NULL, NULL, NULL},
     {"sha256", sha_work, 0, sha_prepare, sha_finish, sha_release},
     {"spin", spin, 0, number_prepare, NULL, number_release},
-    {"fail", fail, 0, number_prepare, NULL, number_release},
+    {"fail", fail, 0, fail_prepare, NULL, number_release},
 };
 
 NAPI_MODULE_INIT()

@@ -116,6 +116,9 @@ static void settle(struct wpn_env *e, napi_deferred d, napi_value v, bool resolv
 {
     napi_status st =
         resolve ? napi_resolve_deferred(e->env, d, v) : napi_reject_deferred(e->env, d, v);
+    napi_value thrown;
+    if (st != napi_ok && (thrown = take_exception(e->env)) != NULL) /* a stray exception */
+        st = napi_reject_deferred(e->env, d, thrown);
     if (st != napi_ok)
         e->closing = true;
 }
@@ -136,6 +139,8 @@ static void job_settle(struct wpn_env *e, struct job *job, int status)
     settle(e, job->deferred, v, false);
 }
 
+static void batch_fail(struct wpn_env *e, struct batch *b, struct job *job, int status);
+
 static void job_done(struct wpool_task *task, int status) /* on the environment's thread */
 {
     struct job *job = task->data;
@@ -144,8 +149,11 @@ static void job_done(struct wpool_task *task, int status) /* on the environment'
         atomic_fetch_sub_explicit(&e->queued, 1, memory_order_relaxed);
     else
         e->completed++;
-    if (job->batch)
-        return; /* the batch's group completion settles and frees it */
+    if (job->batch) { /* the batch's group completion frees it */
+        if (status != 0 && !e->closing)
+            batch_fail(e, job->batch, job, status);
+        return;
+    }
     job_unlink(e, job);
     if (!e->closing)
         job_settle(e, job, status);
@@ -210,7 +218,7 @@ static int job_new(napi_env env, struct wpn_env *e, uint32_t index, napi_value i
 {
     struct job *job = calloc(1, sizeof(*job));
     if (!job) {
-        napi_throw(env, wpn_error(env, -ENOMEM, "pool.run"));
+        napi_throw(env, wpn_error(env, -ENOMEM, e->fns[index].name));
         return -ENOMEM;
     }
     job->fn = &e->fns[index];
@@ -239,18 +247,24 @@ static int job_new(napi_env env, struct wpn_env *e, uint32_t index, napi_value i
     return 0;
 }
 
-/* The job's task: its port, priority and deadline (delay_ms < 0: none). */
-static void job_task(struct wpn_env *e, struct job *job, uint32_t prio, double delay_ms)
+/* The deadline delay_ms from now, in wpool_now_ns() time; 0 (none) for a
+ * negative delay. */
+static uint64_t deadline_of(double delay_ms)
+{
+    if (delay_ms < 0)
+        return 0;
+    double ns = delay_ms * 1e6;
+    return wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns);
+}
+
+/* The job's task: its port, priority and deadline (0: none). */
+static void job_task(struct wpn_env *e, struct job *job, uint32_t prio, uint64_t deadline_ns)
 {
     wpool_task_init(&job->task, job_work, job_done);
     job->task.data = job;
     wpool_task_set_port(&job->task, e->port);
     wpool_task_set_priority(&job->task, prio ? WPOOL_PRIORITY_HIGH : WPOOL_PRIORITY_NORMAL);
-    if (delay_ms >= 0) {
-        double ns = delay_ms * 1e6;
-        wpool_task_set_deadline(&job->task,
-                                wpool_now_ns() + (ns > 9e18 ? (uint64_t)9e18 : (uint64_t)ns));
-    }
+    wpool_task_set_deadline(&job->task, deadline_ns);
 }
 
 static int job_submit(struct wpn_env *e, struct job *job)
@@ -288,7 +302,7 @@ napi_value wpn_i_js_run(napi_env env, napi_callback_info info)
         return NULL;
     }
     job->id = (uint64_t)id;
-    job_task(e, job, prio, delay_ms);
+    job_task(e, job, prio, deadline_of(delay_ms));
     wpool_task_set_token(&job->task, e->token);
     int rc = job_submit(e, job);
     if (rc) {
@@ -313,7 +327,7 @@ struct batch {
     uint64_t id;               /* what abort() names; 0: none */
     struct batch *prev, *next; /* the environment's batches in flight (JS thread) */
     bool aborted;              /* abort(id) cancelled the group (JS thread) */
-    int refused;               /* the first refused submit's error, or 0 */
+    bool settled;              /* its Promise is settled: a job failed first, or refused */
     uint32_t n;                /* jobs (members, and any the pool refused) */
     struct job *jobs[];
 };
@@ -355,34 +369,43 @@ static void batch_free(struct batch *b)
     free(b);
 }
 
-static void batch_settle(struct wpn_env *e, struct batch *b, const struct wpool_group_result *r)
+/* Promise.all: the first job to fail rejects the batch at once and
+ * withdraws the others (queued ones complete -ECANCELED unrun, running ones
+ * see wpn_cancelled()); the group's completion then only frees. */
+static void batch_fail(struct wpn_env *e, struct batch *b, struct job *job, int status)
+{
+    if (b->settled)
+        return;
+    b->settled = true;
+    wpool_group_cancel(&b->group); /* on the port's owner: allowed from a completion */
+    settle(e, b->deferred, status_error(e->env, status, job->started, b->aborted, job->fn->name),
+           false);
+}
+
+static void batch_settle(struct wpn_env *e, struct batch *b)
 {
     napi_env env = e->env;
     napi_value arr, v, thrown = NULL;
     const char *what = b->n ? b->jobs[0]->fn->name : "pool.runAll";
-    if (b->refused) {
-        settle(e, b->deferred, wpn_i_pool_error(env, b->refused, "pool.runAll"), false);
+    if (napi_create_array_with_length(env, b->n, &arr) != napi_ok) {
+        thrown = take_exception(env);
+        settle(e, b->deferred, thrown ? thrown : wpn_error(env, -ENOMEM, what), false);
         return;
     }
-    if (r->first_error) { /* Promise.all: the first failure */
-        int err = r->first_error;
-        bool by_pool = (err == -ECANCELED || err == -ETIMEDOUT) && r->failed == 0;
-        settle(e, b->deferred, status_error(env, err, !by_pool, b->aborted, what), false);
-        return;
-    }
-    napi_create_array_with_length(env, b->n, &arr);
     for (uint32_t i = 0; i < b->n; i++) {
-        if (!(v = job_result(env, b->jobs[i], &thrown))) {
+        if (!(v = job_result(env, b->jobs[i], &thrown)) ||
+            napi_set_element(env, arr, i, v) != napi_ok) {
+            if (!thrown)
+                thrown = take_exception(env); /* the array's setter threw */
             settle(e, b->deferred, thrown ? thrown : wpn_error(env, -ENOMEM, what), false);
             return;
         }
-        napi_set_element(env, arr, i, v);
     }
     settle(e, b->deferred, arr, true);
 }
 
 static void batch_done(struct wpool_group *group, const struct wpool_group_result *r)
-{
+{ /* every member is done; a failure has already settled the Promise (batch_fail) */
     struct batch *b = group->data;
     struct wpn_env *e = b->envp;
     if (b->prev)
@@ -391,8 +414,8 @@ static void batch_done(struct wpool_group *group, const struct wpool_group_resul
         e->batches = b->next;
     if (b->next)
         b->next->prev = b->prev;
-    if (!e->closing)
-        batch_settle(e, b, r);
+    if (!e->closing && !b->settled && r->first_error == 0)
+        batch_settle(e, b);
     batch_free(b); /* the group record too: its completion has started */
     if (--e->inflight == 0)
         uv_unref((uv_handle_t *)&e->watch);
@@ -424,6 +447,7 @@ napi_value wpn_i_js_run_all(napi_env env, napi_callback_info info)
         return wpn_i_throw_type(env, "runAll(index, inputs[], priority, delay_ms, id)");
     if (wpn_i_env_start(env, e))
         return NULL;
+    uint64_t deadline_ns = deadline_of(delay_ms); /* one for all, before the prepares */
     struct batch *b = calloc(1, sizeof(*b) + (size_t)n * sizeof(b->jobs[0]));
     if (!b) {
         napi_throw(env, wpn_error(env, -ENOMEM, "pool.runAll"));
@@ -452,10 +476,15 @@ napi_value wpn_i_js_run_all(napi_env env, napi_callback_info info)
         batch_free(b);
         return promise;
     }
-    for (uint32_t i = 0; i < n && !b->refused; i++) {
-        job_task(e, b->jobs[i], prio, delay_ms);
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        job_task(e, b->jobs[i], prio, deadline_ns);
         wpool_task_set_group(&b->jobs[i]->task, &b->group); /* the group is its cancel token */
-        b->refused = job_submit(e, b->jobs[i]); /* refused: not a member; the rest not sent */
+        rc = job_submit(e, b->jobs[i]); /* refused: not a member; the rest not sent */
+    }
+    if (rc) { /* reject now, and withdraw the members already accepted */
+        b->settled = true;
+        wpool_group_cancel(&b->group);
+        napi_reject_deferred(env, b->deferred, wpn_i_pool_error(env, rc, "pool.runAll"));
     }
     wpool_group_seal(&b->group); /* completes once every member is done */
     b->next = e->batches;

@@ -24,8 +24,21 @@ test('results in input order, from an array or any iterable', async () => {
   assert.equal(pool.stats.inFlight, 0);
 });
 
-test('the first failure rejects; bad input throws before anything runs', async () => {
+test('the first failure rejects at once and withdraws the rest; bad input throws before anything runs', async () => {
   await assert.rejects(pool.runAll('fail', [0, 22, 0]), { code: 'EINVAL', errno: -22 });
+  // One failure first, then 40 one-second jobs: the Promise does not wait
+  // for them; queued ones are withdrawn unrun, running ones stop (they poll).
+  const cancelled = pool.stats.pool.cancelled;
+  const t0 = Date.now();
+  const slow = Array.from({ length: 40 }, () => ({ errno: 0, us: 1e6 }));
+  await assert.rejects(pool.runAll('fail', [{ errno: 5, us: 0 }, ...slow]), { code: 'EIO' });
+  assert.ok(Date.now() - t0 < 900, `rejected after ${Date.now() - t0} ms`);
+  while (pool.stats.inFlight) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(Date.now() - t0 < 900, `the rest took ${Date.now() - t0} ms`);
+  assert.ok(pool.stats.pool.cancelled >= cancelled + 40 - pool.threads);
+  await assert.rejects(pool.runAll('spin', [1e6, 1e6, 'x']), { name: 'TypeError' }); // prepare refuses 'x'
+  assert.deepEqual(await pool.runAll('upper', new Proxy(['p', 'q'], {})), ['P', 'Q']);
+  await assert.rejects(pool.runAll('upper', { [Symbol.iterator]() { throw new Error('iter'); } }), /iter/);
   const before = pool.stats.pool.submitted;
   await assert.rejects(pool.runAll('echo', ['ok', 42]), { name: 'TypeError' });
   await assert.rejects(pool.runAll('upper', 7), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -52,10 +65,16 @@ test('deadline and maxQueue apply to the whole batch', async () => {
   await busy.release();
   await late;
   const small = new Pool(binding, { maxQueue: 3 });
+  await assert.rejects(small.runAll('upper', ['1', '2', '3', '4']), { name: 'RangeError' });
   const busy2 = await occupy(pool);
-  await assert.rejects(small.runAll('upper', ['1', '2', '3', '4']), { code: 'EAGAIN' });
-  const ok = small.runAll('upper', ['1', '2', '3']);
+  const one = pool.run('upper', '0');
+  await assert.rejects(small.runAll('upper', ['1', '2', '3']), { code: 'EAGAIN' });
+  assert.equal(await Promise.race([one, new Promise((r) => setTimeout(r, 50, 'queued'))]), 'queued');
   await busy2.release();
+  await one;
+  const busy3 = await occupy(pool);
+  const ok = small.runAll('upper', ['1', '2', '3']);
+  await busy3.release();
   assert.deepEqual(await ok, ['1', '2', '3']);
 });
 
