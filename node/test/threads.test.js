@@ -15,8 +15,15 @@ const pool = new Pool(binding);
 const indexPath = require.resolve('..');
 
 function wpoolThreads() { // the pool's workers are named wpool-<i>
-  return fs.readdirSync('/proc/self/task')
-    .filter((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('wpool-')).length;
+  const name = (t) => { // a thread may end between the listing and the read
+    try {
+      return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8');
+    } catch (err) {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    }
+  };
+  return fs.readdirSync('/proc/self/task').filter((t) => name(t).startsWith('wpool-')).length;
 }
 
 const workerCode = `
