@@ -157,13 +157,19 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static int spin(struct wpn_job *job)
+/* Busy for us microseconds, or -ECANCELED as soon as the run is cancelled. */
+static int spin_for(struct wpn_job *job, double us)
 {
-    double end = now_us() + *(double *)job->user;
+    double end = now_us() + us;
     while (now_us() < end)
         if (wpn_cancelled(job))
             return -ECANCELED;
     return 0;
+}
+
+static int spin(struct wpn_job *job)
+{
+    return spin_for(job, *(double *)job->user);
 }
 
 /* fail: input N returns -N at once; { errno: N, us: T } first spins T us
@@ -197,11 +203,8 @@ static int fail_prepare(napi_env env, napi_value input, struct wpn_job *job)
 static int fail(struct wpn_job *job)
 {
     struct fail_args *a = job->user;
-    double end = now_us() + a->us;
-    while (now_us() < end)
-        if (wpn_cancelled(job))
-            return -ECANCELED;
-    return -(int)a->err;
+    int rc = spin_for(job, a->us);
+    return rc ? rc : -(int)a->err;
 }
 
 static const struct wpn_fn fns[] = {

@@ -379,7 +379,8 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
     struct wpool_options o;
     wpool_options_init(&o);
-    uint32_t pin = 0, nice_plus = 20;
+    uint32_t pin = 0;
+    int32_t nice = 0;
     napi_valuetype t = napi_undefined;
     if (argc >= 1)
         napi_typeof(env, argv[0], &t);
@@ -391,14 +392,12 @@ static napi_value js_configure(napi_env env, napi_callback_info info)
     napi_has_named_property(env, argv[0], "nice", &has);
     if (has) {
         napi_value v;
-        int32_t n;
         if (napi_get_named_property(env, argv[0], "nice", &v) != napi_ok ||
-            napi_get_value_int32(env, v, &n) != napi_ok)
+            napi_get_value_int32(env, v, &nice) != napi_ok)
             return wpn_i_throw_type(env, "configure: nice must be an integer");
-        nice_plus = (uint32_t)(n + 20);
     }
     o.pin = (int)pin;
-    o.nice = (int)nice_plus - 20;
+    o.nice = nice;
     int rc = wpn_configure(&o);
     if (rc)
         napi_throw(env, rc == -EBUSY ? make_error(env, rc, "configure",

@@ -13,6 +13,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 /* A job as the kit sees it: the caller's part first. */
@@ -22,11 +23,11 @@ struct job {
     struct wpn_env *envp;
     const struct wpn_fn *fn;
     napi_deferred deferred;
-    uint64_t id;             /* what abort() names; 0: none */
-    struct job *prev, *next; /* the environment's jobs in flight (JS thread) */
-    atomic_int aborted;      /* the run's AbortSignal fired (relaxed: a flag, no data) */
-    int started;             /* written by the worker before the work runs */
-    struct batch *batch;     /* runAll: the batch this job is one of, or NULL */
+    uint64_t id;          /* what abort() names; 0: none */
+    LIST_ENTRY(job) link; /* the environment's jobs in flight (JS thread) */
+    atomic_int aborted;   /* the run's AbortSignal fired (relaxed: a flag, no data) */
+    int started;          /* written by the worker before the work runs */
+    struct batch *batch;  /* runAll: the batch this job is one of, or NULL */
 };
 
 static inline struct job *job_of(const struct wpn_job *pub)
@@ -45,8 +46,8 @@ struct wpn_env {
     napi_async_cleanup_hook_handle hook;
     const struct wpn_fn *fns;
     size_t nfns;
-    struct job *jobs;            /* in flight, newest first; JS thread only */
-    struct batch *batches;       /* runAll calls in flight; JS thread only */
+    LIST_HEAD(, job) jobs;       /* in flight, newest first; JS thread only */
+    LIST_HEAD(, batch) batches;  /* runAll calls in flight; JS thread only */
     uint64_t inflight;           /* JS thread only */
     uint64_t completed;          /* jobs whose work ran; JS thread only */
     atomic_uint_fast64_t queued; /* submitted, not started (relaxed: a count, no data) */

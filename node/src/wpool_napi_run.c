@@ -56,16 +56,6 @@ static void job_free(struct job *job)
     free(job);
 }
 
-static void job_unlink(struct wpn_env *e, struct job *job)
-{
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        e->jobs = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-}
-
 /* The exception an addon's hook left pending, taken (NULL if none). */
 static napi_value take_exception(napi_env env)
 {
@@ -154,7 +144,7 @@ static void job_done(struct wpool_task *task, int status) /* on the environment'
             batch_fail(e, job->batch, job, status);
         return;
     }
-    job_unlink(e, job);
+    LIST_REMOVE(job, link);
     if (!e->closing)
         job_settle(e, job, status);
     job_free(job);
@@ -310,10 +300,7 @@ napi_value wpn_i_js_run(napi_env env, napi_callback_info info)
         job_free(job);
         return promise;
     }
-    job->next = e->jobs;
-    if (e->jobs)
-        e->jobs->prev = job;
-    e->jobs = job;
+    LIST_INSERT_HEAD(&e->jobs, job, link);
     if (e->inflight++ == 0)
         uv_ref((uv_handle_t *)&e->watch); /* keep the loop alive until it settles */
     return promise;
@@ -324,11 +311,11 @@ struct batch {
     struct wpool_group group; /* zero-filled (calloc) before its init */
     struct wpn_env *envp;
     napi_deferred deferred;
-    uint64_t id;               /* what abort() names; 0: none */
-    struct batch *prev, *next; /* the environment's batches in flight (JS thread) */
-    bool aborted;              /* abort(id) cancelled the group (JS thread) */
-    bool settled;              /* its Promise is settled: a job failed first, or refused */
-    uint32_t n;                /* jobs (members, and any the pool refused) */
+    uint64_t id;            /* what abort() names; 0: none */
+    LIST_ENTRY(batch) link; /* the environment's batches in flight (JS thread) */
+    bool aborted;           /* abort(id) cancelled the group (JS thread) */
+    bool settled;           /* its Promise is settled: a job failed first, or refused */
+    uint32_t n;             /* jobs (members, and any the pool refused) */
     struct job *jobs[];
 };
 
@@ -342,16 +329,19 @@ napi_value wpn_i_js_abort(napi_env env, napi_callback_info info)
     double id = 0;
     if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
         return wpn_i_throw_type(env, "abort(id)");
-    struct job *job = e->jobs;
-    while (job && job->id != (uint64_t)id)
-        job = job->next;
+    struct job *job;
+    LIST_FOREACH(job, &e->jobs, link)
+    if (job->id == (uint64_t)id)
+        break;
     if (job && id != 0) {
         atomic_store_explicit(&job->aborted, 1, memory_order_relaxed); /* a flag, no data */
         wpool_cancel(&job->task); /* -EBUSY when running: the flag is what it polls */
     }
-    struct batch *b = job ? NULL : e->batches;
-    while (b && b->id != (uint64_t)id)
-        b = b->next;
+    struct batch *b = NULL;
+    if (!job)
+        LIST_FOREACH(b, &e->batches, link)
+    if (b->id == (uint64_t)id)
+        break;
     if (b && id != 0) {
         b->aborted = true;
         wpool_group_cancel(&b->group); /* queued members -ECANCELED, running ones flagged */
@@ -408,12 +398,7 @@ static void batch_done(struct wpool_group *group, const struct wpool_group_resul
 { /* every member is done; a failure has already settled the Promise (batch_fail) */
     struct batch *b = group->data;
     struct wpn_env *e = b->envp;
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        e->batches = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    LIST_REMOVE(b, link);
     if (!e->closing && !b->settled && r->first_error == 0)
         batch_settle(e, b);
     batch_free(b); /* the group record too: its completion has started */
@@ -423,8 +408,9 @@ static void batch_done(struct wpool_group *group, const struct wpool_group_resul
 
 void wpn_i_cancel_batches(struct wpn_env *e)
 {
-    for (struct batch *b = e->batches; b; b = b->next)
-        wpool_group_cancel(&b->group);
+    struct batch *b;
+    LIST_FOREACH(b, &e->batches, link)
+    wpool_group_cancel(&b->group);
 }
 
 /* runAll(index, inputs[], priority, delay_ms, id) -> Promise<array>: as run,
@@ -487,10 +473,7 @@ napi_value wpn_i_js_run_all(napi_env env, napi_callback_info info)
         napi_reject_deferred(env, b->deferred, wpn_i_pool_error(env, rc, "pool.runAll"));
     }
     wpool_group_seal(&b->group); /* completes once every member is done */
-    b->next = e->batches;
-    if (e->batches)
-        e->batches->prev = b;
-    e->batches = b;
+    LIST_INSERT_HEAD(&e->batches, b, link);
     if (e->inflight++ == 0)
         uv_ref((uv_handle_t *)&e->watch);
     return promise;
