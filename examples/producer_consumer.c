@@ -5,6 +5,9 @@
  * on the owner thread, which dispatches the completions. Then the
  * message-channel variant: each task submits its own follow-up from inside
  * its work, a chain of stages, and only the last stage reports to the owner.
+ * Last, streams: several producer threads each feed their own streams (think
+ * connections), every stream a strand, so each stream's messages are
+ * processed one at a time and in order while the streams run in parallel.
  *
  * Run: build/examples/wpool-producer-consumer [items]
  */
@@ -102,6 +105,99 @@ static void stage_done(struct wpool_task *task, int status) /* owner thread */
         messages_delivered++;
 }
 
+/* Streams: one strand per stream. A message's work folds its value into the
+ * stream's state, an order-sensitive fold (x -> x * 31 + v): any overlap or
+ * reordering of one stream's messages changes the result. The strand makes
+ * the plain fields safe (one message of a stream runs at a time). */
+enum { STREAMS = 8, STREAM_PRODUCERS = 4, PER_STREAM = 20000 };
+struct stream {
+    struct wpool_strand strand;
+    uint64_t state;    /* written only by the stream's messages, one at a time */
+    uint64_t next_seq; /* the sequence number the next message must carry */
+    long out_of_order;
+    struct smsg {
+        struct wpool_task task;
+        struct stream *s;
+        uint64_t seq, value;
+    } * msgs;
+};
+
+static struct stream streams[STREAMS];
+static atomic_long stream_done;
+
+static int smsg_work(struct wpool_task *task) /* a worker */
+{
+    struct smsg *m = (struct smsg *)task;
+    struct stream *s = m->s;
+    if (m->seq != s->next_seq)
+        s->out_of_order++;
+    s->next_seq = m->seq + 1;
+    s->state = s->state * 31 + m->value;
+    return 0;
+}
+
+static void smsg_done(struct wpool_task *task, int status) /* owner thread */
+{
+    (void)task;
+    if (status == 0)
+        atomic_fetch_add(&stream_done, 1);
+}
+
+static void *stream_producer(void *arg) /* feeds streams p, p + 4, ... */
+{
+    int p = (int)(intptr_t)arg;
+    for (int i = 0; i < PER_STREAM; i++)
+        for (int s = p; s < STREAMS; s += STREAM_PRODUCERS) {
+            struct smsg *m = &streams[s].msgs[i];
+            m->s = &streams[s];
+            m->seq = (uint64_t)i;
+            m->value = (uint64_t)(i * 7 + s);
+            wpool_task_init(&m->task, smsg_work, smsg_done);
+            wpool_task_set_strand(&m->task, &streams[s].strand);
+            int rc = wpool_submit(pool, &m->task);
+            if (rc)
+                return (void *)(intptr_t)rc;
+        }
+    return NULL;
+}
+
+static int run_streams(void)
+{
+    for (int s = 0; s < STREAMS; s++) {
+        streams[s].msgs = calloc(PER_STREAM, sizeof(struct smsg));
+        if (!streams[s].msgs || wpool_strand_init(&streams[s].strand, pool))
+            return 0;
+    }
+    pthread_t th[STREAM_PRODUCERS];
+    for (int p = 0; p < STREAM_PRODUCERS; p++)
+        pthread_create(&th[p], NULL, stream_producer, (void *)(intptr_t)p);
+    int ok = 1;
+    while (atomic_load(&stream_done) < (long)STREAMS * PER_STREAM) {
+        if (wpool_port_wait(wpool_default_port(pool), 10000) != 0) {
+            ok = 0; /* nothing for 10 s: a producer failed */
+            break;
+        }
+        wpool_dispatch(pool, 1024);
+    }
+    for (int p = 0; p < STREAM_PRODUCERS; p++) {
+        void *err;
+        pthread_join(th[p], &err);
+        ok &= err == NULL;
+    }
+    for (int s = 0; s < STREAMS; s++) {
+        uint64_t want = 0;
+        for (int i = 0; i < PER_STREAM; i++)
+            want = want * 31 + (uint64_t)(i * 7 + s);
+        ok &= streams[s].state == want && streams[s].out_of_order == 0;
+        ok &= wpool_strand_destroy(&streams[s].strand) == 0;
+        free(streams[s].msgs);
+    }
+    printf("streams: %d producers, %d streams of %d messages, each stream in order on the "
+           "pool, streams in parallel (%s)\n",
+           STREAM_PRODUCERS, STREAMS, PER_STREAM, ok ? "correct" : "WRONG");
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 200000;
@@ -154,8 +250,11 @@ int main(int argc, char **argv)
            "previous one on a worker (%s)\n",
            messages_delivered, STAGES, chain_ok ? "correct" : "WRONG");
 
+    /* 3. streams: ordered per stream (strands), parallel across streams */
+    int streams_ok = run_streams();
+
     wpool_destroy(pool);
     free(pa.items);
     free(msgs);
-    return ok && chain_ok ? 0 : 1;
+    return ok && chain_ok && streams_ok ? 0 : 1;
 }

@@ -325,6 +325,35 @@ WPOOL_API int wpool_group_seal(struct wpool_group *group);
 /* Cancel a group's queued members and flag its running ones: wpool_group_cancel(3). */
 WPOOL_API int wpool_group_cancel(struct wpool_group *group);
 
+/* ---- strands: ordered execution per key (GCD's serial queues, Asio's strands) --------------- */
+
+/*
+ * A caller-owned strand record: `data` is the caller's, the rest is wpool's.
+ * The tasks of one strand start in the order it accepted them and never run at
+ * the same time; different strands run in parallel. Contract:
+ * wpool_strand_init(3).
+ */
+/* Words of wpool's private state in a strand record (8 + 16 * 8 = 136 bytes
+ * on LP64, 8-byte aligned). */
+#define WPOOL_STRAND_PRIVATE_WORDS 16
+
+struct wpool_strand {
+    void *data; /* the caller's; wpool never reads or writes it */
+    union {
+        uint64_t u64;
+        void *ptr;
+    } wp_private[WPOOL_STRAND_PRIVATE_WORDS] WPOOL_ALIGN8;
+};
+
+/* Prepare a strand of a pool: wpool_strand_init(3). */
+WPOOL_API int wpool_strand_init(struct wpool_strand *strand, wpool_t *pool);
+
+/* Release a strand with no task in flight: wpool_strand_destroy(3). */
+WPOOL_API int wpool_strand_destroy(struct wpool_strand *strand);
+
+/* Make a task's submissions run in a strand's order: wpool_task_set_strand(3). */
+WPOOL_API int wpool_task_set_strand(struct wpool_task *task, struct wpool_strand *strand);
+
 /* ---- completions: ports, one per event loop -------------------------------------------------- */
 
 /* The pool's default completion port: wpool_default_port(3). */

@@ -3,7 +3,9 @@
  * Cancel: a queued task is withdrawn from its cell by one CAS that races the
  * workers' pops (wp_queue_cancel); whoever wins owns the task, so it completes
  * exactly once. The winner posts its -ECANCELED completion at once and makes
- * room. Tokens cancel through the same path (token.c).
+ * room. A task waiting behind its strand's head is unlinked under the
+ * strand's lock instead (strand.h). Tokens cancel through the same path
+ * (token.c).
  */
 #include "pool.h"
 #include "port.h"
@@ -12,7 +14,10 @@
 #include <errno.h>
 #include <limits.h>
 
-int wp_task_withdraw(struct wpool_task *t)
+/* One look at where t waits: 0 (withdrawn and posted), -EBUSY (not
+ * queued), -EOWNERDEAD, or -EAGAIN (it moved on from its strand's list into
+ * the pool meanwhile: look again). */
+static int wp_withdraw_once(struct wpool_task *t)
 {
     /* In an overflow list: whoever unlinks it under the list's lock owns it
      * (the unlink checks again under the lock). Acquire: pairs with the
@@ -24,19 +29,23 @@ int wp_task_withdraw(struct wpool_task *t)
         if (wp_pool_forked(opool)) /* before the lock: the child may never get it */
             return -EOWNERDEAD;
         if (wp_overflow_remove(ov, t)) {
-            wp_pool_withdrawn(opool, t);
+            wp_pool_withdrawn(opool, t, true);
             return 0;
         }
-        /* Taken by a worker, or moved into a ring (then `queue` names it,
+        /* Taken by a worker, or moved into a ring (then `slot` names it,
          * stored before the list's lock was released): as below. */
     }
-    /* Acquire: pairs with the submitter's release store of `queue`, made
-     * after it stored `port` and `pos`. These are read racily (the task may
-     * be taken and even resubmitted meanwhile): only the CAS on the cell is
-     * trusted (see wp_queue_cancel). */
-    struct wp_queue *q = atomic_load_explicit(&wp_t(t)->queue, memory_order_acquire);
-    if (!q)
+    /* Acquire: pairs with the release store of the slot (submit, or a move
+     * out of an overflow), made after `port` was stored. These are read
+     * racily (the task may be taken and even resubmitted meanwhile): only
+     * the CAS on the cell is trusted (see wp_queue_cancel). */
+    uint64_t slot = atomic_load_explicit(&wp_t(t)->slot, memory_order_acquire);
+    if (!slot)
         return -EBUSY;
+    if (slot == WP_SLOT_STRAND)
+        /* Behind its strand's head: unlinked under the strand's lock (and
+         * posted), or moved on meanwhile (-EAGAIN). */
+        return wp_strand_withdraw(t);
     /* In a forked child the copy is the parent's: check before the CAS, so
      * that the child's copy of the cell is left as it was. */
     struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
@@ -45,20 +54,36 @@ int wp_task_withdraw(struct wpool_task *t)
     struct wpool *pool = wp_port_pool(port);
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    uint64_t pos = atomic_load_explicit(&wp_t(t)->pos, memory_order_relaxed);
-    if (!wp_queue_cancel(q, pos, t))
+    /* A stale slot may name a ring of another pool (resubmitted there). */
+    struct wp_queue *q = wp_pool_ring(pool, wp_slot_ring(slot));
+    if (!q || !wp_queue_cancel(q, wp_slot_pos(slot), t))
         return -EBUSY;
     /* We own the task now, exactly as a worker that popped it would (the
      * CAS acquired its fields). Free the slot now if the tombstone is at the
      * tail, so that the backlog a refused submitter waits on falls at once. */
     wp_queue_reclaim(q);
-    wp_pool_withdrawn(pool, t);
+    wp_pool_withdrawn(pool, t, true);
     return 0;
 }
 
-void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t)
+int wp_task_withdraw(struct wpool_task *t)
 {
-    atomic_store_explicit(&wp_t(t)->queue, NULL, memory_order_relaxed);
+    /* A task moves only forward: strand list, overflow, ring, taken. Each
+     * -EAGAIN means a move out of the strand's list happened after the
+     * look began, so a second look ends it; a third is a guard. */
+    int rc = -EAGAIN;
+    for (int tries = 0; rc == -EAGAIN && tries < 3; tries++)
+        rc = wp_withdraw_once(t);
+    return rc == -EAGAIN ? -EBUSY : rc;
+}
+
+void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t, bool head)
+{
+    atomic_store_explicit(&wp_t(t)->slot, 0, memory_order_relaxed);
+    /* A strand's head ended: the next one goes on before this completion
+     * is posted (after it the record, and the strand, may be freed). */
+    if (head)
+        wp_strand_release(pool, t);
     wp_task_finish(t, -ECANCELED);
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_relaxed);
     /* seq_cst: room made, then wp_room_made reads `refused` (Dekker with
@@ -84,12 +109,13 @@ int wpool_cancel(struct wpool_task *t)
 struct wp_cancel_all_ctx {
     struct wpool *pool;
     int n;
+    bool head; /* from a ring or overflow (not a strand's list) */
 };
 
 static void wp_cancel_one(void *item, void *arg)
 {
     struct wp_cancel_all_ctx *ctx = arg;
-    wp_pool_withdrawn(ctx->pool, item);
+    wp_pool_withdrawn(ctx->pool, item, ctx->head);
     if (ctx->n < INT_MAX)
         ctx->n++;
 }
@@ -100,9 +126,12 @@ int wpool_cancel_all(wpool_t *pool)
         return -EINVAL;
     if (wp_forked(pool->generation))
         return -EOWNERDEAD;
-    struct wp_cancel_all_ctx ctx = {pool, 0};
-    /* Overflows first: tasks move only from an overflow into a ring, so one
-     * moved during the call is in a ring when the rings are scanned. */
+    struct wp_cancel_all_ctx ctx = {pool, 0, false};
+    /* Strands' lists first, then the overflows, then the rings: tasks move
+     * only in that direction, so one moved during the call is found where
+     * it went. */
+    wp_strands_cancel_all(pool, wp_cancel_one, &ctx);
+    ctx.head = true;
     for (int l = 0; l < WP_LANES; l++)
         wp_overflow_remove_all(&pool->overflow[l], wp_cancel_one, &ctx);
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {

@@ -101,6 +101,7 @@ int wpool_task_complete(struct wpool_task *task, int status)
     /* Counted before the post, as a worker counts a task it ran: once its
      * callback has run, the statistics include it. */
     wp_pool_completed_later(pool, pend, status, false);
+    wp_strand_release(pool, task); /* its strand's next task, before the post */
     wp_port_post(port, task, NULL);
     /* The pool outlives this: close, shutdown and destroy wait for the
      * pending count, lowered only now, under the pool's lock. */

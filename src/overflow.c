@@ -11,7 +11,7 @@ void wp_overflow_init(struct wp_overflow *o, void *owner)
 {
     pthread_mutex_init(&o->lock, NULL);
     o->owner = owner;
-    o->head = o->tail = NULL;
+    o->list.head = o->list.tail = NULL;
     o->closed = false;
     atomic_init(&o->count, 0);
     atomic_init(&o->pushed, 0);
@@ -28,11 +28,12 @@ void wp_overflow_fini(struct wp_overflow *o)
     pthread_mutex_destroy(&o->lock);
 }
 
-int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port)
+static int wp_overflow_append(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port,
+                              bool force)
 {
     struct wp_task *w = wp_t(t);
     pthread_mutex_lock(&o->lock);
-    if (o->closed) {
+    if (o->closed && !force) {
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
@@ -41,13 +42,7 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_p
      * back), and before a worker can pop it. */
     if (port)
         wp_port_count(port);
-    w->next = NULL;
-    w->oprev = o->tail;
-    if (o->tail)
-        wp_t(o->tail)->next = t;
-    else
-        o->head = t;
-    o->tail = t;
+    wp_tlist_append(&o->list, t);
     /* Relaxed: a canceller reads it without the lock only to pick the list,
      * then checks it again under the lock. */
     atomic_store_explicit(&w->over, o, memory_order_relaxed);
@@ -59,20 +54,21 @@ int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_p
     return 0;
 }
 
+int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port)
+{
+    return wp_overflow_append(o, t, port, false);
+}
+
+void wp_overflow_push_released(struct wp_overflow *o, struct wpool_task *t)
+{
+    wp_overflow_append(o, t, NULL, true);
+}
+
 /* Under the lock: takes t's links out of the list (its `over` and the count
  * are the caller's). */
 static void wp_overflow_cut(struct wp_overflow *o, struct wpool_task *t)
 {
-    struct wp_task *w = wp_t(t);
-    if (w->oprev)
-        wp_t(w->oprev)->next = w->next;
-    else
-        o->head = w->next;
-    if (w->next)
-        wp_t(w->next)->oprev = w->oprev;
-    else
-        o->tail = w->oprev;
-    w->next = w->oprev = NULL;
+    wp_tlist_cut(&o->list, t);
 }
 
 /* Under the lock: t is no longer on o. Release: pairs with a canceller's
@@ -109,8 +105,8 @@ static bool wp_rings_busy(struct wp_queue *rings, unsigned int n)
 }
 
 struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings,
-                                   unsigned int nrings, struct wp_queue *into, unsigned int max,
-                                   unsigned int *moved)
+                                   unsigned int nrings, struct wp_queue *into,
+                                   unsigned int into_ring, unsigned int max, unsigned int *moved)
 {
     *moved = 0;
     /* seq_cst: a worker's re-check after its park prepare (overflow.h). */
@@ -123,7 +119,7 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings
         pthread_mutex_unlock(&o->lock);
         return NULL;
     }
-    struct wpool_task *t = o->head;
+    struct wpool_task *t = o->list.head;
     if (t)
         wp_overflow_unlink(o, t);
     unsigned int n = 0;
@@ -132,11 +128,11 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings
      * (the ring full or closed ends the move). As the submit path publishes:
      * the task was counted on its port when pushed, and stays in `waiting`
      * (limited pools). */
-    while (n < max && o->head && wp_queue_reserve(into, &pos) == 0) {
-        struct wpool_task *u = o->head;
-        atomic_store_explicit(&wp_t(u)->pos, pos, memory_order_relaxed);
-        /* Release: a canceller that sees `queue` (acquire) sees `pos`. */
-        atomic_store_explicit(&wp_t(u)->queue, into, memory_order_release);
+    while (n < max && o->list.head && wp_queue_reserve(into, &pos) == 0) {
+        struct wpool_task *u = o->list.head;
+        /* Release: a canceller that sees the slot (acquire) sees what the
+         * submitter wrote before the push (`port`). */
+        atomic_store_explicit(&wp_t(u)->slot, wp_slot(into_ring, pos), memory_order_release);
         /* Its links out of the list first: once the cell's data is filled a
          * canceller's CAS on the cell may own it, and nothing but atomics may
          * touch it after. The data before `over` goes NULL: a canceller that
@@ -175,10 +171,10 @@ unsigned int wp_overflow_remove_all(struct wp_overflow *o, void (*fn)(void *item
                                     void *arg)
 {
     pthread_mutex_lock(&o->lock);
-    struct wpool_task *t = o->head;
+    struct wpool_task *t = o->list.head;
     for (struct wpool_task *u = t; u; u = wp_t(u)->next)
         atomic_store_explicit(&wp_t(u)->over, NULL, memory_order_relaxed); /* ours now */
-    o->head = o->tail = NULL;
+    o->list.head = o->list.tail = NULL;
     atomic_store_explicit(&o->count, 0, memory_order_relaxed);
     pthread_mutex_unlock(&o->lock);
     unsigned int n = 0;

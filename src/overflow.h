@@ -14,6 +14,8 @@
  * Closing: wp_overflow_close, under the lock, before the rings are closed; a
  * push after it is refused. A worker that sees a ring closed (acquire) sees
  * every push made before the close, so it does not exit while one waits.
+ * A strand's released task is pushed even after the close: the pool's count
+ * of strand tasks keeps the workers until it is here (strand.h).
  *
  * Ownership: a task is on the list while its `over` field names the list
  * (written under the lock); whoever unlinks it under the lock (a worker's pop
@@ -24,6 +26,7 @@
 
 #include "common.h"
 #include "queue.h"
+#include "task.h"
 #include "wpool.h"
 
 #include <pthread.h>
@@ -32,9 +35,9 @@
 
 struct wp_overflow {
     pthread_mutex_t lock;
-    void *owner;                    /* the pool (wp_overflow_owner) */
-    struct wpool_task *head, *tail; /* under lock */
-    bool closed;                    /* under lock */
+    void *owner;          /* the pool (wp_overflow_owner) */
+    struct wp_tlist list; /* under lock */
+    bool closed;          /* under lock */
     /* Tasks on the list: raised under the lock, read without it. */
     WP_ALIGNED _Atomic uint64_t count;
     _Atomic uint64_t pushed; /* tasks ever pushed (statistics) */
@@ -49,18 +52,22 @@ void wp_overflow_fini(struct wp_overflow *o);
  * default port; NULL: counted by the caller) once accepted. */
 struct wpool_port;
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port);
+/* Appends t even once closed, counting it on no port: a strand's next task,
+ * accepted before (strand.h). */
+void wp_overflow_push_released(struct wp_overflow *o, struct wpool_task *t);
 /* Takes the oldest task, or NULL when there is none, or while one of the
  * lane's rings[0..nrings) still holds tasks (older than the list's: checked
  * under the lock, which every push takes after its thread's earlier ring
  * publishes). Also moves up to max of the tasks behind it, oldest first,
- * into the ring `into` while it has room, so that a backlog returns to the
+ * into the ring `into` (the pool's ring number into_ring: task.h's slot)
+ * while it has room, so that a backlog returns to the
  * lock-free path; *moved says how many (the caller wakes a sleeper for
  * them). The count falls only after they hold their ring positions: a
  * submitter that sees it fall to 0 and goes to the ring lands behind them
  * (order kept). */
 struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings,
-                                   unsigned int nrings, struct wp_queue *into, unsigned int max,
-                                   unsigned int *moved);
+                                   unsigned int nrings, struct wp_queue *into,
+                                   unsigned int into_ring, unsigned int max, unsigned int *moved);
 /* Unlinks t if it is still on the list: true if this call took it. */
 bool wp_overflow_remove(struct wp_overflow *o, struct wpool_task *t);
 /* Takes every task on the list and calls fn on each (outside the lock);

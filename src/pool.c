@@ -137,6 +137,7 @@ static void wp_pool_free(struct wpool *pool)
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->drain_lock);
+    wp_strands_fini(pool);
     wp_free(pool);
 }
 
@@ -243,6 +244,7 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     pthread_condattr_destroy(&ca);
     pool->life = WP_OPEN;
     wp_drain_init(pool);
+    wp_strands_init(pool);
     rc = wp_pool_alloc(pool, opts);
     atomic_init(&pool->idle, (int64_t)pool->nthreads);
     if (rc == 0)
@@ -503,6 +505,7 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
         out->submitted += wp_queue_reserved(&pool->queues[i]);
     for (int l = 0; l < WP_LANES; l++)
         out->submitted += wp_overflow_accepted(&pool->overflow[l]);
+    out->submitted += wp_strands_accepted(pool);
     done = out->completed + out->cancelled + out->timed_out + out->running + out->pending;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;

@@ -14,6 +14,7 @@
 #include "park.h"
 #include "queue.h"
 #include "stats.h"
+#include "strand.h"
 #include "topology.h"
 #include "wpool.h"
 
@@ -112,6 +113,13 @@ struct wpool {
     wpool_drain_fn drain_fn;
     void *drain_arg;
 
+    /* Strands (strand.h): the registry, and the tasks waiting behind their
+     * strand's head (raised by appends, lowered when they move on). */
+    pthread_mutex_t strand_lock;
+    struct wp_strand *strands;
+    WP_ALIGNED _Atomic int64_t strand_waiting;
+    _Atomic uint64_t strand_withdrawn; /* cancelled while waiting (statistics) */
+
     /* Lifecycle and the port list. Never taken on the task path, and never
      * held while waiting for workers (a task may call port_create). The pool
      * lock is the only lock held with no other (a token's lock is never held
@@ -138,6 +146,13 @@ static inline bool wp_pool_forked(const struct wpool *pool)
 static inline struct wp_queue *wp_lane(const struct wpool *pool, int lane)
 {
     return &pool->queues[(unsigned int)lane * pool->nqueues];
+}
+
+/* Ring number i of the pool (lane-major, as in `queues`), or NULL if it has
+ * none (a task's stale slot may name another pool's ring). */
+static inline struct wp_queue *wp_pool_ring(const struct wpool *pool, unsigned int i)
+{
+    return i < WP_LANES * pool->nqueues ? &pool->queues[i] : NULL;
 }
 
 #define WP_ALL_LANES (-1)
@@ -167,6 +182,12 @@ void wp_refused(struct wpool *pool);
  * registered or moves the drain back to the default port. 0 or -EBUSY. */
 int wp_drain_close_port(struct wpool *pool, struct wpool_port *port);
 
+/* ---- submit.c */
+/* Puts t, a strand's next task (accepted when it was appended: admitted,
+ * counted on its port), into its lane: a ring, or the overflow (while the
+ * overflow holds tasks, or the rings are full or closed); wakes a worker. */
+void wp_place_released(struct wpool *pool, struct wpool_task *t);
+
 /* ---- pool.c */
 /* Creates a port and adds it to the pool's list, while the pool is open. */
 int wp_pool_add_port(struct wpool *pool, struct wpool_port **portp);
@@ -179,8 +200,9 @@ void wp_pool_group_sealed(struct wpool *pool);
 
 /* ---- cancel.c */
 /* A task left its queue without a worker running it (cancelled): account for
- * it and post its -ECANCELED completion. Caller won it from its cell. */
-void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t);
+ * it and post its -ECANCELED completion. Caller won it from its cell, its
+ * overflow (head: its strand is released first) or its strand's list. */
+void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t, bool head);
 /* Withdraws an in-flight task from its queue cell (the CAS that races the
  * workers), reclaims the tail and posts -ECANCELED: 0; -EBUSY if it is not
  * queued; -EOWNERDEAD in a forked child. */

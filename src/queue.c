@@ -219,8 +219,10 @@ void wp_queue_close(struct wp_queue *q)
 
 bool wp_queue_closed(struct wp_queue *q)
 {
-    /* Acquire: pairs with the close's RMW (see wp_queue_reserve). */
-    return atomic_load_explicit(&q->head, memory_order_acquire) & WP_QUEUE_CLOSED;
+    /* seq_cst (a plain load on x86): pairs with the close's RMW (see
+     * wp_queue_reserve), and a strand's append reads it after raising the
+     * pool's count of waiting tasks (the Dekker in strand.h). */
+    return atomic_load_explicit(&q->head, memory_order_seq_cst) & WP_QUEUE_CLOSED;
 }
 
 bool wp_queue_finished(struct wp_queue *q)

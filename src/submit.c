@@ -26,13 +26,12 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     if (wp_task_valid(task) && wp_task_state(task) != WP_TASK_IDLE)
         return -EBUSY;
     /* Field by field, keeping data: wpool_cancel on another thread may still
-     * be reading `queue`, `port` and `pos` of the completed submission
-     * (atomically), so those are written atomically too (relaxed: the
-     * canceller trusts only its CAS on the cell). */
+     * be reading `slot` and `port` of the completed submission (atomically),
+     * so those are written atomically too (relaxed: the canceller trusts
+     * only its CAS on the cell). */
     struct wp_task *w = wp_t(task);
-    atomic_store_explicit(&w->queue, NULL, memory_order_relaxed);
+    atomic_store_explicit(&w->slot, 0, memory_order_relaxed);
     atomic_store_explicit(&w->port, NULL, memory_order_relaxed);
-    atomic_store_explicit(&w->pos, 0, memory_order_relaxed);
     w->next = NULL;
     w->work = work;
     w->done = done;
@@ -40,6 +39,7 @@ int wpool_task_init(struct wpool_task *task, wpool_work_fn work, wpool_done_fn d
     w->deadline = 0;
     w->stamp = 0;
     w->target = NULL;
+    atomic_store_explicit(&w->strand, NULL, memory_order_relaxed);
     w->tprev = w->tnext = NULL;
     w->prio = WPOOL_PRIORITY_NORMAL;
     atomic_store_explicit(&w->over, NULL, memory_order_relaxed);
@@ -155,6 +155,71 @@ static void wp_unadmit(struct wpool *pool)
     }
 }
 
+/* Queues an accepted t (admitted, counted on a gated port) in its lane:
+ * reserves and publishes, or pushes it on the overflow. On a refusal the
+ * caller undoes the acceptance. */
+static int wp_queue_task(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
+                         bool gated, bool notify)
+{
+    int lane = wp_t(t)->prio;
+    struct wp_queue *q;
+    uint64_t pos;
+    struct wp_overflow *ov = &pool->overflow[lane];
+    /* Behind the overflow while it holds tasks: a thread's tasks keep their
+     * order (everything in a ring is older than everything there). */
+    int rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
+                                                                 : wp_reserve(pool, lane, &q, &pos);
+    if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
+        /* The ring is full: the task waits in the overflow, linked through
+         * its own record. */
+        rc = wp_overflow_push(ov, t, gated ? NULL : port);
+        if (rc == 0) {
+            /* The push's count increment was a seq_cst RMW, as
+             * wp_park_notify requires. Nothing may touch t any more. */
+            if (notify)
+                wp_park_notify(&pool->park, 1);
+            return 0;
+        }
+        /* closed meanwhile: -ESHUTDOWN */
+    }
+    if (WP_UNLIKELY(rc))
+        return rc;
+    if (!gated)
+        wp_port_count(port);
+    /* wpool_cancel reads it racily and trusts only its CAS on the cell (see
+     * wp_queue_cancel). Release: a canceller that sees the slot (acquire)
+     * sees `port`. */
+    atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
+                          memory_order_release);
+    wp_queue_publish(q, pos, t);
+    /* Nothing may touch t from here on: a worker may already have completed
+     * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
+    if (notify)
+        wp_park_notify(&pool->park, 1);
+    return 0;
+}
+
+/* A task with a strand: queued as its head if the strand is idle, else
+ * appended behind it (strand.h). */
+static int wp_queue_stranded(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
+                             bool gated, bool notify)
+{
+    struct wpool_strand *strand = wp_task_strand(t); /* t is not ours once queued */
+    int rc = wp_strand_enter(pool, t);
+    if (rc == 1) {
+        /* The head; the strand's lock held, so no release can look at it
+         * before the strand knows whether it was queued. */
+        rc = wp_queue_task(pool, t, port, gated, notify);
+        wp_strand_head_queued(strand, rc);
+    } else if (rc == 0 && !gated) {
+        /* Appended: it is counted on its port as a queued task is. The
+         * release that moves it on happens after this count (the strand's
+         * lock, released by the append, is taken by the release). */
+        wp_port_count(port);
+    }
+    return rc;
+}
+
 /* Admits, counts, reserves and publishes t for port (its completion's
  * destination). */
 static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_port *port,
@@ -194,49 +259,43 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
      * holds up every task behind its cell, so that window stays short. */
     if (pool->timing)
         wp_t(t)->stamp = wp_ticks();
-    /* Relaxed: a canceller reads it after its acquire load of `queue`. */
+    /* Relaxed: a canceller reads it after its acquire load of the slot (or
+     * under the strand's lock). */
     atomic_store_explicit(&wp_t(t)->port, port, memory_order_relaxed);
-    struct wp_queue *q;
-    uint64_t pos;
-    struct wp_overflow *ov = &pool->overflow[lane];
-    /* Behind the overflow while it holds tasks: a thread's tasks keep their
-     * order (everything in a ring is older than everything there). */
-    rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
-                                                             : wp_reserve(pool, lane, &q, &pos);
-    if (WP_UNLIKELY(rc == -EAGAIN) && !pool->bounded) {
-        /* The ring is full: the task waits in the overflow, linked through
-         * its own record. */
-        rc = wp_overflow_push(ov, t, gated ? NULL : port);
-        if (rc == 0) {
-            /* The push's count increment was a seq_cst RMW, as
-             * wp_park_notify requires. Nothing may touch t any more. */
-            if (notify)
-                wp_park_notify(&pool->park, 1);
-            return 0;
-        }
-        /* closed meanwhile: -ESHUTDOWN */
-    }
+    rc = WP_UNLIKELY(wp_task_strand(t)) ? wp_queue_stranded(pool, t, port, gated, notify)
+                                        : wp_queue_task(pool, t, port, gated, notify);
     if (WP_UNLIKELY(rc)) {
         if (gated)
             wp_port_refund(port);
         wp_unadmit(pool);
         if (rc == -EAGAIN)
             wp_refused(pool);
-        return rc;
     }
-    if (!gated)
-        wp_port_count(port);
-    /* wpool_cancel reads these racily and trusts only its CAS on the cell
-     * (see wp_queue_cancel). Release on `queue`: a canceller that sees it
-     * (acquire) sees `port` and `pos`. */
-    atomic_store_explicit(&wp_t(t)->pos, pos, memory_order_relaxed);
-    atomic_store_explicit(&wp_t(t)->queue, q, memory_order_release);
-    wp_queue_publish(q, pos, t);
-    /* Nothing may touch t from here on: a worker may already have completed
-     * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
-    if (notify)
-        wp_park_notify(&pool->park, 1);
-    return 0;
+    return rc;
+}
+
+void wp_place_released(struct wpool *pool, struct wpool_task *t)
+{
+    int lane = wp_t(t)->prio;
+    if (lane && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+        /* seq_cst: as in wp_enqueue. */
+        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+    struct wp_overflow *ov = &pool->overflow[lane];
+    struct wp_queue *q;
+    uint64_t pos;
+    /* Behind the overflow while it holds tasks, as a submit: its tasks
+     * would wait for as long as the rings never ran dry. */
+    if (wp_overflow_size(ov) || wp_reserve(pool, lane, &q, &pos) != 0) {
+        /* Full (or bounded and full), or closed: accepted all the same. */
+        wp_overflow_push_released(ov, t);
+    } else {
+        /* Release: as in wp_queue_task. */
+        atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
+                              memory_order_release);
+        wp_queue_publish(q, pos, t);
+    }
+    /* After a seq_cst RMW (the publish, or the push's count). */
+    wp_park_notify(&pool->park, 1);
 }
 
 static int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
@@ -254,6 +313,8 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
         return -EOWNERDEAD;
     /* A destroyed (or closing) target is refused by its gate. */
     if (wp_t(t)->target && wp_port_pool(wp_t(t)->target) != pool)
+        return -EINVAL;
+    if (wp_task_strand(t) && !wp_strand_of(wp_task_strand(t), pool))
         return -EINVAL;
     uint64_t idle = wp_state_word(WP_TASK_IDLE, 0); /* every IDLE store writes status 0 */
     /* Acquire: pairs with the release in wp_port_complete when the previous

@@ -28,7 +28,7 @@ enum wp_task_state {
 };
 
 /* The first 64 bytes hold what the owner touches for every task and most of
- * what the worker does; the worker also clears `queue` and, with timing on,
+ * what the worker does; the worker also clears `slot` and, with timing on,
  * reads `stamp`, both in the next 64 bytes. So a task moves two cache lines
  * between threads (if the caller aligns the record to 64 bytes), the second
  * one only between the submitter and the worker. may_alias: the caller's
@@ -43,10 +43,15 @@ struct __attribute__((__may_alias__)) wp_task {
     /* Phase (enum wp_task_state) | status << 32: one word, so that a
      * deferred completion hands its status over with its phase in one CAS. */
     _Atomic uint64_t state;
-    uint64_t deadline;                /* wpool_now_ns() value, 0 = none */
-    _Atomic(struct wp_queue *) queue; /* queue of the current submission */
-    uint64_t stamp;                   /* submit time (timing on) */
-    _Atomic uint64_t pos;             /* queue position of the current submission */
+    uint64_t deadline; /* wpool_now_ns() value, 0 = none */
+    /* Where the current submission waits: 0 (nowhere: not queued, or taken),
+     * a ring cell (wp_slot), or WP_SLOT_STRAND (behind its strand's head,
+     * strand.h). */
+    _Atomic uint64_t slot;
+    uint64_t stamp; /* submit time (timing on) */
+    /* Chosen by wpool_task_set_strand, or NULL. Atomic (relaxed): a
+     * canceller reads it racily (strand.c), as it does `port`. */
+    _Atomic(struct wpool_strand *) strand;
     struct wpool_port *target;        /* port chosen by wpool_task_set_port, or NULL */
     struct wpool_task *tprev, *tnext; /* the token's list */
     _Atomic uint32_t magic;           /* WP_TASK_MAGIC once initialised */
@@ -69,12 +74,67 @@ static_assert(alignof(struct wpool_task) >= 8, "64-bit atomics in the record nee
 static_assert(sizeof(struct wpool_task) == 136, "the record's size is part of the ABI (LP64)");
 #endif
 
+/* A ring cell as a slot word: the ring's index among the pool's queues, plus
+ * one, in the high half; the position's low half, which names the cell (a
+ * ring has at most WPOOL_MAX_QUEUE_CAPACITY < 2^32 cells), in the low half.
+ * One word, so that a canceller reads ring and cell in one load. */
+#define WP_SLOT_STRAND UINT64_MAX
+static inline uint64_t wp_slot(unsigned int ring, uint64_t pos)
+{
+    return (uint64_t)(ring + 1) << 32 | (uint32_t)pos;
+}
+static inline unsigned int wp_slot_ring(uint64_t slot)
+{
+    return (unsigned int)(slot >> 32) - 1;
+}
+static inline uint64_t wp_slot_pos(uint64_t slot)
+{
+    return (uint32_t)slot;
+}
+
 /* The record's private view. */
 #define wp_t(task) ((struct wp_task *)(task))
 
 static inline int wp_task_valid(const struct wpool_task *t)
 {
     return t && atomic_load_explicit(&wp_t(t)->magic, memory_order_relaxed) == WP_TASK_MAGIC;
+}
+
+/* A list of records linked through `next` and `oprev` (an overflow, a
+ * strand's waiting tasks), under its owner's lock. */
+struct wp_tlist {
+    struct wpool_task *head, *tail;
+};
+
+static inline void wp_tlist_append(struct wp_tlist *l, struct wpool_task *t)
+{
+    wp_t(t)->next = NULL;
+    wp_t(t)->oprev = l->tail;
+    if (l->tail)
+        wp_t(l->tail)->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+}
+
+static inline void wp_tlist_cut(struct wp_tlist *l, struct wpool_task *t)
+{
+    struct wp_task *w = wp_t(t);
+    if (w->oprev)
+        wp_t(w->oprev)->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        wp_t(w->next)->oprev = w->oprev;
+    else
+        l->tail = w->oprev;
+    w->next = w->oprev = NULL;
+}
+
+/* The task's strand (relaxed: an attribute, set while the task is idle). */
+static inline struct wpool_strand *wp_task_strand(const struct wpool_task *t)
+{
+    return atomic_load_explicit(&wp_t(t)->strand, memory_order_relaxed);
 }
 
 /* The state word's halves. */

@@ -69,12 +69,12 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
             i = 0;
     }
     /* The rings are empty (when we looked): the overflow's oldest, and the
-     * tasks behind it moved into our ring, back on the lock-free path. */
-    if (pool->bounded)
-        return NULL;
+     * tasks behind it moved into our ring, back on the lock-free path. (A
+     * bounded pool's overflow holds only strands' released tasks.) */
     unsigned int moved;
-    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, n, &qs[n == 1 ? 0 : w->index],
-                                           WP_MOVE_MAX, &moved);
+    unsigned int into = n == 1 ? 0 : w->index;
+    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, n, &qs[into],
+                                           (unsigned int)lane * n + into, WP_MOVE_MAX, &moved);
     /* Published into a ring: wake a sleeper, as a submit does (a worker whose
      * re-check read the ring before the move and the count after it would
      * sleep through them); a woken worker passes it on. */
@@ -117,10 +117,16 @@ static bool wp_overflowing(struct wpool *pool)
     return false;
 }
 
-/* Closed, and every task taken: the rings finished, the overflows empty (a
- * push after the close is refused, and one before it is seen: overflow.h). */
+/* Closed, and every task taken: no strand task waiting to be handed over,
+ * the rings finished, the overflows empty (a push after the close is
+ * refused, and one before it is seen: overflow.h). In this order: the close
+ * seen before the strands' count (the Dekker with an append, strand.h), and
+ * the count before the rings and overflows (a release moves its task there
+ * before it lowers the count). */
 static bool wp_all_taken(struct wpool *pool)
 {
+    if (!wp_queue_closed(&pool->queues[0]) || wp_strands_waiting(pool))
+        return false;
     for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
         if (!wp_queue_finished(&pool->queues[i]))
             return false;
@@ -195,9 +201,9 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
 {
     struct wpool *pool = w->pool;
     struct wp_wstats *st = &w->st;
-    /* Relaxed: the task is ours (taken from its cell); clearing the queue lets
+    /* Relaxed: the task is ours (taken from its cell); clearing the slot lets
      * a late wpool_cancel see "not queued" instead of a stale position. */
-    atomic_store_explicit(&wp_t(t)->queue, NULL, memory_order_relaxed);
+    atomic_store_explicit(&wp_t(t)->slot, 0, memory_order_relaxed);
     if (pool->limited) {
         /* Idle first, so that a submitter never sees both counts high.
          * seq_cst: in one order with wp_admit's loads and CAS, and before
@@ -253,6 +259,10 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
     /* Pending: not ours any more (its completer may have posted it, and its
      * callback freed it, already): nothing below may touch it. */
     if (!pending) {
+        /* A strand's next task goes on before this completion is posted
+         * (after it the record, and the strand, may be freed). */
+        if (WP_UNLIKELY(wp_task_strand(t)))
+            wp_strand_release(pool, t);
         /* Relaxed: the task is ours (taken from its cell, which acquired it). */
         struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
         if (pool->coalesce_ns && port == pool->default_port) {

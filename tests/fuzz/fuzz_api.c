@@ -22,6 +22,9 @@
  * seal, cancel or re-date it: the group's completion must run once, on the
  * thread, after every member's own, with counts that add up to the members
  * accepted; a submit after the seal must be refused.
+ * Every thread may put its records on one of two strands the pool has: two
+ * tasks of a strand must never run at once, and one thread's tasks of a
+ * strand must start in the order it submitted them.
  * A violation prints the decoded call sequence of every thread and aborts, so
  * libFuzzer reports it as a crash.
  *
@@ -101,6 +104,8 @@ struct rec {
     uint64_t deadline;
     int tok_slot;   /* -1: none */
     bool in_group;  /* its submissions join the thread's group */
+    int strand;     /* -1: none; else its strand in g_strands */
+    uint64_t sseq;  /* the submission's number in its thread (strand order) */
     bool sub_group; /* the submission in flight joined it */
     int cb_flags;
     /* Read by the worker while in flight, written by the owner while idle. */
@@ -182,6 +187,16 @@ static struct {
     bool stop;
     pthread_t tid;
 } D = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+/* The pool's two strands: a task of one checks that no other task of it runs
+ * and that its thread's tasks of it start in submission order. */
+enum { NSTRAND = 2 };
+static struct fstrand {
+    struct wpool_strand s;
+    atomic_int inside;
+    atomic_ullong last[MAX_THR]; /* per thread: the last submission number started */
+} g_strands[NSTRAND];
+static _Thread_local uint64_t t_sseq; /* a harness thread's submission counter */
 
 static void defer_put(struct wpool_task *t)
 {
@@ -353,6 +368,8 @@ static int blocking_ms(struct thr *th, int want)
     return want;
 }
 
+static int rec_kind_work(struct rec *r, struct wpool_task *t);
+
 static int rec_work(struct wpool_task *t)
 {
     struct rec *r = (struct rec *)t;
@@ -360,6 +377,24 @@ static int rec_work(struct wpool_task *t)
     if (wi < 0 || (unsigned int)wi >= G.opts.threads)
         fail("work of %s ran with worker index %d", rname(r), wi);
     atomic_fetch_add(&r->ran_work, 1);
+    struct fstrand *fs = r->strand >= 0 ? &g_strands[r->strand] : NULL;
+    if (fs) {
+        if (atomic_fetch_add(&fs->inside, 1) != 0)
+            fail("%s started while another task of strand %d ran", rname(r), r->strand);
+        unsigned long long prev = atomic_load(&fs->last[r->owner->id]);
+        if (r->sseq <= prev)
+            fail("%s (submission %llu) started after submission %llu of its thread on strand %d",
+                 rname(r), (unsigned long long)r->sseq, prev, r->strand);
+        atomic_store(&fs->last[r->owner->id], r->sseq);
+    }
+    int ret = rec_kind_work(r, t);
+    if (fs)
+        atomic_fetch_sub(&fs->inside, 1);
+    return ret;
+}
+
+static int rec_kind_work(struct rec *r, struct wpool_task *t)
+{
     switch (r->kind) {
     case K_SPIN: {
         uint64_t end = wpool_now_ns() + (uint64_t)r->spin_us * 1000u;
@@ -626,6 +661,7 @@ static void own_submit(struct thr *th, struct rec *r, int how, int tmo, const ch
         r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
         r->expect_cancel = false;
         r->sub_group = r->in_group;
+        r->sseq = ++t_sseq;
     }
     int rc = how ? wpool_submit_wait(G.pool, &r->task, tmo) : wpool_submit(G.pool, &r->task);
     logf_(th, "%s%s(%s%s%s) -> %s", why, how ? "submit_wait" : "submit", rname(r),
@@ -698,6 +734,7 @@ static void own_batch(struct thr *th, struct rec **rs, unsigned int n)
             r->sub_deadline = r->has_deadline;
             r->sub_passed = r->has_deadline && r->deadline <= wpool_now_ns();
             r->expect_cancel = false;
+            r->sseq = ++t_sseq;
             preset[i] = true;
         }
         off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? "," : "", rname(r));
@@ -794,6 +831,7 @@ enum op {
     OP_GROUP,
     OP_GROUP2, /* more weight */
     OP_COMPLETE,
+    OP_STRAND,
     OP_COUNT
 };
 
@@ -1415,6 +1453,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
             r->has_deadline = false;
             r->tok_slot = -1;
             r->in_group = false;
+            r->strand = -1;
             r->kind = (b >> 4) % K_KINDS;
             r->spin_us = 1 + b % 16;
             if (th->id != 0) /* init reset the port to the default one: take it back */
@@ -1701,6 +1740,15 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_COMPLETE:
         op_complete(th, r, a, b);
         break;
+    case OP_STRAND: {
+        int which = b % 3 - 1; /* -1: none */
+        rc = wpool_task_set_strand(&r->task, which >= 0 ? &g_strands[which].s : NULL);
+        logf_(th, "set_strand(%s, %d) -> %s", rname(r), which, ename(rc));
+        expect_set("wpool_task_set_strand", r, rc, false);
+        if (rc == 0)
+            r->strand = which;
+        break;
+    }
     default:
         break;
     }
@@ -1846,6 +1894,7 @@ static void init_records(struct thr *th)
         f->idx = i;
         f->is_foreign = true;
         f->tok_slot = -1;
+        f->strand = -1;
         int rc = wpool_task_init(&f->task, rec_work, rec_done);
         EXPECT("wpool_task_init(foreign record)", rc, OK_ZERO);
         f->inited = true;
@@ -1856,6 +1905,7 @@ static void init_records(struct thr *th)
         r->idx = c->idx = i;
         r->child = c;
         r->tok_slot = c->tok_slot = -1;
+        r->strand = c->strand = -1;
         c->is_child = true;
         /* Children: submitted by workers only, to the owner's port. */
         if (th->port) {
@@ -2087,6 +2137,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((unsigned int)atomic_load(&G.hook_start) != o->threads)
         fail("wpool_create returned after %d of %u start hooks", atomic_load(&G.hook_start),
              o->threads);
+    for (int k = 0; k < NSTRAND; k++) {
+        memset(&g_strands[k], 0, sizeof(g_strands[k]));
+        rc = wpool_strand_init(&g_strands[k].s, G.pool);
+        EXPECT("wpool_strand_init", rc, OK_ZERO);
+    }
+    rc = wpool_strand_init(&g_strands[0].s, G.pool);
+    EXPECT("wpool_strand_init (twice)", rc, 0, -EBUSY);
     D.n = D.taken = 0;
     D.stop = false;
     if (pthread_create(&D.tid, NULL, completer_main, NULL) != 0)
@@ -2193,6 +2250,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("%u tasks still pending after wpool_destroy", D.n);
     if ((unsigned int)atomic_load(&G.hook_stop) != o->threads)
         fail("after wpool_destroy %d of %u stop hooks ran", atomic_load(&G.hook_stop), o->threads);
+    for (int k = 0; k < NSTRAND; k++) { /* detached by the pool's destroy */
+        rc = wpool_strand_destroy(&g_strands[k].s);
+        EXPECT("wpool_strand_destroy (after wpool_destroy)", rc, OK_ZERO);
+        if (atomic_load(&g_strands[k].inside))
+            fail("strand %d: a task still inside after wpool_destroy", k);
+    }
     for (unsigned int i = 0; i < G.nthr; i++) {
         struct fgroup *fg = &G.thr[i].grp;
         if (fg->open || fg->completions != fg->inits)

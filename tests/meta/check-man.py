@@ -57,6 +57,13 @@ NOT_RETURNED = {
     ('wpool_port_settle', 'EINTR'): 'a signal restarts the wait',
     ('wpool_submit_wait', 'EAGAIN'): 'it waits for room instead',
 }
+# Ending a strand's head hands the strand's next task to the workers: a full
+# or closed ring sends it to the lane's overflow instead (wp_place_released),
+# and a canceller that finds a task moved on from its strand looks again.
+for f in ('wpool_cancel', 'wpool_cancel_all', 'wpool_group_cancel', 'wpool_token_cancel',
+          'wpool_task_complete'):
+    NOT_RETURNED[(f, 'EAGAIN')] = 'a strand\'s next task meets a full ring: the overflow takes it'
+    NOT_RETURNED[(f, 'ESHUTDOWN')] = 'a strand\'s next task meets a closed ring: the overflow takes it'
 C_KEYWORDS = {'if', 'for', 'while', 'switch', 'return', 'sizeof', 'do', 'case'}
 
 

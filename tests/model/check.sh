@@ -7,6 +7,7 @@
 #   room.pml       backpressure (max_queue) and the drain notification (room.c)
 #   overflow.pml   a lane's ring and overflow list: order, exactly once (overflow.c)
 #   defer.pml      deferred completion: worker and completers, destroy's wait (defer.c)
+#   strand.pml     strands: order, no overlap, release, cancel, close (strand.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -119,6 +120,30 @@ checks=(
   "defer-self|defer.pml|-DSELF|-DSAFETY|-m100000|pass"
   "defer-plainpend|defer.pml|-DPLAIN_PEND|-DSAFETY|-m100000|assertion violated .*posted==1"
   "defer-decbeforepost|defer.pml|-DDEC_BEFORE_POST|-DSAFETY|-m100000|assertion violated +!\(freed\)"
+  # strand.pml: one strand's submits (idle: queued as its head under the
+  # lock; busy: counted, the close checked, appended), releases by the
+  # workers, a canceller and (PEND) a completer, a close at any moment, the
+  # workers' exit test. No overlap, acceptance order, each accepted task
+  # posted once, workers exit. One worker with 3 tasks; two workers with 2
+  # tasks, and with 3 tasks when the canceller takes task 2 (all choices
+  # with 3 tasks and 2 workers are 77 million states). Broken: CHECK_FIRST,
+  # COUNT_FIRST, RING_FIRST, IGNORE_COUNT lose a task at close; BUSY_EARLY
+  # lets two tasks overlap; HEAD_UNLOCKED breaks the order; NO_RELEASE
+  # strands the waiting tasks; NO_RETRY answers "not queued" for a task that
+  # moved from the strand's list into the ring.
+  "strand|strand.pml|-DNW=1|-DSAFETY|-m200000|pass"
+  "strand-2w|strand.pml|-DNT=2|-DSAFETY|-m200000|pass"
+  "strand-2w3t|strand.pml|-DCT=2|-DSAFETY|-m200000|pass"
+  "strand-pend|strand.pml|-DNW=1 -DPEND|-DSAFETY|-m200000|pass"
+  "strand-pend-2w|strand.pml|-DNT=2 -DPEND|-DSAFETY|-m200000|pass"
+  "strand-checkfirst|strand.pml|-DCHECK_FIRST -DPEND|-DSAFETY|-m200000|assertion violated \(\(\(rank\[t\]==0\)"
+  "strand-countfirst|strand.pml|-DCOUNT_FIRST -DPEND|-DSAFETY|-m200000|assertion violated \(\(\(rank\[t\]==0\)"
+  "strand-ringfirst|strand.pml|-DRING_FIRST -DPEND|-DSAFETY|-m200000|assertion violated \(\(\(rank\[t\]==0\)"
+  "strand-ignorecount|strand.pml|-DIGNORE_COUNT -DPEND|-DSAFETY|-m200000|assertion violated \(\(\(rank\[t\]==0\)"
+  "strand-busyearly|strand.pml|-DBUSY_EARLY|-DSAFETY|-m200000|assertion violated \(inside==0\)"
+  "strand-headunlocked|strand.pml|-DHEAD_UNLOCKED|-DSAFETY|-m200000|assertion violated \(rank\[t\]>last\)"
+  "strand-norelease|strand.pml|-DNO_RELEASE|-DSAFETY|-m200000|assertion violated .*busy"
+  "strand-noretry|strand.pml|-DNO_RETRY|-DSAFETY|-m200000|assertion violated .*cancel_missed"
 )
 
 run_check() { # index spec

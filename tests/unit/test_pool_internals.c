@@ -85,8 +85,7 @@ static void test_close_with_stalled_producer(void **state)
     wp_t(&t)->state = wp_state_word(WP_TASK_INFLIGHT, 0);
     wp_t(&t)->port = pool->default_port;
     wp_port_count(pool->default_port);
-    wp_t(&t)->queue = q;
-    wp_t(&t)->pos = pos;
+    wp_t(&t)->slot = wp_slot(0, pos);
 
     pthread_t th;
     atomic_store(&g_worker_wakes, 0);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Strands: ordered execution per key. The tasks of one strand start in the
+ * order the strand accepted them and never run at the same time; different
+ * strands run in parallel. No allocation per task: a strand is a caller-owned
+ * record whose waiting tasks are linked through their own records.
+ *
+ * Protocol. A strand has a mutex, a `busy` flag and a list of waiting tasks.
+ * At most one of its tasks, the head, is in the pool proper (a ring, an
+ * overflow, running, or pending): `busy` says there is one. A submit, after
+ * its admission and its port's gate (so an accepted task is counted once,
+ * as any other), takes the lock: an idle strand becomes busy and the task
+ * is queued as usual while the lock is held (refused: idle again); a busy
+ * one gets the task appended to its list (slot WP_SLOT_STRAND).
+ *
+ * Whoever ends the head releases the strand before posting the head's
+ * completion (after that the record, and the strand, may be freed): a worker
+ * after the work returns (or after completing it -ECANCELED/-ETIMEDOUT), a
+ * canceller that withdrew it from its cell or overflow, wpool_task_complete
+ * for a pending one. The release takes the lock and moves the oldest waiting
+ * task into the pool (a ring, or the lane's overflow, ignoring `bounded` and
+ * the close: it was accepted when it was appended), or clears `busy`.
+ *
+ * A waiting task is withdrawn under the lock (wpool_cancel, a token,
+ * wpool_cancel_all through the pool's strand registry): the rest keep their
+ * order. A canceller that finds the task moved on (slot no longer
+ * WP_SLOT_STRAND under the lock) looks again where it went: the move into
+ * the pool is made under the same lock.
+ *
+ * Close. Waiting tasks are counted in the pool's `strand_waiting` until they
+ * are in the pool proper: workers do not exit while it is not 0, since the
+ * end of a head (possibly on a completer's thread, after every queue is
+ * empty) still has to hand them over. An append raises the count, then looks
+ * whether the pool is closed (seq_cst, Dekker with a worker that sees the
+ * close and then reads the count): so either the worker waits for it, or the
+ * append is refused. Whoever lowers the count to 0 in a closed pool wakes
+ * every worker.
+ *
+ * The pool keeps a registry of its strands (wpool_cancel_all walks it;
+ * wpool_destroy detaches them). Lock order: token, pool registry, strand,
+ * overflow.
+ */
+#ifndef WP_STRAND_H
+#define WP_STRAND_H
+
+#include "wpool.h"
+
+#include <stdbool.h>
+
+struct wpool;
+
+/* The registry's lock and list (wpool_create). */
+void wp_strands_init(struct wpool *pool);
+/* wpool_destroy, every task done: detaches every strand still registered
+ * (wpool_strand_destroy then leaves the pool alone) and frees the lock. */
+void wp_strands_fini(struct wpool *pool);
+/* Whether strand is an initialised strand of pool. */
+bool wp_strand_of(const struct wpool_strand *strand, const struct wpool *pool);
+/* The submit of t (claimed, admitted, counted on its port): 1 if the strand
+ * was idle, now busy with t as its head, its lock held: the caller queues t
+ * and then calls wp_strand_head_queued. 0 if t was appended behind the
+ * head. -ESHUTDOWN if the pool is closed. */
+int wp_strand_enter(struct wpool *pool, struct wpool_task *t);
+/* The head's queueing (rc: the queue's answer) is done: idle again if it was
+ * refused; the lock released. */
+void wp_strand_head_queued(struct wpool_strand *strand, int rc);
+/* t, a strand's head, has ended (not yet posted): the next waiting task goes
+ * into the pool, or the strand becomes idle. No-op without a strand. */
+void wp_strand_release(struct wpool *pool, struct wpool_task *t);
+/* Withdraws t if it waits on its strand: 0 (-ECANCELED posted); -EAGAIN if it has moved on into the
+ * pool; -EOWNERDEAD in a forked child. */
+int wp_strand_withdraw(struct wpool_task *t);
+/* Takes every waiting task of every strand of pool and calls fn on each
+ * (no lock held); returns how many. */
+unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg),
+                                   void *arg);
+/* Waiting tasks of the pool (a snapshot, seq_cst: see the top). */
+int64_t wp_strands_waiting(struct wpool *pool);
+/* Submits accepted by strands that no ring or overflow counted: waiting
+ * now, or withdrawn while waiting (statistics). */
+uint64_t wp_strands_accepted(struct wpool *pool);
+
+#endif
