@@ -40,12 +40,20 @@ static int wp_withdraw_once(struct wpool_task *t)
      * racily (the task may be taken and even resubmitted meanwhile): only
      * the CAS on the cell is trusted (see wp_queue_cancel). */
     uint64_t slot = atomic_load_explicit(&wp_t(t)->slot, memory_order_acquire);
-    if (!slot)
-        return -EBUSY;
-    if (slot == WP_SLOT_STRAND)
+    if (!slot) {
+        /* Not queued; or moved from its strand's list into an overflow
+         * since `over` was read (the push names the overflow before it
+         * clears the slot: acquire pairs with that seq_cst store), and
+         * maybe on into a ring (the move writes the cell's slot before it
+         * clears `over`: acquire pairs with its release CAS). */
+        if (atomic_load_explicit(&wp_t(t)->over, memory_order_acquire))
+            return -EAGAIN;
+        return atomic_load_explicit(&wp_t(t)->slot, memory_order_acquire) ? -EAGAIN : -EBUSY;
+    }
+    if (wp_slot_is_strand(slot))
         /* Behind its strand's head: unlinked under the strand's lock (and
          * posted), or moved on meanwhile (-EAGAIN). */
-        return wp_strand_withdraw(t);
+        return wp_strand_withdraw(t, slot);
     /* In a forked child the copy is the parent's: check before the CAS, so
      * that the child's copy of the cell is left as it was. */
     struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
@@ -69,10 +77,11 @@ static int wp_withdraw_once(struct wpool_task *t)
 int wp_task_withdraw(struct wpool_task *t)
 {
     /* A task moves only forward: strand list, overflow, ring, taken. Each
-     * -EAGAIN means a move out of the strand's list happened after the
-     * look began, so a second look ends it; a third is a guard. */
+     * -EAGAIN means a move out of the strand's list (into a ring, or into an
+     * overflow in two steps) happened after the look began, so a few looks
+     * end it; one more is a guard. */
     int rc = -EAGAIN;
-    for (int tries = 0; rc == -EAGAIN && tries < 3; tries++)
+    for (int tries = 0; rc == -EAGAIN && tries < 4; tries++)
         rc = wp_withdraw_once(t);
     return rc == -EAGAIN ? -EBUSY : rc;
 }

@@ -4,7 +4,8 @@
  * threads that are gone, so every call on an inherited pool, port or token
  * returns -EOWNERDEAD (destroy frees the copy). The child bumps the
  * generation (pthread_atfork); each object remembers the one it was made in.
- * The only process-wide state in the library. */
+ * With the count of strand cancellers in flight (strand.c, reset here in the
+ * child), the only process-wide state in the library. */
 #ifndef WP_FORK_H
 #define WP_FORK_H
 

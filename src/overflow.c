@@ -29,11 +29,11 @@ void wp_overflow_fini(struct wp_overflow *o)
 }
 
 static int wp_overflow_append(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port,
-                              bool force)
+                              bool released)
 {
     struct wp_task *w = wp_t(t);
     pthread_mutex_lock(&o->lock);
-    if (o->closed && !force) {
+    if (o->closed && !released) {
         pthread_mutex_unlock(&o->lock);
         return -ESHUTDOWN;
     }
@@ -46,6 +46,13 @@ static int wp_overflow_append(struct wp_overflow *o, struct wpool_task *t, struc
     /* Relaxed: a canceller reads it without the lock only to pick the list,
      * then checks it again under the lock. */
     atomic_store_explicit(&w->over, o, memory_order_relaxed);
+    if (released)
+        /* A strand's next task: its slot stops naming the strand only now,
+         * after `over` names this list (a canceller that reads the slot 0,
+         * acquire, finds `over`), and before a move into a ring can write
+         * its cell there (moves take this lock). seq_cst: the task leaves
+         * the strand (the Dekker with a strand's destroy, strand.c). */
+        atomic_store_explicit(&w->slot, 0, memory_order_seq_cst);
     /* seq_cst RMW: the submitter's wp_park_notify that follows needs one
      * (Dekker with a worker's prepare, then its seq_cst read of count). */
     atomic_fetch_add_explicit(&o->count, 1, memory_order_seq_cst);

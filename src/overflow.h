@@ -53,7 +53,8 @@ void wp_overflow_fini(struct wp_overflow *o);
 struct wpool_port;
 int wp_overflow_push(struct wp_overflow *o, struct wpool_task *t, struct wpool_port *port);
 /* Appends t even once closed, counting it on no port: a strand's next task,
- * accepted before (strand.h). */
+ * accepted before (strand.h). Its slot, which names the strand, becomes 0
+ * once `over` names the list. */
 void wp_overflow_push_released(struct wp_overflow *o, struct wpool_task *t);
 /* Takes the oldest task, or NULL when there is none, or while one of the
  * lane's rings[0..nrings) still holds tasks (older than the list's: checked

@@ -38,6 +38,7 @@ struct wp_worker {
     struct wpool *pool;
     unsigned int index;
     unsigned int high_streak;   /* high-priority tasks taken in a row */
+    bool overflow_turn;         /* bounded pools: the overflow goes first this take */
     unsigned int spin;          /* polls before sleeping (adaptive, see worker.c) */
     uint64_t last_end;          /* ticks at the end of the last task (timing) */
     bool started;               /* thread created and not joined */

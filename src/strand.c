@@ -35,6 +35,55 @@ static_assert(offsetof(struct wp_strand, data) == offsetof(struct wpool_strand, 
 
 #define wp_s(strand) ((struct wp_strand *)(strand))
 
+/* Cancellers that may be about to touch a strand they found in a task's
+ * slot, process-wide (the task may have moved to another pool's strand
+ * meanwhile), and a flag: a destroy sleeps on the word (futex) until the
+ * count is 0. The strand's memory is the caller's, who may free it once
+ * wpool_strand_destroy returned (strand.h, "Cancel"). Reset in a forked
+ * child, which has none of the threads. */
+#define WP_CANCELLERS_WAITER (UINT32_C(1) << 31)
+static _Atomic uint32_t wp_strand_cancellers;
+
+void wp_strands_fork_child(void)
+{
+    atomic_store_explicit(&wp_strand_cancellers, 0, memory_order_relaxed);
+}
+
+/* A canceller is done with the strand. acq_rel: its touches of the strand
+ * are done before a destroy that reads the count goes on; and it reads the
+ * flag a sleeping destroy set. */
+static void wp_canceller_leave(void)
+{
+    uint32_t v = atomic_fetch_sub_explicit(&wp_strand_cancellers, 1, memory_order_acq_rel);
+    if (v == (WP_CANCELLERS_WAITER | 1)) {
+        /* Relaxed: the flag only says someone may sleep; a destroy
+         * re-checks the count after every wake. */
+        atomic_fetch_and_explicit(&wp_strand_cancellers, ~WP_CANCELLERS_WAITER,
+                                  memory_order_relaxed);
+        wp_futex_wake(&wp_strand_cancellers, INT32_MAX);
+    }
+}
+
+/* A destroy waits until no canceller is in flight (sleeping, not spinning:
+ * a canceller preempted in its short section may have a lower priority). */
+static void wp_cancellers_wait(void)
+{
+    /* seq_cst: after the move off the list (seq_cst, seen through the
+     * lock): the Dekker with the canceller's count then slot. */
+    uint32_t v = atomic_load_explicit(&wp_strand_cancellers, memory_order_seq_cst);
+    while (v & ~WP_CANCELLERS_WAITER) {
+        /* Relaxed on failure: v is re-read and re-tested. Acquire on
+         * success: nothing to pair with but the count itself. */
+        if (!(v & WP_CANCELLERS_WAITER) && !atomic_compare_exchange_weak_explicit(
+                                               &wp_strand_cancellers, &v, v | WP_CANCELLERS_WAITER,
+                                               memory_order_acquire, memory_order_relaxed))
+            continue;
+        wp_futex_wait(&wp_strand_cancellers, v | WP_CANCELLERS_WAITER);
+        /* seq_cst: re-read as above (acquire would do after the first). */
+        v = atomic_load_explicit(&wp_strand_cancellers, memory_order_seq_cst);
+    }
+}
+
 static bool wp_strand_valid(const struct wpool_strand *strand)
 {
     return strand &&
@@ -119,6 +168,9 @@ int wpool_strand_destroy(struct wpool_strand *strand)
         pthread_mutex_unlock(&pool->strand_lock);
     if (busy)
         return -EBUSY;
+    /* A canceller that still saw one of its tasks on the list may be about
+     * to lock it. */
+    wp_cancellers_wait();
     atomic_store_explicit(&s->magic, 0, memory_order_relaxed);
     pthread_mutex_destroy(&s->lock);
     return 0;
@@ -164,19 +216,26 @@ static void wp_strands_left(struct wpool *pool, int64_t n, bool withdrawn)
         wp_park_notify_all(&pool->park);
 }
 
-/* Under the lock: t off the waiting list. */
+/* Under the lock: t off the waiting list. Its slot still names the strand:
+ * the caller changes it. */
 static void wp_strand_cut(struct wp_strand *s, struct wpool_task *t)
 {
-    struct wp_task *w = wp_t(t);
     wp_tlist_cut(&s->list, t);
     s->waiting--;
-    /* Relaxed: under the lock, which a canceller takes to check it. */
-    atomic_store_explicit(&w->slot, 0, memory_order_relaxed);
 }
 
-int wp_strand_enter(struct wpool *pool, struct wpool_task *t)
+/* t has left the strand's list for good (withdrawn). seq_cst: a strand's
+ * destroy that follows (through the lock) reads the cancellers' count
+ * after it (the Dekker in wp_strand_withdraw). */
+static void wp_strand_slot_gone(struct wpool_task *t)
 {
-    struct wp_strand *s = wp_s(wp_task_strand(t));
+    atomic_store_explicit(&wp_t(t)->slot, 0, memory_order_seq_cst);
+}
+
+int wp_strand_enter(struct wpool *pool, struct wpool_task *t, struct wpool_port *count_port)
+{
+    struct wpool_strand *strand = wp_task_strand(t);
+    struct wp_strand *s = wp_s(strand);
     pthread_mutex_lock(&s->lock);
     if (!s->busy) {
         s->busy = true;
@@ -190,11 +249,14 @@ int wp_strand_enter(struct wpool *pool, struct wpool_task *t)
         wp_strands_left(pool, 1, false);
         return -ESHUTDOWN;
     }
-    struct wp_task *w = wp_t(t);
+    /* Counted on the default port before anyone can move it on (a
+     * release takes this lock): a settle never misses it. */
+    if (count_port)
+        wp_port_count(count_port);
     wp_tlist_append(&s->list, t);
     s->waiting++;
     /* Relaxed: a canceller checks it again under the lock. */
-    atomic_store_explicit(&w->slot, WP_SLOT_STRAND, memory_order_relaxed);
+    atomic_store_explicit(&wp_t(t)->slot, wp_slot_strand(strand), memory_order_relaxed);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -221,28 +283,42 @@ void wp_strand_release(struct wpool *pool, struct wpool_task *t)
         return;
     }
     wp_strand_cut(s, next);
-    /* Under the lock: a canceller that finds it gone from the list finds it
-     * where this puts it. */
+    /* Under the lock, the slot naming the strand until the placement
+     * overwrites it: a canceller looks again where this puts it. */
     wp_place_released(pool, next);
     pthread_mutex_unlock(&s->lock);
     wp_strands_left(pool, 1, false);
 }
 
-int wp_strand_withdraw(struct wpool_task *t)
+int wp_strand_withdraw(struct wpool_task *t, uint64_t slot)
 {
-    struct wpool_strand *strand = wp_task_strand(t);
-    if (!wp_strand_valid(strand))
-        return -EAGAIN; /* a stale look: the record was re-initialised */
-    struct wp_strand *s = wp_s(strand);
-    if (wp_forked(s->generation))
+    /* The strand is the caller's memory and may have been destroyed and
+     * freed since the slot was read: counted first, then the slot read
+     * again (both seq_cst). A destroy reads the count after the task left
+     * the list (seq_cst), so if the slot still names the strand here, the
+     * destroy has not passed its wait and the strand is alive. */
+    atomic_fetch_add_explicit(&wp_strand_cancellers, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&wp_t(t)->slot, memory_order_seq_cst) != slot) {
+        wp_canceller_leave();
+        return -EAGAIN;
+    }
+    struct wp_strand *s = wp_s(wp_slot_strand_of(slot));
+    if (wp_forked(s->generation)) {
+        wp_canceller_leave();
         return -EOWNERDEAD;
-    struct wpool *pool = s->pool;
+    }
     pthread_mutex_lock(&s->lock);
-    /* Relaxed: written under this lock. */
-    bool here = atomic_load_explicit(&wp_t(t)->slot, memory_order_relaxed) == WP_SLOT_STRAND;
-    if (here)
+    struct wpool *pool = s->pool; /* under the lock: the append's view */
+    /* Relaxed: the slot names this strand only while the task is on its
+     * list, and is written under this lock (appends, the release's move
+     * on; the withdraw below). */
+    bool here = atomic_load_explicit(&wp_t(t)->slot, memory_order_relaxed) == slot;
+    if (here) {
         wp_strand_cut(s, t);
+        wp_strand_slot_gone(t);
+    }
     pthread_mutex_unlock(&s->lock);
+    wp_canceller_leave(); /* the last touch of the strand */
     if (!here)
         return -EAGAIN;
     wp_strands_left(pool, 1, true);
@@ -258,7 +334,7 @@ unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, vo
     for (struct wp_strand *s = pool->strands; s; s = s->rnext) {
         pthread_mutex_lock(&s->lock);
         for (struct wpool_task *t = s->list.head; t; t = wp_t(t)->next) {
-            atomic_store_explicit(&wp_t(t)->slot, 0, memory_order_relaxed); /* ours now */
+            wp_strand_slot_gone(t); /* ours now */
             n++;
         }
         if (s->list.head) {

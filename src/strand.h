@@ -23,9 +23,16 @@
  *
  * A waiting task is withdrawn under the lock (wpool_cancel, a token,
  * wpool_cancel_all through the pool's strand registry): the rest keep their
- * order. A canceller that finds the task moved on (slot no longer
- * WP_SLOT_STRAND under the lock) looks again where it went: the move into
- * the pool is made under the same lock.
+ * order. Its slot names the strand (task.h) while it is on the list. A
+ * canceller that finds the slot changed under the lock looks again where
+ * the task went: the move into the pool is made under the same lock, and
+ * the slot keeps naming the strand until the placement overwrites it.
+ *
+ * Cancel. A canceller reads the slot without a lock, so the strand it names
+ * may have been destroyed and freed meanwhile. It raises a process-wide
+ * count of cancellers, then reads the slot again (seq_cst), and locks the
+ * strand only if it still names it; wpool_strand_destroy, after the last
+ * task left the list (a seq_cst slot store), sleeps until the count is 0.
  *
  * Close. Waiting tasks are counted in the pool's `strand_waiting` until they
  * are in the pool proper: workers do not exit while it is not 0, since the
@@ -46,6 +53,7 @@
 #include "wpool.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct wpool;
 
@@ -56,20 +64,25 @@ void wp_strands_init(struct wpool *pool);
 void wp_strands_fini(struct wpool *pool);
 /* Whether strand is an initialised strand of pool. */
 bool wp_strand_of(const struct wpool_strand *strand, const struct wpool *pool);
-/* The submit of t (claimed, admitted, counted on its port): 1 if the strand
- * was idle, now busy with t as its head, its lock held: the caller queues t
- * and then calls wp_strand_head_queued. 0 if t was appended behind the
- * head. -ESHUTDOWN if the pool is closed. */
-int wp_strand_enter(struct wpool *pool, struct wpool_task *t);
+/* The submit of t (claimed, admitted, counted on a gated port): 1 if the
+ * strand was idle, now busy with t as its head, its lock held: the caller
+ * queues t and then calls wp_strand_head_queued. 0 if t was appended behind
+ * the head (counted on count_port first, the default port, unless NULL).
+ * -ESHUTDOWN if the pool is closed. */
+struct wpool_port;
+int wp_strand_enter(struct wpool *pool, struct wpool_task *t, struct wpool_port *count_port);
 /* The head's queueing (rc: the queue's answer) is done: idle again if it was
  * refused; the lock released. */
 void wp_strand_head_queued(struct wpool_strand *strand, int rc);
 /* t, a strand's head, has ended (not yet posted): the next waiting task goes
  * into the pool, or the strand becomes idle. No-op without a strand. */
 void wp_strand_release(struct wpool *pool, struct wpool_task *t);
-/* Withdraws t if it waits on its strand: 0 (-ECANCELED posted); -EAGAIN if it has moved on into the
- * pool; -EOWNERDEAD in a forked child. */
-int wp_strand_withdraw(struct wpool_task *t);
+/* Withdraws t if it still waits on the strand its slot named (slot, as the
+ * canceller read it): 0 (-ECANCELED posted); -EAGAIN if it has moved on;
+ * -EOWNERDEAD in a forked child. */
+int wp_strand_withdraw(struct wpool_task *t, uint64_t slot);
+/* The child's side of fork (fork.c): no canceller is running there. */
+void wp_strands_fork_child(void);
 /* Takes every waiting task of every strand of pool and calls fn on each
  * (no lock held); returns how many. */
 unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg),

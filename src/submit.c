@@ -205,17 +205,13 @@ static int wp_queue_stranded(struct wpool *pool, struct wpool_task *t, struct wp
                              bool gated, bool notify)
 {
     struct wpool_strand *strand = wp_task_strand(t); /* t is not ours once queued */
-    int rc = wp_strand_enter(pool, t);
+    /* Appended: counted on the default port under the strand's lock. */
+    int rc = wp_strand_enter(pool, t, gated ? NULL : port);
     if (rc == 1) {
         /* The head; the strand's lock held, so no release can look at it
          * before the strand knows whether it was queued. */
         rc = wp_queue_task(pool, t, port, gated, notify);
         wp_strand_head_queued(strand, rc);
-    } else if (rc == 0 && !gated) {
-        /* Appended: it is counted on its port as a queued task is. The
-         * release that moves it on happens after this count (the strand's
-         * lock, released by the append, is taken by the release). */
-        wp_port_count(port);
     }
     return rc;
 }
@@ -286,12 +282,13 @@ void wp_place_released(struct wpool *pool, struct wpool_task *t)
     /* Behind the overflow while it holds tasks, as a submit: its tasks
      * would wait for as long as the rings never ran dry. */
     if (wp_overflow_size(ov) || wp_reserve(pool, lane, &q, &pos) != 0) {
-        /* Full (or bounded and full), or closed: accepted all the same. */
+        /* Full (or bounded and full), or closed: accepted all the same
+         * (the push clears the slot, under the overflow's lock). */
         wp_overflow_push_released(ov, t);
     } else {
-        /* Release: as in wp_queue_task. */
+        /* seq_cst: as above; and a release, as in wp_queue_task. */
         atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
-                              memory_order_release);
+                              memory_order_seq_cst);
         wp_queue_publish(q, pos, t);
     }
     /* After a seq_cst RMW (the publish, or the push's count). */

@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,8 +46,8 @@ struct __attribute__((__may_alias__)) wp_task {
     _Atomic uint64_t state;
     uint64_t deadline; /* wpool_now_ns() value, 0 = none */
     /* Where the current submission waits: 0 (nowhere: not queued, or taken),
-     * a ring cell (wp_slot), or WP_SLOT_STRAND (behind its strand's head,
-     * strand.h). */
+     * a ring cell (wp_slot), or its strand's list (wp_slot_strand, behind
+     * the strand's head: strand.h). */
     _Atomic uint64_t slot;
     uint64_t stamp; /* submit time (timing on) */
     /* Chosen by wpool_task_set_strand, or NULL. Atomic (relaxed): a
@@ -78,7 +79,22 @@ static_assert(sizeof(struct wpool_task) == 136, "the record's size is part of th
  * one, in the high half; the position's low half, which names the cell (a
  * ring has at most WPOOL_MAX_QUEUE_CAPACITY < 2^32 cells), in the low half.
  * One word, so that a canceller reads ring and cell in one load. */
-#define WP_SLOT_STRAND UINT64_MAX
+/* Waiting on a strand's list: the strand's address with the top bit set
+ * (a ring slot's top bit is clear), so that a canceller that finds the
+ * slot unchanged under that strand's lock knows the task is on its list. */
+#define WP_SLOT_STRAND_BIT (UINT64_C(1) << 63)
+static inline uint64_t wp_slot_strand(const struct wpool_strand *strand)
+{
+    return WP_SLOT_STRAND_BIT | (uint64_t)(uintptr_t)strand;
+}
+static inline bool wp_slot_is_strand(uint64_t slot)
+{
+    return slot & WP_SLOT_STRAND_BIT;
+}
+static inline struct wpool_strand *wp_slot_strand_of(uint64_t slot)
+{
+    return (struct wpool_strand *)(uintptr_t)(slot & ~WP_SLOT_STRAND_BIT);
+}
 static inline uint64_t wp_slot(unsigned int ring, uint64_t pos)
 {
     return (uint64_t)(ring + 1) << 32 | (uint32_t)pos;

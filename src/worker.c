@@ -50,12 +50,21 @@ static _Thread_local struct wp_worker *wp_self;
 /* Tasks moved from an overflow into a ring per pop (under the list's lock). */
 #define WP_MOVE_MAX 64u
 
-static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
+static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
 {
     struct wpool *pool = w->pool;
     unsigned int n = pool->nqueues;
     struct wp_queue *qs = wp_lane(pool, lane);
-    unsigned int i = n == 1 ? 0 : w->index;
+    unsigned int i = n == 1 ? 0 : w->index, moved;
+    /* A bounded pool's overflow holds only strands' next tasks that found
+     * the ring full; submits do not queue behind them (they take a free
+     * slot). So the overflow and the rings take turns, or either could be
+     * overtaken for ever by a stream of the other. */
+    if (pool->bounded && (w->overflow_turn ^= 1) && wp_overflow_size(&pool->overflow[lane])) {
+        struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, 0, NULL, 0, 0, &moved);
+        if (t)
+            return t;
+    }
     for (unsigned int k = 0; k < n; k++) {
         void *item;
         while (wp_queue_pop(&qs[i], &item)) {
@@ -69,9 +78,7 @@ static struct wpool_task *wp_take_lane(const struct wp_worker *w, int lane)
             i = 0;
     }
     /* The rings are empty (when we looked): the overflow's oldest, and the
-     * tasks behind it moved into our ring, back on the lock-free path. (A
-     * bounded pool's overflow holds only strands' released tasks.) */
-    unsigned int moved;
+     * tasks behind it moved into our ring, back on the lock-free path. */
     unsigned int into = n == 1 ? 0 : w->index;
     struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, n, &qs[into],
                                            (unsigned int)lane * n + into, WP_MOVE_MAX, &moved);

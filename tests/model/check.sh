@@ -130,7 +130,8 @@ checks=(
   # COUNT_FIRST, RING_FIRST, IGNORE_COUNT lose a task at close; BUSY_EARLY
   # lets two tasks overlap; HEAD_UNLOCKED breaks the order; NO_RELEASE
   # strands the waiting tasks; NO_RETRY answers "not queued" for a task that
-  # moved from the strand's list into the ring.
+  # moved from the strand's list into the ring, SLOT_GAP for one caught
+  # between the list and the ring (the review's finding).
   "strand|strand.pml|-DNW=1|-DSAFETY|-m200000|pass"
   "strand-2w|strand.pml|-DNT=2|-DSAFETY|-m200000|pass"
   "strand-2w3t|strand.pml|-DCT=2|-DSAFETY|-m200000|pass"
@@ -144,6 +145,7 @@ checks=(
   "strand-headunlocked|strand.pml|-DHEAD_UNLOCKED|-DSAFETY|-m200000|assertion violated \(rank\[t\]>last\)"
   "strand-norelease|strand.pml|-DNO_RELEASE|-DSAFETY|-m200000|assertion violated .*busy"
   "strand-noretry|strand.pml|-DNO_RETRY|-DSAFETY|-m200000|assertion violated .*cancel_missed"
+  "strand-slotgap|strand.pml|-DSLOT_GAP -DNW=1|-DSAFETY|-m200000|assertion violated .*cancel_missed"
 )
 
 run_check() { # index spec

@@ -51,6 +51,9 @@
  *                  strand: the tasks behind it wait forever.
  *   NO_RETRY       a canceller that finds its task gone from the strand's
  *                  list gives up (cancel says "not queued" of a queued one).
+ *   SLOT_GAP       the release clears the task's slot before it places the
+ *                  task: a canceller that looks in between answers "not
+ *                  queued" (found in review, in the C code before the fix).
  */
 
 #ifndef NT
@@ -113,6 +116,9 @@ inline release()
         od;
         if
         :: wt < wh -> rn = wl[wt]; wl[wt] = 0; wt++;
+#ifdef SLOT_GAP
+            where[rn] = NOWHERE; /* the slot cleared before the placement */
+#endif
 #ifdef BUSY_EARLY
             busy = true;
 #endif
@@ -238,13 +244,13 @@ endwait:
     where[1] == PENDING; /* task 1 may be refused, or withdrawn */
     release();
     post(1);
-    where[1] = NOWHERE
+    where[1] = TAKEN
 }
 #endif
 
 proctype canceller()
 {
-    byte t, w, i, rn;
+    byte t, w, i, rn, r;
     byte tries = 0;
 #ifdef CT
     t = CT;
@@ -256,7 +262,7 @@ proctype canceller()
     fi;
 #endif
 again:
-    w = where[t];
+    atomic { w = where[t]; r = rank[t] }; /* the slot's one load */
     if
     :: w == QUEUED ->
         atomic { /* the CAS on its cell */
@@ -303,6 +309,7 @@ again:
             fi
 #endif
         fi
+    :: w == NOWHERE && r != 0 -> cancel_missed = true /* accepted, not started: "not queued" */
     :: else -> skip
     fi;
     cancel_done = true

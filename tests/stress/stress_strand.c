@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { PRODUCERS = 4, KEYS = 67, HOT = 3, RECS = 64 };
 
@@ -292,6 +293,109 @@ START_TEST(test_strand_stress)
 }
 END_TEST
 
+/* A settle of the default port never returns while a task sent to it is in
+ * flight, when another thread keeps submitting a strand's tasks to that
+ * port (each appended behind the strand's head): an appended task must be
+ * counted on the port before anyone can move it on and post it (a review
+ * found it counted after, and a settle returning early). X, held on one
+ * worker, is the task in flight; each round the owner settles with a short
+ * timeout, which must expire, then lets X go and settles until X is done
+ * (any return >= 0 before X completed is the bug). Rounds for about two
+ * seconds. */
+enum { FEED = 64 };
+static atomic_int x_release, x_done, feed_stop;
+static atomic_int feed_busy[FEED];
+static struct wpool_task feed_tasks[FEED];
+
+static int x_work(struct wpool_task *t)
+{
+    (void)t;
+    while (!atomic_load(&x_release))
+        usleep(50); /* off the CPU: the feeder, the owner and the other worker run */
+    return 0;
+}
+
+static void x_doneb(struct wpool_task *t, int status)
+{
+    (void)t;
+    (void)status;
+    atomic_store(&x_done, 1);
+}
+
+static int feed_work(struct wpool_task *t)
+{
+    (void)t;
+    return 0;
+}
+
+static void feed_done(struct wpool_task *t, int status)
+{
+    REQUIRE(status == 0, "feed status %d", status);
+    atomic_store((atomic_int *)t->data, 0);
+}
+
+static void *feed_main(void *arg)
+{
+    while (!atomic_load(&feed_stop)) {
+        for (int i = 0; i < FEED; i++) {
+            if (atomic_load(&feed_busy[i]))
+                continue;
+            atomic_store(&feed_busy[i], 1);
+            REQUIRE(wpool_submit(arg, &feed_tasks[i]) == 0, "feed submit");
+        }
+        sched_yield();
+    }
+    return NULL;
+}
+
+START_TEST(test_strand_settle)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 2;
+    o.placement = _i ? WPOOL_ROUND_ROBIN : WPOOL_FIRST_FREE;
+    wpool_t *pool;
+    ck_assert_int_eq(wpool_create(&pool, &o), 0);
+    static struct wpool_strand strand;
+    memset(&strand, 0, sizeof(strand));
+    ck_assert_int_eq(wpool_strand_init(&strand, pool), 0);
+    for (int i = 0; i < FEED; i++) {
+        ck_assert_int_eq(wpool_task_init(&feed_tasks[i], feed_work, feed_done), 0);
+        feed_tasks[i].data = &feed_busy[i];
+        ck_assert_int_eq(wpool_task_set_strand(&feed_tasks[i], &strand), 0);
+        atomic_store(&feed_busy[i], 0);
+    }
+    atomic_store(&feed_stop, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, feed_main, pool), 0);
+    wpool_port_t *port = wpool_default_port(pool);
+    uint64_t end = wpool_now_ns() + 2000000000u;
+    int rounds = 0;
+    while (wpool_now_ns() < end) {
+        struct wpool_task x;
+        ck_assert_int_eq(wpool_task_init(&x, x_work, x_doneb), 0);
+        atomic_store(&x_release, 0);
+        atomic_store(&x_done, 0);
+        ck_assert_int_eq(wpool_submit(pool, &x), 0);
+        for (;;) {
+            int rc = wpool_port_settle(port, 10);
+            if (rc >= 0) {
+                ck_assert_msg(atomic_load(&x_done),
+                              "round %d: settle returned %d with a task in flight", rounds, rc);
+                break;
+            }
+            ck_assert_int_eq(rc, -ETIMEDOUT);
+            atomic_store(&x_release, 1);
+        }
+        rounds++;
+    }
+    atomic_store(&feed_stop, 1);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_ge(wpool_port_settle(port, 60000), 0);
+    ck_assert_int_eq(wpool_strand_destroy(&strand), 0);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -300,6 +404,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("strand-stress");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_strand_stress, 0, 2);
+    tcase_add_loop_test(tc, test_strand_settle, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
