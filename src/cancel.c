@@ -64,8 +64,18 @@ static int wp_withdraw_once(struct wpool_task *t)
         return -EOWNERDEAD;
     /* A stale slot may name a ring of another pool (resubmitted there). */
     struct wp_queue *q = wp_pool_ring(pool, wp_slot_ring(slot));
-    if (!q || !wp_queue_cancel(q, wp_slot_pos(slot), t))
+    if (!q)
         return -EBUSY;
+    if (!wp_queue_cancel(q, wp_slot_pos(slot), t)) {
+        /* Taken; or being moved out of an overflow (the move names the
+         * cell before it fills it, then clears `over`): still there, look
+         * again; or just moved (`over` cleared after the fill, acquire:
+         * the cell is filled now), one more try on the cell. */
+        if (atomic_load_explicit(&wp_t(t)->over, memory_order_acquire))
+            return -EAGAIN;
+        if (!wp_queue_cancel(q, wp_slot_pos(slot), t))
+            return -EBUSY;
+    }
     /* We own the task now, exactly as a worker that popped it would (the
      * CAS acquired its fields). Free the slot now if the tombstone is at the
      * tail, so that the backlog a refused submitter waits on falls at once. */

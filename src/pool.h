@@ -37,14 +37,14 @@ struct wp_worker {
     WP_ALIGNED pthread_t thread;
     struct wpool *pool;
     unsigned int index;
-    unsigned int high_streak;   /* high-priority tasks taken in a row */
-    bool overflow_turn;         /* bounded pools: the overflow goes first this take */
-    unsigned int spin;          /* polls before sleeping (adaptive, see worker.c) */
-    uint64_t last_end;          /* ticks at the end of the last task (timing) */
-    bool started;               /* thread created and not joined */
-    bool holding;               /* coalescing: completions pushed, not yet signalled */
-    struct wp_post_guard guard; /* the port it is posting to (port.h) */
-    uint64_t holding_since;     /* wp_clock_ns when it began holding */
+    unsigned int high_streak;     /* high-priority tasks taken in a row */
+    bool overflow_turn[WP_LANES]; /* bounded pools: the lane's overflow went first last time */
+    unsigned int spin;            /* polls before sleeping (adaptive, see worker.c) */
+    uint64_t last_end;            /* ticks at the end of the last task (timing) */
+    bool started;                 /* thread created and not joined */
+    bool holding;                 /* coalescing: completions pushed, not yet signalled */
+    struct wp_post_guard guard;   /* the port it is posting to (port.h) */
+    uint64_t holding_since;       /* wp_clock_ns when it began holding */
     /* This worker's node on pool->park, a late-wake park: it outlives every
      * wait, so a notifier's late futex wake names live memory (park.h). */
     struct wp_park_node node;

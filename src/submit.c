@@ -286,10 +286,17 @@ void wp_place_released(struct wpool *pool, struct wpool_task *t)
          * (the push clears the slot, under the overflow's lock). */
         wp_overflow_push_released(ov, t);
     } else {
-        /* seq_cst: as above; and a release, as in wp_queue_task. */
+        /* The cell filled before the slot names it: a canceller that reads
+         * the slot finds the task there (it was accepted long ago: it must
+         * not be told "not queued"). The strand's lock is held, so even a
+         * canceller that won the cell through a stale slot cannot post the
+         * task before the slot store below (its release takes the lock).
+         * seq_cst: the task leaves the strand (the Dekker with a strand's
+         * destroy, strand.c). Then the cell is published to the workers. */
+        wp_queue_fill(q, pos, t);
         atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
                               memory_order_seq_cst);
-        wp_queue_publish(q, pos, t);
+        wp_queue_release(q, pos);
     }
     /* After a seq_cst RMW (the publish, or the push's count). */
     wp_park_notify(&pool->park, 1);

@@ -60,7 +60,8 @@ static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
      * the ring full; submits do not queue behind them (they take a free
      * slot). So the overflow and the rings take turns, or either could be
      * overtaken for ever by a stream of the other. */
-    if (pool->bounded && (w->overflow_turn ^= 1) && wp_overflow_size(&pool->overflow[lane])) {
+    if (pool->bounded && wp_overflow_size(&pool->overflow[lane]) &&
+        (w->overflow_turn[lane] = !w->overflow_turn[lane])) {
         struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, 0, NULL, 0, 0, &moved);
         if (t)
             return t;
