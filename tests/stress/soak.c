@@ -31,6 +31,10 @@
  * thread") and the producers themselves empty in random order with
  * wpool_task_complete, racing the work functions' returns, the dispatches,
  * the port destroys and the shutdowns; the same exactly-once checks hold.
+ * A quarter of the submissions go on one of the round's three strands
+ * (shared by every thread): a task of a strand must never start while
+ * another of it runs, nor before an earlier submission of its thread to
+ * that strand; the strands outlive the pool (destroyed after it).
  *
  * usage: soak [seconds]  (default 3; CI runs it plainly and under taskset -c 0)
  */
@@ -47,7 +51,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { PRODUCERS = 8, RECORDS = 64, FOREIGN = 16, TOKENS = 4 };
+enum { PRODUCERS = 8, RECORDS = 64, FOREIGN = 16, TOKENS = 4, STRANDS = 3 };
 
 static double g_seconds = 3.0;
 
@@ -64,10 +68,13 @@ struct rec {
     uint64_t completions;
     uint64_t ran, cancelled, timed_out;
     int spin_us;
-    int defer; /* the work returns WPOOL_PENDING: 1 completes itself, 2 via the list */
-    int dest;  /* the producer whose port the submission goes to */
-    int bad;   /* 1: a completion with no acceptance or an unknown status; 2: on
-                  a thread that does not own the port it was sent to */
+    int defer;      /* the work returns WPOOL_PENDING: 1 completes itself, 2 via the list */
+    int dest;       /* the producer whose port the submission goes to */
+    int strand;     /* the round's strand of this submission, or -1 */
+    unsigned owner; /* the producer that submits it */
+    uint64_t sseq;  /* its submission number on that producer (strand order) */
+    int bad;        /* 1: a completion with no acceptance or an unknown status; 2: on
+                       a thread that does not own the port it was sent to */
 };
 
 /* Outcomes of the port and drain races, per producer (its own thread only). */
@@ -108,6 +115,10 @@ struct round {
     unsigned int npending;
     bool dstop;
     uint64_t by_completer;
+    struct wpool_strand strands[STRANDS];
+    atomic_int inside[STRANDS];                /* tasks of the strand running */
+    _Atomic uint64_t last[STRANDS][PRODUCERS]; /* last submission started */
+    atomic_int strand_bad;                     /* an overlap or a reordering */
 };
 
 struct producer {
@@ -125,6 +136,7 @@ struct producer {
     struct rec recs[RECORDS];
     struct rec frecs[FOREIGN]; /* submitted to the other producers' ports */
     struct sgroup grp;
+    uint64_t sseq; /* submissions prepared (strand order) */
 };
 
 static struct producer prods[PRODUCERS];
@@ -168,9 +180,28 @@ static void *completer_main(void *arg)
     return NULL;
 }
 
+static int rec_work_body(struct rec *r, struct wpool_task *t);
+
 static int rec_work(struct wpool_task *t)
 {
     struct rec *r = (struct rec *)t;
+    struct round *rd = g_round;
+    int k = r->strand;
+    if (k >= 0) {
+        if (atomic_fetch_add(&rd->inside[k], 1) != 0)
+            atomic_store(&rd->strand_bad, 1);
+        if (atomic_load(&rd->last[k][r->owner]) >= r->sseq)
+            atomic_store(&rd->strand_bad, 2);
+        atomic_store(&rd->last[k][r->owner], r->sseq);
+    }
+    int status = rec_work_body(r, t);
+    if (k >= 0)
+        atomic_fetch_sub(&rd->inside[k], 1);
+    return status;
+}
+
+static int rec_work_body(struct rec *r, struct wpool_task *t)
+{
     uint64_t end = wpool_now_ns() + (uint64_t)r->spin_us * 1000u;
     int status = 0;
     while (wpool_now_ns() < end)
@@ -304,6 +335,10 @@ static bool prepare_to(struct producer *p, struct rec *r, wpool_port_t *port, un
         r->grp = &p->grp; /* replaces the token */
     }
     REQUIRE(wpool_task_set_port(&r->task, port) == 0, "set_port");
+    r->strand = (x >> 27) % 4 == 0 ? (int)((x >> 29) % STRANDS) : -1;
+    REQUIRE(wpool_task_set_strand(&r->task, r->strand >= 0 ? &p->r->strands[r->strand] : NULL) == 0,
+            "set_strand");
+    r->sseq = ++p->sseq; /* prepared in the order the submits are made */
     r->dest = (int)dest;
     r->spin_us = (int)((x >> 8) % 20);
     r->defer = (x >> 24) % 8 == 0 ? 1 : (x >> 24) % 8 < 3 ? 2 : 0;
@@ -604,7 +639,10 @@ static void *producer_main(void *arg)
         memset(&r->task, 0, sizeof(r->task));
         REQUIRE(wpool_task_init(&r->task, rec_work, rec_done) == 0, "task_init");
         REQUIRE(wpool_task_set_port(&r->task, p->port) == 0, "set_port");
+        r->strand = -1;
+        r->owner = p->id;
     }
+    p->sseq = 0;
     pthread_barrier_wait(&rd->ready);
     while (wpool_now_ns() < rd->end_ns) {
         uint64_t x = rng_next(&p->rng);
@@ -819,6 +857,14 @@ START_TEST(test_soak)
         if ((x >> 14) % 3 == 0) /* completion coalescing, 1 us to 2 ms */
             o.coalesce_us = 1 + (unsigned)((x >> 16) % 2000);
         REQUIRE(wpool_create(&rd.pool, &o) == 0, "create");
+        for (int k = 0; k < STRANDS; k++) {
+            memset(&rd.strands[k], 0, sizeof(rd.strands[k]));
+            REQUIRE(wpool_strand_init(&rd.strands[k], rd.pool) == 0, "strand_init");
+            atomic_store(&rd.inside[k], 0);
+            for (int i = 0; i < PRODUCERS; i++)
+                atomic_store(&rd.last[k][i], 0);
+        }
+        atomic_store(&rd.strand_bad, 0);
         for (int i = 0; i < TOKENS; i++)
             REQUIRE(wpool_token_create(&rd.tokens[i]) == 0, "token_create");
         rd.end_ns = wpool_now_ns() + 200000000u; /* 0.2 s */
@@ -884,7 +930,12 @@ START_TEST(test_soak)
         REQUIRE(st.queued == 0 && st.running == 0, "pool not idle at the end");
         for (unsigned i = 0; i < PRODUCERS; i++)
             REQUIRE(!prods[i].grp.open, "producer %u: a group never completed", i);
+        REQUIRE(atomic_load(&rd.strand_bad) != 1, "two tasks of a strand ran at once");
+        REQUIRE(atomic_load(&rd.strand_bad) != 2,
+                "a strand started a thread's task before an earlier one of it");
         REQUIRE(wpool_destroy(rd.pool) == 0, "destroy");
+        for (int k = 0; k < STRANDS; k++) /* detached by the pool's destroy */
+            REQUIRE(wpool_strand_destroy(&rd.strands[k]) == 0, "strand_destroy");
         pthread_barrier_destroy(&rd.ready);
         pthread_mutex_destroy(&rd.dmu);
         pthread_cond_destroy(&rd.dcv);
