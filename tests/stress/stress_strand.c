@@ -371,7 +371,7 @@ START_TEST(test_strand_settle)
     uint64_t end = wpool_now_ns() + 2000000000u;
     int rounds = 0;
     while (wpool_now_ns() < end) {
-        struct wpool_task x;
+        struct wpool_task x = {0};
         ck_assert_int_eq(wpool_task_init(&x, x_work, x_doneb), 0);
         atomic_store(&x_release, 0);
         atomic_store(&x_done, 0);

@@ -80,7 +80,7 @@ static void submit_on(wpool_t *pool, struct wpool_task *t, struct wpool_strand *
 static void test_stale_slot_other_strand(void **state)
 {
     (void)state;
-    struct wpool_task blocker, h1, t, h2, h3, v;
+    struct wpool_task blocker = {0}, h1 = {0}, t = {0}, h2 = {0}, h3 = {0}, v = {0};
     wpool_t *pool = held_pool(&blocker);
     struct wpool_strand s1 = {0}, s2 = {0};
     assert_int_equal(wpool_strand_init(&s1, pool), 0);
@@ -115,7 +115,7 @@ static void test_stale_slot_other_strand(void **state)
 static void test_stale_slot_freed_strand(void **state)
 {
     (void)state;
-    struct wpool_task blocker, h1, t;
+    struct wpool_task blocker = {0}, h1 = {0}, t = {0};
     wpool_t *pool = held_pool(&blocker);
     struct wpool_strand *s1 = calloc(1, sizeof(*s1));
     assert_non_null(s1);
@@ -166,7 +166,7 @@ static void test_released_through_overflow(void **state)
     o.queue_capacity = 2;
     wpool_t *pool;
     assert_int_equal(wpool_create(&pool, &o), 0);
-    struct wpool_task b1, p1, p2, b2, h, t1, t2;
+    struct wpool_task b1 = {0}, p1 = {0}, p2 = {0}, b2 = {0}, h = {0}, t1 = {0}, t2 = {0};
     atomic_store(&hold, 1);
     atomic_store(&hold2, 1);
     atomic_store(&blocker_in, 0);
