@@ -71,13 +71,6 @@ void wp_overflow_push_released(struct wp_overflow *o, struct wpool_task *t)
     wp_overflow_append(o, t, NULL, true);
 }
 
-/* Under the lock: takes t's links out of the list (its `over` and the count
- * are the caller's). */
-static void wp_overflow_cut(struct wp_overflow *o, struct wpool_task *t)
-{
-    wp_tlist_cut(&o->list, t);
-}
-
 /* Under the lock: t is no longer on o. Release: pairs with a canceller's
  * acquire load of `over` (cancel.c): one that sees the task gone sees where
  * a move put it. A CAS, not a store: once a moved task's cell is filled a
@@ -92,7 +85,7 @@ static void wp_overflow_gone(struct wp_overflow *o, struct wpool_task *t)
 
 static void wp_overflow_detach(struct wp_overflow *o, struct wpool_task *t)
 {
-    wp_overflow_cut(o, t);
+    wp_tlist_cut(&o->list, t);
     wp_overflow_gone(o, t);
 }
 
@@ -144,7 +137,7 @@ struct wpool_task *wp_overflow_pop(struct wp_overflow *o, struct wp_queue *rings
          * canceller's CAS on the cell may own it, and nothing but atomics may
          * touch it after. The data before `over` goes NULL: a canceller that
          * sees it gone (acquire) finds it in the cell. */
-        wp_overflow_cut(o, u);
+        wp_tlist_cut(&o->list, u);
         wp_queue_fill(into, pos, u);
         wp_overflow_gone(o, u);
         /* Published: from here on a worker may run it. */

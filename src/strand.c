@@ -5,7 +5,6 @@
 #include "task.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stddef.h>
 
 #define WP_STRAND_MAGIC 0x77707374u /* "wpst" */
@@ -15,8 +14,7 @@ struct __attribute__((__may_alias__)) wp_strand {
     pthread_mutex_t lock;
     /* Under lock: */
     struct wp_tlist list; /* waiting, oldest first */
-    uint64_t waiting;
-    bool busy; /* a task of the strand is in the pool proper */
+    bool busy;            /* a task of the strand is in the pool proper */
     /* The pool, from init until the pool's destroy detaches the strand (then
      * NULL); under the pool's strand_lock, read without it by submits (the
      * pool's destroy may not race them). */
@@ -124,7 +122,6 @@ int wpool_strand_init(struct wpool_strand *strand, wpool_t *pool)
     struct wp_strand *s = wp_s(strand);
     pthread_mutex_init(&s->lock, NULL);
     s->list.head = s->list.tail = NULL;
-    s->waiting = 0;
     s->busy = false;
     s->generation = pool->generation;
     s->rprev = NULL;
@@ -216,14 +213,6 @@ static void wp_strands_left(struct wpool *pool, int64_t n, bool withdrawn)
         wp_park_notify_all(&pool->park);
 }
 
-/* Under the lock: t off the waiting list. Its slot still names the strand:
- * the caller changes it. */
-static void wp_strand_cut(struct wp_strand *s, struct wpool_task *t)
-{
-    wp_tlist_cut(&s->list, t);
-    s->waiting--;
-}
-
 /* t has left the strand's list for good (withdrawn). seq_cst: a strand's
  * destroy that follows (through the lock) reads the cancellers' count
  * after it (the Dekker in wp_strand_withdraw). */
@@ -254,7 +243,6 @@ int wp_strand_enter(struct wpool *pool, struct wpool_task *t, struct wpool_port 
     if (count_port)
         wp_port_count(count_port);
     wp_tlist_append(&s->list, t);
-    s->waiting++;
     /* Relaxed: a canceller checks it again under the lock. */
     atomic_store_explicit(&wp_t(t)->slot, wp_slot_strand(strand), memory_order_relaxed);
     pthread_mutex_unlock(&s->lock);
@@ -282,7 +270,7 @@ void wp_strand_release(struct wpool *pool, struct wpool_task *t)
         pthread_mutex_unlock(&s->lock);
         return;
     }
-    wp_strand_cut(s, next);
+    wp_tlist_cut(&s->list, next);
     /* Under the lock, the slot naming the strand until the placement
      * overwrites it: a canceller looks again where this puts it. */
     wp_place_released(pool, next);
@@ -314,7 +302,7 @@ int wp_strand_withdraw(struct wpool_task *t, uint64_t slot)
      * on; the withdraw below). */
     bool here = atomic_load_explicit(&wp_t(t)->slot, memory_order_relaxed) == slot;
     if (here) {
-        wp_strand_cut(s, t);
+        wp_tlist_cut(&s->list, t);
         wp_strand_slot_gone(t);
     }
     pthread_mutex_unlock(&s->lock);
@@ -326,7 +314,7 @@ int wp_strand_withdraw(struct wpool_task *t, uint64_t slot)
     return 0;
 }
 
-unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg), void *arg)
+void wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg), void *arg)
 {
     struct wpool_task *taken = NULL, **end = &taken;
     int64_t n = 0;
@@ -342,7 +330,6 @@ unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, vo
             end = &wp_t(s->list.tail)->next;
         }
         s->list.head = s->list.tail = NULL;
-        s->waiting = 0;
         pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_unlock(&pool->strand_lock);
@@ -354,5 +341,4 @@ unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, vo
         fn(taken, arg);
         taken = next;
     }
-    return n > UINT_MAX ? UINT_MAX : (unsigned int)n;
 }

@@ -84,9 +84,8 @@ int wp_strand_withdraw(struct wpool_task *t, uint64_t slot);
 /* The child's side of fork (fork.c): no canceller is running there. */
 void wp_strands_fork_child(void);
 /* Takes every waiting task of every strand of pool and calls fn on each
- * (no lock held); returns how many. */
-unsigned int wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg),
-                                   void *arg);
+ * (no lock held). */
+void wp_strands_cancel_all(struct wpool *pool, void (*fn)(void *item, void *arg), void *arg);
 /* Waiting tasks of the pool (a snapshot, seq_cst: see the top). */
 int64_t wp_strands_waiting(struct wpool *pool);
 /* Submits accepted by strands that no ring or overflow counted: waiting

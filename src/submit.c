@@ -155,6 +155,16 @@ static void wp_unadmit(struct wpool *pool)
     }
 }
 
+/* Before a task of the high lane is first queued: workers look at that lane
+ * from then on. */
+static inline void wp_lane_used(struct wpool *pool, int lane)
+{
+    if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+        /* seq_cst: before the publish; a worker re-reads it (seq_cst) after
+         * its park prepare, so it cannot sleep on a high task it missed. */
+        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+}
+
 /* Queues an accepted t (admitted, counted on a gated port) in its lane:
  * reserves and publishes, or pushes it on the overflow. On a refusal the
  * caller undoes the acceptance. */
@@ -247,10 +257,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
         wp_unadmit(pool);
         return rc;
     }
-    if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
-        /* seq_cst: before the publish; a worker re-reads it (seq_cst) after
-         * its park prepare, so it cannot sleep on a high task it missed. */
-        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+    wp_lane_used(pool, lane);
     /* Before the reserve: a submitter preempted between reserve and publish
      * holds up every task behind its cell, so that window stays short. */
     if (pool->timing)
@@ -273,9 +280,7 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
 void wp_place_released(struct wpool *pool, struct wpool_task *t)
 {
     int lane = wp_t(t)->prio;
-    if (lane && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
-        /* seq_cst: as in wp_enqueue. */
-        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+    wp_lane_used(pool, lane);
     struct wp_overflow *ov = &pool->overflow[lane];
     struct wp_queue *q;
     uint64_t pos;

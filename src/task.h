@@ -75,10 +75,6 @@ static_assert(alignof(struct wpool_task) >= 8, "64-bit atomics in the record nee
 static_assert(sizeof(struct wpool_task) == 136, "the record's size is part of the ABI (LP64)");
 #endif
 
-/* A ring cell as a slot word: the ring's index among the pool's queues, plus
- * one, in the high half; the position's low half, which names the cell (a
- * ring has at most WPOOL_MAX_QUEUE_CAPACITY < 2^32 cells), in the low half.
- * One word, so that a canceller reads ring and cell in one load. */
 /* Waiting on a strand's list: the strand's address with the top bit set
  * (a ring slot's top bit is clear), so that a canceller that finds the
  * slot unchanged under that strand's lock knows the task is on its list. */
@@ -95,6 +91,10 @@ static inline struct wpool_strand *wp_slot_strand_of(uint64_t slot)
 {
     return (struct wpool_strand *)(uintptr_t)(slot & ~WP_SLOT_STRAND_BIT);
 }
+/* A ring cell as a slot word: the ring's index among the pool's queues, plus
+ * one, in the high half; the position's low half, which names the cell (a
+ * ring has at most WPOOL_MAX_QUEUE_CAPACITY < 2^32 cells), in the low half.
+ * One word, so that a canceller reads ring and cell in one load. */
 static inline uint64_t wp_slot(unsigned int ring, uint64_t pos)
 {
     return (uint64_t)(ring + 1) << 32 | (uint32_t)pos;
