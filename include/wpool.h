@@ -354,6 +354,103 @@ WPOOL_API int wpool_strand_destroy(struct wpool_strand *strand);
 /* Make a task's submissions run in a strand's order: wpool_task_set_strand(3). */
 WPOOL_API int wpool_task_set_strand(struct wpool_task *task, struct wpool_strand *strand);
 
+/* ---- work classes: isolation between kinds of work ------------------------------------------ */
+
+/*
+ * A class is a kind of work with its own lane: a cap on the workers running
+ * its tasks at once, workers reserved for it, a weight for sharing the rest,
+ * its own max_queue and drain notification, and its own statistics. The two
+ * priority lanes are the built-in classes 0 and 1. Contract:
+ * wpool_class_create(3).
+ */
+#define WPOOL_CLASS_NORMAL 0 /* the default class: WPOOL_PRIORITY_NORMAL, weight 1 */
+#define WPOOL_CLASS_HIGH   1 /* WPOOL_PRIORITY_HIGH, weight WPOOL_HIGH_BURST */
+/* Most classes a pool may have, the two built-in ones included. */
+#define WPOOL_MAX_CLASSES 8
+/* Largest weight of a class. */
+#define WPOOL_MAX_WEIGHT 1000u
+/* Default lend_after_us: a reserved worker runs other classes' tasks once
+ * its class has had nothing for it for 1 ms. */
+#define WPOOL_DEFAULT_LEND_AFTER_US 1000u
+
+struct wpool_class_options {
+    /* Most workers that may run the class's tasks at once; 0 (default): no
+     * cap (every worker). */
+    unsigned int max_workers;
+    /* Workers that wait for the class's tasks and run other classes' tasks
+     * only after it has had none for lend_after_us; 0 (default). At most
+     * max_workers, and the pool keeps one worker unreserved. */
+    unsigned int reserved_workers;
+    /* Tasks taken from the class per round while several classes have tasks
+     * waiting (weighted round robin, per worker); 1 (default) to
+     * WPOOL_MAX_WEIGHT. */
+    unsigned int weight;
+    /* Backpressure for the class alone: a submit is refused with -EAGAIN when
+     * max_queue of its tasks wait (accepted, not yet started).
+     * WPOOL_UNLIMITED (default): no limit of its own. */
+    unsigned int max_queue;
+    /* The class's drain notification (wpool_class_on_drain) runs once its
+     * waiting tasks fall to this many after a refusal. WPOOL_UNLIMITED
+     * (default): max_queue / 2. Below max_queue. */
+    unsigned int drain_low_water;
+    /* See reserved_workers; WPOOL_DEFAULT_LEND_AFTER_US by default, 0: lend
+     * as soon as the class has nothing waiting. At most 10 s. */
+    unsigned int lend_after_us;
+    uint64_t spare[4]; /* zero */
+};
+
+/* Default class options: no cap, nothing reserved, weight 1, no queue limit. */
+#define WPOOL_CLASS_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        0u, 0u, 1u, WPOOL_UNLIMITED, WPOOL_UNLIMITED, WPOOL_DEFAULT_LEND_AFTER_US,                 \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
+/* A latency distribution in microseconds, from log-linear buckets (16 per
+ * power of two: a quantile is the top of its bucket, within 1/16 = 6.25% above
+ * the true value, never above max). */
+struct wpool_histogram {
+    uint64_t count;
+    uint64_t p50_us, p90_us, p99_us, p999_us, max_us;
+    double mean_us;
+};
+
+/* A class's counters and histograms (wpool_class_stats). */
+struct wpool_class_statistics {
+    unsigned int running; /* workers running its tasks now */
+    uint64_t queued;      /* accepted, not yet started or cancelled */
+    uint64_t completed;   /* ran and finished (whatever its status) */
+    uint64_t cancelled;   /* -ECANCELED */
+    uint64_t timed_out;   /* -ETIMEDOUT (deadline) */
+    uint64_t refused;     /* submits refused by the class's max_queue */
+    /* Created classes only (the built-in classes' times are in wpool_stats):
+     * submit -> start, and start -> end, since the class was created
+     * (wpool_stats_reset does not reset them). */
+    struct wpool_histogram wait;
+    struct wpool_histogram run;
+};
+
+/* Fill class options with the defaults: wpool_class_options_init(3). */
+WPOOL_API void wpool_class_options_init(struct wpool_class_options *opts);
+
+/* Add a work class to a pool: wpool_class_create(3). */
+WPOOL_API int wpool_class_create(wpool_t *pool, const struct wpool_class_options *opts);
+
+/* Put a task's submissions in a work class: wpool_task_set_class(3). */
+WPOOL_API int wpool_task_set_class(struct wpool_task *task, int cls);
+
+/* Read a class's counters and histograms: wpool_class_stats(3). */
+WPOOL_API int wpool_class_stats(wpool_t *pool, int cls, struct wpool_class_statistics *out);
+
+/* Whether a class is full (its own backpressure): wpool_class_needs_drain(3). */
+WPOOL_API int wpool_class_needs_drain(const wpool_t *pool, int cls);
+
+/* Register a class's drain notification: wpool_class_on_drain(3). */
+WPOOL_API int wpool_class_on_drain(wpool_t *pool, int cls, wpool_port_t *port, wpool_drain_fn fn,
+                                   void *arg);
+
 /* ---- completions: ports, one per event loop -------------------------------------------------- */
 
 /* The pool's default completion port: wpool_default_port(3). */
@@ -396,15 +493,6 @@ WPOOL_API int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms);
 WPOOL_API int wpool_destroy(wpool_t *pool);
 
 /* ---- statistics ------------------------------------------------------------------------------ */
-
-/* A latency distribution in microseconds, from log-linear buckets (16 per
- * power of two: a quantile is the top of its bucket, within 1/16 = 6.25% above
- * the true value, never above max). */
-struct wpool_histogram {
-    uint64_t count;
-    uint64_t p50_us, p90_us, p99_us, p999_us, max_us;
-    double mean_us;
-};
 
 struct wpool_statistics {
     unsigned int threads;

@@ -110,10 +110,18 @@ void wp_pool_withdrawn(struct wpool *pool, struct wpool_task *t, bool head)
     if (pool->limited)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     int lane = wp_t(t)->prio;
+    struct wp_class *c = &pool->lanes[lane];
+    /* seq_cst: the class's backlog fell, then wp_room_made reads its
+     * `refused` (the same Dekker, per class). */
+    if (c->limited)
+        atomic_fetch_sub_explicit(&c->waiting, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&c->withdrawn, 1, memory_order_relaxed);
     /* Relaxed: ours since the CAS on its cell (it acquired the fields). */
     struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
     wp_port_post(port, t, NULL);
-    wp_room_made(pool, pool->limited ? WP_ALL_LANES : lane, 1);
+    wp_room_made(pool, lane, 1);
+    if (pool->limited)
+        wp_room_made(pool, WP_ALL_LANES, 1);
 }
 
 int wpool_cancel(struct wpool_task *t)
@@ -151,11 +159,15 @@ int wpool_cancel_all(wpool_t *pool)
      * it went. */
     wp_strands_cancel_all(pool, wp_cancel_one, &ctx);
     ctx.head = true;
-    for (int l = 0; l < WP_LANES; l++)
-        wp_overflow_remove_all(&pool->overflow[l], wp_cancel_one, &ctx);
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++) {
-        wp_queue_cancel_all(&pool->queues[i], wp_cancel_one, &ctx);
-        wp_queue_reclaim(&pool->queues[i]);
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++)
+        wp_overflow_remove_all(&pool->lanes[l].overflow, wp_cancel_one, &ctx);
+    for (unsigned int l = 0; l < lanes; l++) {
+        struct wp_queue *qs = wp_lane(pool, (int)l);
+        for (unsigned int i = 0; i < pool->nqueues; i++) {
+            wp_queue_cancel_all(&qs[i], wp_cancel_one, &ctx);
+            wp_queue_reclaim(&qs[i]);
+        }
     }
     if (ctx.n)
         wp_room_made(pool, WP_ALL_LANES, ctx.n); /* after the reclaim: the backlog has fallen */

@@ -70,7 +70,7 @@ void wp_park_prepare(struct wp_park *p, struct wp_park_node *node)
     pthread_mutex_unlock(&p->lock);
 }
 
-void wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
+bool wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
 {
     pthread_mutex_lock(&p->lock);
     bool claimed = !node->queued;
@@ -85,6 +85,7 @@ void wp_park_cancel(struct wp_park *p, struct wp_park_node *node)
      * while the notified work waits (found by the Spin model, tests/model/park.pml). */
     if (claimed)
         wp_park_notify(p, 1);
+    return claimed;
 }
 
 void wp_park_wait(struct wp_park *p, struct wp_park_node *node)
@@ -146,10 +147,11 @@ static void wp_park_wake(_Atomic uint32_t *const *words, int n)
         wp_futex_wake(words[i], 1);
 }
 
-/* Signals up to n queued nodes (all when n < 0). */
-static void wp_park_signal(struct wp_park *p, int n)
+/* Signals up to n queued nodes (all when n < 0); returns how many. */
+static int wp_park_signal(struct wp_park *p, int n)
 {
     _Atomic uint32_t *words[WP_PARK_BATCH];
+    int total = 0;
     for (;;) {
         int k = 0;
         pthread_mutex_lock(&p->lock);
@@ -161,19 +163,20 @@ static void wp_park_signal(struct wp_park *p, int n)
         pthread_mutex_unlock(&p->lock);
         if (p->late_wake)
             wp_park_wake(words, k);
+        total += k;
         if (n >= 0)
             n -= k;
         if (!more || n == 0)
-            return;
+            return total;
     }
 }
 
-void wp_park_notify(struct wp_park *p, int n)
+int wp_park_notify(struct wp_park *p, int n)
 {
     /* seq_cst load: the second half of the Dekker pattern (see park.h). */
     if (WP_LIKELY(atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) == 0))
-        return;
-    wp_park_signal(p, n);
+        return 0;
+    return wp_park_signal(p, n);
 }
 
 void wp_park_notify_all(struct wp_park *p)

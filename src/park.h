@@ -66,16 +66,19 @@ void wp_park_fini(struct wp_park *p);
 /* Queues the caller's node; the caller then re-checks for work. */
 void wp_park_prepare(struct wp_park *p, struct wp_park_node *node);
 /* After prepare, when the caller found work and will not wait. If a notifier
- * took the node meanwhile, its wake is passed on to the next waiter. */
-void wp_park_cancel(struct wp_park *p, struct wp_park_node *node);
+ * took the node meanwhile, its wake is passed on to the next waiter, and
+ * true is returned (the caller may owe more: a worker also passes it to
+ * other parks). */
+bool wp_park_cancel(struct wp_park *p, struct wp_park_node *node);
 /* Sleeps until a notifier signals the node. */
 void wp_park_wait(struct wp_park *p, struct wp_park_node *node);
 /* wp_park_wait for at most timeout_ns: 0 when signalled, -ETIMEDOUT (the node
  * is dequeued) otherwise. */
 int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t timeout_ns);
 /* Signals up to n waiters, oldest first; no lock and no system call when none
- * waits. Call after publishing work with a seq_cst store or RMW. */
-void wp_park_notify(struct wp_park *p, int n);
+ * waits. Call after publishing work with a seq_cst store or RMW. Returns how
+ * many it signalled. */
+int wp_park_notify(struct wp_park *p, int n);
 /* Signals every waiter. Call after an RMW that makes the waiters' condition
  * true (the lock orders it before their re-check). */
 void wp_park_notify_all(struct wp_park *p);

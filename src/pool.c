@@ -66,14 +66,19 @@ static void wp_close_queues(struct wpool *pool, bool cancel)
      * cancel flag is sequenced before the closes, so whoever sees a queue
      * closed (acquire) sees the flag. The overflows close first: a worker
      * that sees a ring closed sees every push made before (overflow.h). */
-    for (int l = 0; l < WP_LANES; l++)
-        wp_overflow_close(&pool->overflow[l]);
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        wp_queue_close(&pool->queues[i]);
-    wp_park_notify_all(&pool->park);
+    /* Under the pool's lock: no class is created meanwhile (class.c). */
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++)
+        wp_overflow_close(&pool->lanes[l].overflow);
+    for (unsigned int l = 0; l < lanes; l++) {
+        struct wp_queue *qs = wp_lane(pool, (int)l);
+        for (unsigned int i = 0; i < pool->nqueues; i++)
+            wp_queue_close(&qs[i]);
+    }
+    wp_wake_all_workers(pool);
     /* Submitters waiting for room must see -ESHUTDOWN now. */
-    for (int l = 0; l < WP_LANES; l++)
-        wp_park_notify_all(&pool->space[l]);
+    for (unsigned int l = 0; l < lanes; l++)
+        wp_park_notify_all(&pool->lanes[l].space);
 }
 
 /* Joins the workers not joined yet, until deadline_ns (0: none). Only one
@@ -123,20 +128,13 @@ static void wp_free_ports(struct wpool *pool)
 static void wp_pool_free(struct wpool *pool)
 {
     wp_free_ports(pool);
-    if (pool->queues)
-        for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-            wp_queue_fini(&pool->queues[i]);
-    wp_free(pool->queues);
+    wp_classes_fini(pool, false);
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
     wp_park_fini(&pool->park);
-    for (int l = 0; l < WP_LANES; l++) {
-        wp_park_fini(&pool->space[l]);
-        wp_overflow_fini(&pool->overflow[l]);
-    }
     pthread_cond_destroy(&pool->life_changed);
     pthread_mutex_destroy(&pool->lock);
-    pthread_mutex_destroy(&pool->drain_lock);
+    wp_drain_fini(&pool->drain);
     wp_strands_fini(pool);
     wp_free(pool);
 }
@@ -161,12 +159,6 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     if (pool->limited && pool->bounded && o->max_queue > total)
         return -EINVAL; /* more than the rings could ever hold */
     pool->max_queue = pool->limited ? o->max_queue : (int64_t)total;
-    if (o->drain_low_water != WPOOL_UNLIMITED)
-        pool->low_water = o->drain_low_water;
-    else if (pool->limited)
-        pool->low_water = o->max_queue ? (int64_t)(o->max_queue / 2) : -1; /* 0: a worker is free */
-    else
-        pool->low_water = (int64_t)(total / 2);
     pool->timing = o->timing;
     pool->coalesce_ns = (uint64_t)o->coalesce_us * 1000u;
     pool->nice = o->nice;
@@ -174,31 +166,29 @@ static int wp_pool_alloc(struct wpool *pool, const struct wpool_options *o)
     pool->on_start = o->on_worker_start;
     pool->on_stop = o->on_worker_stop;
     pool->hook_arg = o->hook_arg;
-    unsigned int nq = WP_LANES * pool->nqueues;
-    pool->queues = wp_alloc(sizeof(struct wp_queue) * nq);
     pool->workers = wp_alloc(sizeof(struct wp_worker) * pool->nthreads);
-    if (!pool->queues || !pool->workers)
+    if (!pool->workers)
         return -ENOMEM;
     /* The high lane's rings are small unless bounded (where their size is
      * the lane's limit): what does not fit waits in its overflow, and a
      * pool that never submits a high task does not pay for the lane. */
     uint32_t high_cap =
         o->bounded || o->queue_capacity < WP_HIGH_RING ? o->queue_capacity : WP_HIGH_RING;
-    for (unsigned int i = 0; i < nq; i++) {
-        rc = wp_queue_init(&pool->queues[i], i < pool->nqueues ? o->queue_capacity : high_cap);
-        if (rc) {
-            while (i--)
-                wp_queue_fini(&pool->queues[i]);
-            wp_free(pool->queues);
-            pool->queues = NULL;
-            return rc;
-        }
-    }
+    rc = wp_classes_open(pool, high_cap);
+    if (rc)
+        return rc;
     rc = wp_port_new(pool, true, &pool->default_port);
     if (rc)
         return rc;
     pool->ports = pool->default_port;
-    pool->drain_port = pool->default_port;
+    pool->drain.port = pool->default_port;
+    if (o->drain_low_water != WPOOL_UNLIMITED)
+        pool->drain.low_water = o->drain_low_water;
+    else if (pool->limited)
+        pool->drain.low_water =
+            o->max_queue ? (int64_t)(o->max_queue / 2) : -1; /* 0: a worker is free */
+    else
+        pool->drain.low_water = (int64_t)(total / 2);
     return 0;
 }
 
@@ -222,14 +212,11 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
      * for room park nodes on their own stacks: wakes under the lock (a slow
      * path, taken only when a queue is full). */
     wp_park_init(&pool->park, true);
-    for (int l = 0; l < WP_LANES; l++) {
-        wp_park_init(&pool->space[l], false);
-        wp_overflow_init(&pool->overflow[l], pool);
-    }
+    wp_classes_init(pool);
+    /* Its port and level are set once the default port exists. */
+    wp_drain_init(&pool->drain, pool, WP_ALL_LANES, 0);
     atomic_init(&pool->rr_next, 0);
     atomic_init(&pool->cancel_queued, 0);
-    atomic_init(&pool->has_high, 0);
-    atomic_init(&pool->refused, 0);
     atomic_init(&pool->waiting, 0);
     atomic_init(&pool->cancelled, 0);
     pool->born_ns = wp_clock_ns();
@@ -243,14 +230,13 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     pthread_cond_init(&pool->life_changed, &ca);
     pthread_condattr_destroy(&ca);
     pool->life = WP_OPEN;
-    wp_drain_init(pool);
     wp_strands_init(pool);
     rc = wp_pool_alloc(pool, opts);
     atomic_init(&pool->idle, (int64_t)pool->nthreads);
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
-        if (pool->queues && pool->workers) {
+        if (wp_lane(pool, 1) && pool->default_port) {
             wp_close_queues(pool, true);
             wp_join_workers(pool, 0);
         }
@@ -372,9 +358,7 @@ static void wp_deliver_leftovers(struct wpool *pool)
 static void wp_pool_free_forked(struct wpool *pool)
 {
     wp_free_ports(pool);
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        wp_queue_fini(&pool->queues[i]);
-    wp_free(pool->queues);
+    wp_classes_fini(pool, true);
     wp_free(pool->workers);
     wp_topology_free(&pool->topo);
     wp_free(pool);
@@ -501,26 +485,34 @@ int wpool_stats(wpool_t *pool, struct wpool_statistics *out)
     out->idle = out->threads - out->running;
     /* Every accepted submission reserved exactly one queue position, or
      * went to an overflow. */
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        out->submitted += wp_queue_reserved(&pool->queues[i]);
-    for (int l = 0; l < WP_LANES; l++)
-        out->submitted += wp_overflow_accepted(&pool->overflow[l]);
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++) {
+        struct wp_queue *qs = wp_lane(pool, (int)l);
+        for (unsigned int i = 0; i < pool->nqueues; i++)
+            out->submitted += wp_queue_reserved(&qs[i]);
+        out->submitted += wp_overflow_accepted(&pool->lanes[l].overflow);
+    }
     out->submitted += wp_strands_accepted(pool);
     done = out->completed + out->cancelled + out->timed_out + out->running + out->pending;
     out->queued = out->submitted > done ? out->submitted - done : 0;
     out->timing = pool->timing;
-    uint64_t now = wp_ticks(), now_ns = wp_clock_ns();
+    uint64_t now = wp_ticks();
     if (pool->timing && now > epoch)
         out->utilization = (double)busy / ((double)(now - epoch) * pool->nthreads);
-    /* The tick rate over the pool's life so far. */
-    double tpu = now_ns > pool->born_ns && now > pool->born_ticks
-                     ? (double)(now - pool->born_ticks) * 1000.0 / (double)(now_ns - pool->born_ns)
-                     : 1000.0;
+    double tpu = wp_ticks_per_us(pool);
     wp_stats_summarise(wait, tpu, &out->wait);
     wp_stats_summarise(run, tpu, &out->run);
     wp_stats_summarise(pend, tpu, &out->pend);
     wp_free(sums);
     return 0;
+}
+
+double wp_ticks_per_us(const struct wpool *pool)
+{
+    uint64_t now = wp_ticks(), now_ns = wp_clock_ns();
+    return now_ns > pool->born_ns && now > pool->born_ticks
+               ? (double)(now - pool->born_ticks) * 1000.0 / (double)(now_ns - pool->born_ns)
+               : 1000.0;
 }
 
 int wpool_stats_reset(wpool_t *pool)

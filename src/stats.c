@@ -36,6 +36,16 @@ static void wp_hist_add(struct wp_hist *h, uint64_t v)
         atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
 
+void wp_hist_add_shared(struct wp_hist *h, uint64_t v)
+{
+    atomic_fetch_add_explicit(&h->count[wp_hist_bucket(v)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
+    uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+    while (v > max && !atomic_compare_exchange_weak_explicit(&h->max, &max, v, memory_order_relaxed,
+                                                             memory_order_relaxed))
+        ;
+}
+
 void wp_stats_record(struct wp_wstats *s, uint64_t epoch, uint64_t wait, uint64_t run,
                      uint64_t busy)
 {
@@ -61,7 +71,7 @@ void wp_ehist_record(struct wp_ehist *e, uint64_t epoch, uint64_t v)
     wp_hist_add(&e->h, v);
 }
 
-static void wp_hist_merge(const struct wp_hist *h, struct wp_hist_sum *sum)
+void wp_hist_merge(const struct wp_hist *h, struct wp_hist_sum *sum)
 {
     for (unsigned int i = 0; i < WP_HIST_BUCKETS; i++) {
         uint64_t c = atomic_load_explicit(&h->count[i], memory_order_relaxed);

@@ -108,6 +108,10 @@ uint64_t wp_stats_merge(const struct wp_wstats *s, uint64_t epoch, struct wp_his
 /* The same for a wp_ehist: record a value (its writer), merge (a reader). */
 void wp_ehist_record(struct wp_ehist *e, uint64_t epoch, uint64_t v);
 void wp_ehist_merge(const struct wp_ehist *e, uint64_t epoch, struct wp_hist_sum *sum);
+/* A histogram with several writers (relaxed RMWs): a class's. */
+void wp_hist_add_shared(struct wp_hist *h, uint64_t v);
+/* Adds a histogram to a reader's sum. */
+void wp_hist_merge(const struct wp_hist *h, struct wp_hist_sum *sum);
 /* Fills a public histogram from a sum, at ticks_per_us. */
 void wp_stats_summarise(const struct wp_hist_sum *sum, double ticks_per_us,
                         struct wpool_histogram *out);

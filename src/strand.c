@@ -209,7 +209,7 @@ static void wp_strands_left(struct wpool *pool, int64_t n, bool withdrawn)
         atomic_fetch_add_explicit(&pool->strand_withdrawn, (uint64_t)n, memory_order_relaxed);
     /* seq_cst: pairs with the workers' seq_cst read in wp_all_taken. */
     if (atomic_fetch_sub_explicit(&pool->strand_waiting, n, memory_order_seq_cst) == n &&
-        wp_queue_closed(&pool->queues[0]))
+        wp_pool_closed(pool))
         wp_park_notify_all(&pool->park);
 }
 
@@ -233,7 +233,7 @@ int wp_strand_enter(struct wpool *pool, struct wpool_task *t, struct wpool_port 
     /* seq_cst, then the close read seq_cst: Dekker with a worker that sees
      * the close and then reads the count (strand.h). */
     atomic_fetch_add_explicit(&pool->strand_waiting, 1, memory_order_seq_cst);
-    if (WP_UNLIKELY(wp_queue_closed(&pool->queues[0]))) {
+    if (WP_UNLIKELY(wp_pool_closed(pool))) {
         pthread_mutex_unlock(&s->lock);
         wp_strands_left(pool, 1, false);
         return -ESHUTDOWN;

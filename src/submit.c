@@ -65,14 +65,26 @@ int wpool_task_set_port(struct wpool_task *task, wpool_port_t *port)
     return rc;
 }
 
-int wpool_task_set_priority(struct wpool_task *task, int priority)
+/* A task's lane: its class (a priority is one of the two built-in
+ * classes). Whether the class exists is checked at submit (wp_claim). */
+static int wp_task_set_lane(struct wpool_task *task, int lane, int lanes)
 {
     int rc = wp_task_settable(task);
-    if (rc == 0 && priority != WPOOL_PRIORITY_NORMAL && priority != WPOOL_PRIORITY_HIGH)
+    if (rc == 0 && (lane < 0 || lane >= lanes))
         rc = -EINVAL;
     if (rc == 0)
-        wp_t(task)->prio = priority;
+        wp_t(task)->prio = lane;
     return rc;
+}
+
+int wpool_task_set_priority(struct wpool_task *task, int priority)
+{
+    return wp_task_set_lane(task, priority, 2);
+}
+
+int wpool_task_set_class(struct wpool_task *task, int cls)
+{
+    return wp_task_set_lane(task, cls, WP_LANES);
 }
 
 int wpool_task_set_deadline(struct wpool_task *task, uint64_t deadline_ns)
@@ -144,8 +156,22 @@ static int wp_admit(struct wpool *pool)
     }
 }
 
-/* A refusal after the admission: the place it claimed is given back. */
-static void wp_unadmit(struct wpool *pool)
+/* A class with a max_queue of its own: claims a place among its waiting
+ * tasks (a CAS; seq_cst: in one order with the workers' seq_cst decrements,
+ * the backpressure Dekker of room.c). */
+static int wp_class_admit(struct wp_class *c)
+{
+    int64_t w = atomic_load_explicit(&c->waiting, memory_order_seq_cst);
+    while (w < c->max_queue)
+        /* seq_cst: see above. */
+        if (atomic_compare_exchange_weak_explicit(&c->waiting, &w, w + 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return 0;
+    return -EAGAIN;
+}
+
+/* A refusal after the pool's admission: its place is given back. */
+static void wp_unadmit_pool(struct wpool *pool)
 {
     if (pool->limited) {
         /* seq_cst: the admission undone, then `refused` read in
@@ -155,14 +181,29 @@ static void wp_unadmit(struct wpool *pool)
     }
 }
 
-/* Before a task of the high lane is first queued: workers look at that lane
- * from then on. */
+/* A refusal after both admissions: the class's place too. */
+static void wp_unadmit(struct wpool *pool, int lane)
+{
+    struct wp_class *c = &pool->lanes[lane];
+    if (c->limited) {
+        /* seq_cst: the admission undone, then the class's `refused` read
+         * in wp_room_made (the backpressure Dekker, room.c). */
+        atomic_fetch_sub_explicit(&c->waiting, 1, memory_order_seq_cst);
+        wp_room_made(pool, lane, 1);
+    }
+    wp_unadmit_pool(pool);
+}
+
+/* Before a lane's first task is queued: workers look at that lane from then
+ * on. */
 static inline void wp_lane_used(struct wpool *pool, int lane)
 {
-    if (WP_UNLIKELY(lane) && !atomic_load_explicit(&pool->has_high, memory_order_relaxed))
+    uint32_t bit = UINT32_C(1) << lane;
+    if (WP_UNLIKELY(!(atomic_load_explicit(&pool->used, memory_order_relaxed) & bit)))
         /* seq_cst: before the publish; a worker re-reads it (seq_cst) after
-         * its park prepare, so it cannot sleep on a high task it missed. */
-        atomic_store_explicit(&pool->has_high, 1, memory_order_seq_cst);
+         * its park prepare, so it cannot sleep on a task in a lane it
+         * missed. */
+        atomic_fetch_or_explicit(&pool->used, bit, memory_order_seq_cst);
 }
 
 /* Queues an accepted t (admitted, counted on a gated port) in its lane:
@@ -174,7 +215,7 @@ static int wp_queue_task(struct wpool *pool, struct wpool_task *t, struct wpool_
     int lane = wp_t(t)->prio;
     struct wp_queue *q;
     uint64_t pos;
-    struct wp_overflow *ov = &pool->overflow[lane];
+    struct wp_overflow *ov = &pool->lanes[lane].overflow;
     /* Behind the overflow while it holds tasks: a thread's tasks keep their
      * order (everything in a ring is older than everything there). */
     int rc = !pool->bounded && WP_UNLIKELY(wp_overflow_size(ov)) ? -EAGAIN
@@ -187,7 +228,7 @@ static int wp_queue_task(struct wpool *pool, struct wpool_task *t, struct wpool_
             /* The push's count increment was a seq_cst RMW, as
              * wp_park_notify requires. Nothing may touch t any more. */
             if (notify)
-                wp_park_notify(&pool->park, 1);
+                wp_wake_for(pool, lane);
             return 0;
         }
         /* closed meanwhile: -ESHUTDOWN */
@@ -199,13 +240,13 @@ static int wp_queue_task(struct wpool *pool, struct wpool_task *t, struct wpool_
     /* wpool_cancel reads it racily and trusts only its CAS on the cell (see
      * wp_queue_cancel). Release: a canceller that sees the slot (acquire)
      * sees `port`. */
-    atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
+    atomic_store_explicit(&wp_t(t)->slot, wp_slot(wp_ring_number(pool, lane, q), pos),
                           memory_order_release);
     wp_queue_publish(q, pos, t);
     /* Nothing may touch t from here on: a worker may already have completed
      * it. The publish was a seq_cst RMW, as wp_park_notify requires. */
     if (notify)
-        wp_park_notify(&pool->park, 1);
+        wp_wake_for(pool, lane);
     return 0;
 }
 
@@ -243,18 +284,27 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
         int rc = wp_admit(pool);
         if (rc) {
             /* A closed pool reports -ESHUTDOWN, not a lack of room. */
-            if (wp_queue_closed(&pool->queues[0]))
+            if (wp_pool_closed(pool))
                 return -ESHUTDOWN;
-            wp_refused(pool);
+            wp_refused(pool, WP_ALL_LANES);
             return rc;
         }
+    }
+    struct wp_class *c = &pool->lanes[lane];
+    if (WP_UNLIKELY(c->limited) && wp_class_admit(c)) {
+        wp_unadmit_pool(pool);
+        if (wp_pool_closed(pool))
+            return -ESHUTDOWN;
+        atomic_fetch_add_explicit(&c->refusals, 1, memory_order_relaxed);
+        wp_refused(pool, lane);
+        return -EAGAIN;
     }
     /* Counted on another port before it can be seen anywhere: a destroy
      * that comes after this count finds the port busy; one before, refuses
      * it. */
     int rc = gated ? wp_port_gate_enter(port) : 0;
     if (WP_UNLIKELY(rc)) {
-        wp_unadmit(pool);
+        wp_unadmit(pool, lane);
         return rc;
     }
     wp_lane_used(pool, lane);
@@ -270,9 +320,9 @@ static int wp_enqueue(struct wpool *pool, struct wpool_task *t, struct wpool_por
     if (WP_UNLIKELY(rc)) {
         if (gated)
             wp_port_refund(port);
-        wp_unadmit(pool);
+        wp_unadmit(pool, lane);
         if (rc == -EAGAIN)
-            wp_refused(pool);
+            wp_refused(pool, WP_ALL_LANES);
     }
     return rc;
 }
@@ -281,7 +331,7 @@ void wp_place_released(struct wpool *pool, struct wpool_task *t)
 {
     int lane = wp_t(t)->prio;
     wp_lane_used(pool, lane);
-    struct wp_overflow *ov = &pool->overflow[lane];
+    struct wp_overflow *ov = &pool->lanes[lane].overflow;
     struct wp_queue *q;
     uint64_t pos;
     /* Behind the overflow while it holds tasks, as a submit: its tasks
@@ -299,12 +349,12 @@ void wp_place_released(struct wpool *pool, struct wpool_task *t)
          * seq_cst: the task leaves the strand (the Dekker with a strand's
          * destroy, strand.c). Then the cell is published to the workers. */
         wp_queue_fill(q, pos, t);
-        atomic_store_explicit(&wp_t(t)->slot, wp_slot((unsigned int)(q - pool->queues), pos),
+        atomic_store_explicit(&wp_t(t)->slot, wp_slot(wp_ring_number(pool, lane, q), pos),
                               memory_order_seq_cst);
         wp_queue_release(q, pos);
     }
     /* After a seq_cst RMW (the publish, or the push's count). */
-    wp_park_notify(&pool->park, 1);
+    wp_wake_for(pool, lane);
 }
 
 static int wp_submit_plain(struct wpool *pool, struct wpool_task *t, bool notify)
@@ -325,6 +375,11 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
         return -EINVAL;
     if (wp_task_strand(t) && !wp_strand_of(wp_task_strand(t), pool))
         return -EINVAL;
+    /* A class of this pool: counted in nlanes, which is published after
+     * everything a worker reads of the lane (class.c). */
+    if (WP_UNLIKELY(wp_t(t)->prio > WPOOL_CLASS_HIGH) &&
+        (unsigned int)wp_t(t)->prio >= wp_nlanes(pool))
+        return -EINVAL;                             /* no such class in this pool */
     uint64_t idle = wp_state_word(WP_TASK_IDLE, 0); /* every IDLE store writes status 0 */
     /* Acquire: pairs with the release in wp_port_complete when the previous
      * completion of this record ran on another thread. A closed pool wins
@@ -332,7 +387,7 @@ static int wp_claim(struct wpool *pool, struct wpool_task *t)
      * reports a close by itself). */
     if (!atomic_compare_exchange_strong_explicit(&wp_t(t)->state, &idle, WP_TASK_INFLIGHT,
                                                  memory_order_acquire, memory_order_relaxed))
-        return wp_queue_closed(&pool->queues[0]) ? -ESHUTDOWN : -EBUSY;
+        return wp_pool_closed(pool) ? -ESHUTDOWN : -EBUSY;
     return 0;
 }
 
@@ -375,16 +430,23 @@ int wpool_submit_batch(wpool_t *pool, struct wpool_task *const *tasks, unsigned 
     if (!pool || !tasks || n == 0)
         return -EINVAL;
     unsigned int k = 0;
+    uint32_t lanes = 0;
     int rc = 0;
     for (; k < n && k < INT_MAX; k++) {
+        /* Read before the submit (the task is not ours once queued). */
+        int lane = wp_task_valid(tasks[k]) ? wp_t(tasks[k])->prio : 0;
         rc = wp_submit_one(pool, tasks[k], false);
         if (rc)
             break;
+        lanes |= UINT32_C(1) << lane;
     }
     if (k == 0)
         return rc;
-    /* One wakeup: a woken worker passes it on while a backlog remains. */
-    wp_park_notify(&pool->park, 1);
+    /* One wakeup per class: a woken worker passes it on while a backlog
+     * remains (a class's reserved workers sleep apart). */
+    for (int l = 0; lanes; l++, lanes >>= 1)
+        if (lanes & 1)
+            wp_wake_for(pool, l);
     return (int)k;
 }
 
@@ -414,18 +476,18 @@ int wpool_submit_wait(wpool_t *pool, struct wpool_task *t, int timeout_ms)
              * cancelled, port or pool closing, ...) hands it to the next
              * waiter of the lane. */
             if (woken && rc != 0)
-                wp_park_notify(&pool->space[wp_t(t)->prio], 1);
+                wp_park_notify(&pool->lanes[wp_t(t)->prio].space, 1);
             return rc;
         }
         /* Refused after a wake: the room went to someone else (used). */
         woken = false;
         /* The task is valid (not -EINVAL) and ours: its lane is stable. */
-        struct wp_park *space = &pool->space[wp_t(t)->prio];
+        struct wp_park *space = &pool->lanes[wp_t(t)->prio].space;
         /* Register, then re-check for room (Dekker with the worker that makes
          * room and then looks for waiters, see wp_room_made). */
         struct wp_park_node node;
         wp_park_prepare(space, &node);
-        if (wp_has_room(pool, wp_t(t)->prio) || wp_queue_closed(&pool->queues[0])) {
+        if (wp_has_room(pool, wp_t(t)->prio) || wp_pool_closed(pool)) {
             wp_park_cancel(space, &node);
             /* Room is seen but the submit may still be refused (a worker
              * preempted between taking a cell and freeing it): the deadline

@@ -9,6 +9,14 @@
  * or -ETIMEDOUT), records its times, and posts the completion to the task's
  * port. Workers exit only once every queue is closed and finished (every
  * position taken), decided from the queues' position counters.
+ *
+ * Work classes (class.c): each worker shares itself among the lanes that
+ * have tasks by weighted round robin, heaviest first (the two priorities:
+ * WPOOL_HIGH_BURST high tasks, then one normal). A capped class is taken
+ * from only after a place among its running workers was claimed (a CAS).
+ * A worker reserved for a class takes its tasks first, and others' only
+ * once it has had none for lend_after_us; until then it sleeps on the
+ * class's own park, where the class's submits wake it first.
  */
 #include "pool.h"
 #include "port.h"
@@ -55,14 +63,15 @@ static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
     struct wpool *pool = w->pool;
     unsigned int n = pool->nqueues;
     struct wp_queue *qs = wp_lane(pool, lane);
+    struct wp_overflow *ov = &pool->lanes[lane].overflow;
     unsigned int i = n == 1 ? 0 : w->index, moved;
     /* A bounded pool's overflow holds only strands' next tasks that found
      * the ring full; submits do not queue behind them (they take a free
      * slot). So the overflow and the rings take turns, or either could be
      * overtaken for ever by a stream of the other. */
-    if (pool->bounded && wp_overflow_size(&pool->overflow[lane]) &&
+    if (pool->bounded && wp_overflow_size(ov) &&
         (w->overflow_turn[lane] = !w->overflow_turn[lane])) {
-        struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, 0, NULL, 0, 0, &moved);
+        struct wpool_task *t = wp_overflow_pop(ov, qs, 0, NULL, 0, 0, &moved);
         if (t)
             return t;
     }
@@ -81,48 +90,145 @@ static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
     /* The rings are empty (when we looked): the overflow's oldest, and the
      * tasks behind it moved into our ring, back on the lock-free path. */
     unsigned int into = n == 1 ? 0 : w->index;
-    struct wpool_task *t = wp_overflow_pop(&pool->overflow[lane], qs, n, &qs[into],
-                                           (unsigned int)lane * n + into, WP_MOVE_MAX, &moved);
+    struct wpool_task *t =
+        wp_overflow_pop(ov, qs, n, &qs[into], (unsigned int)lane * n + into, WP_MOVE_MAX, &moved);
     /* Published into a ring: wake a sleeper, as a submit does (a worker whose
      * re-check read the ring before the move and the count after it would
      * sleep through them); a woken worker passes it on. */
     if (moved)
-        wp_park_notify(&pool->park, 1);
+        wp_wake_for(pool, lane);
     return t;
 }
 
-/* High lane first; but while normal tasks wait, one of them after every
- * WPOOL_HIGH_BURST high ones in a row (the documented no-starvation rule). */
-static struct wpool_task *wp_take(struct wp_worker *w)
+/* A capped class: claims a place among the workers running its tasks.
+ * seq_cst: the Dekker with a worker that found the class at its cap and
+ * parks (it registers, then re-reads `running` in its re-check; a release
+ * lowers `running`, then reads the backlog and the parks' waiters). */
+static bool wp_cap_claim(struct wp_class *c)
 {
-    struct wpool_task *t;
-    /* seq_cst: re-read after wp_park_prepare (the submitter sets it before
-     * publishing its first high task). */
-    if (atomic_load_explicit(&w->pool->has_high, memory_order_seq_cst)) {
-        if (w->high_streak >= WPOOL_HIGH_BURST) {
-            t = wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
+    int r = atomic_load_explicit(&c->running, memory_order_seq_cst);
+    while (r < (int)c->cap)
+        /* seq_cst: see above. */
+        if (atomic_compare_exchange_weak_explicit(&c->running, &r, r + 1, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return true;
+    return false;
+}
+
+/* Gives a claimed place back; then, if the class has tasks, a worker that
+ * found it at its cap may be asleep: wake one (wp_cap_recheck). seq_cst:
+ * the Dekker above. */
+static void wp_cap_release(struct wp_class *c)
+{
+    atomic_fetch_sub_explicit(&c->running, 1, memory_order_seq_cst);
+}
+
+static void wp_cap_recheck(struct wpool *pool, int lane)
+{
+    if (wp_lane_backlog(pool, lane))
+        wp_wake_for(pool, lane);
+}
+
+/* Takes a task of class `lane`, within its cap. */
+static struct wpool_task *wp_take_class(struct wp_worker *w, int lane)
+{
+    struct wp_class *c = &w->pool->lanes[lane];
+    if (!c->cap)
+        return wp_take_lane(w, lane);
+    if (!wp_cap_claim(c))
+        return NULL;
+    struct wpool_task *t = wp_take_lane(w, lane);
+    if (!t) {
+        wp_cap_release(c);
+        wp_cap_recheck(w->pool, lane);
+    }
+    return t;
+}
+
+/* Weighted round robin over the lanes in `mask` (deficit round robin with
+ * a task as the unit), per worker, no shared state: the worker stays on a
+ * lane for up to its weight in tasks, then moves to the next lane in the
+ * order (heaviest first); a lane found empty is passed at once. So while
+ * several lanes have tasks, each gets its weight's share of the worker's
+ * turns, and a lane that gets a task waits for at most one share of each
+ * other lane. */
+static struct wpool_task *wp_take_weighted(struct wp_worker *w, uint32_t mask)
+{
+    struct wpool *pool = w->pool;
+    /* Acquire: pairs with wpool_class_create's release store (the weights
+     * of the lanes it names). */
+    uint64_t order = atomic_load_explicit(&pool->order, memory_order_acquire);
+    unsigned int n = (unsigned int)(order >> 32);
+    if (w->rr_pos >= n)
+        w->rr_pos = 0;
+    /* n + 1 visits: every lane at least once with its whole share. */
+    for (unsigned int v = 0; v <= n; v++) {
+        int l = (int)(order >> (4 * w->rr_pos) & 15);
+        if (w->rr_credit && (mask & UINT32_C(1) << l)) {
+            struct wpool_task *t = wp_take_class(w, l);
             if (t) {
-                w->high_streak = 0;
+                w->rr_credit--;
                 return t;
             }
         }
-        t = wp_take_lane(w, WPOOL_PRIORITY_HIGH);
-        if (t) {
-            w->high_streak++;
-            return t;
-        }
+        w->rr_pos = w->rr_pos + 1 < n ? w->rr_pos + 1 : 0;
+        w->rr_credit = pool->lanes[order >> (4 * w->rr_pos) & 15].weight;
     }
-    w->high_streak = 0;
-    return wp_take_lane(w, WPOOL_PRIORITY_NORMAL);
+    return NULL;
+}
+
+/* A reserved worker lends itself to other classes: its class has had no
+ * task for it for lend_after_us. */
+static bool wp_lending(const struct wp_worker *w)
+{
+    return wp_clock_ns() >= w->lend_at;
+}
+
+static struct wpool_task *wp_take(struct wp_worker *w)
+{
+    struct wpool *pool = w->pool;
+    /* seq_cst: re-read after wp_park_prepare (a submitter sets a lane's bit
+     * before publishing its first task there). */
+    uint32_t used = atomic_load_explicit(&pool->used, memory_order_seq_cst);
+    /* Acquire: pairs with wp_reserve_workers's release (lend_at). */
+    int home = atomic_load_explicit(&w->home, memory_order_acquire);
+    if (WP_LIKELY(used <= 1 && !home))
+        return wp_take_lane(w, WPOOL_CLASS_NORMAL);
+    if (home) {
+        struct wpool_task *t = wp_take_class(w, home);
+        if (t || !wp_lending(w))
+            return t;
+        used &= ~(UINT32_C(1) << home);
+    }
+    return wp_take_weighted(w, used);
 }
 
 /* A task waits in one of the overflows. */
 static bool wp_overflowing(struct wpool *pool)
 {
-    for (int l = 0; l < WP_LANES; l++)
-        if (wp_overflow_size(&pool->overflow[l]))
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++)
+        if (wp_overflow_size(&pool->lanes[l].overflow))
             return true;
     return false;
+}
+
+/* Calls fn on every ring of every lane until it returns `until`. */
+static bool wp_any_ring(struct wpool *pool, bool (*fn)(struct wp_queue *), bool until)
+{
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++) {
+        struct wp_queue *qs = wp_lane(pool, (int)l);
+        for (unsigned int i = 0; i < pool->nqueues; i++)
+            if (fn(&qs[i]) == until)
+                return true;
+    }
+    return false;
+}
+
+static bool wp_ring_busy(struct wp_queue *q)
+{
+    return wp_queue_size(q) != 0;
 }
 
 /* Closed, and every task taken: no strand task waiting to be handed over,
@@ -133,20 +239,43 @@ static bool wp_overflowing(struct wpool *pool)
  * before it lowers the count). */
 static bool wp_all_taken(struct wpool *pool)
 {
-    if (!wp_queue_closed(&pool->queues[0]) || wp_strands_waiting(pool))
+    if (!wp_pool_closed(pool) || wp_strands_waiting(pool))
         return false;
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        if (!wp_queue_finished(&pool->queues[i]))
-            return false;
-    return !wp_overflowing(pool);
+    return !wp_any_ring(pool, wp_queue_finished, false) && !wp_overflowing(pool);
 }
 
 static bool wp_backlog(struct wpool *pool)
 {
-    for (unsigned int i = 0; i < WP_LANES * pool->nqueues; i++)
-        if (wp_queue_size(&pool->queues[i]))
-            return true;
-    return wp_overflowing(pool);
+    return wp_any_ring(pool, wp_ring_busy, true) || wp_overflowing(pool);
+}
+
+/* Wakes every worker, on the pool's park and on the classes' (close, and a
+ * worker's exit). */
+void wp_wake_all_workers(struct wpool *pool)
+{
+    wp_park_notify_all(&pool->park);
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = 0; l < lanes; l++)
+        if (pool->lanes[l].reserved)
+            wp_park_notify_all(&pool->lanes[l].home);
+}
+
+/* A worker woken (or handed a wake it did not sleep for) passes it on while
+ * tasks wait: to the pool's park, and to the park of each class with
+ * reserved workers asleep and tasks queued. One wake per batch, per
+ * overflow move and per home-park signal reaches one worker; this chain
+ * reaches the others. Waiter counts are snapshots (relaxed): a waiter that
+ * registers after them re-checks the queues itself. */
+static void wp_pass_on(struct wpool *pool)
+{
+    if (wp_park_waiters(&pool->park) && wp_backlog(pool))
+        wp_park_notify(&pool->park, 1);
+    unsigned int lanes = wp_nlanes(pool);
+    for (unsigned int l = WPOOL_CLASS_HIGH + 1; l < lanes; l++) {
+        struct wp_class *c = &pool->lanes[l];
+        if (c->reserved && wp_park_waiters(&c->home) && wp_lane_backlog(pool, (int)l))
+            wp_park_notify(&c->home, 1);
+    }
 }
 
 /* Coalescing: signals the completions this worker pushed to the default
@@ -165,6 +294,13 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
     bool woken = false;
     struct wpool_task *t = wp_take(w);
     *waited = t == NULL;
+    /* The last task's capped class: unless we took its place again, a
+     * worker that found the class at its cap may sleep on its tasks. */
+    if (w->recheck >= 0) {
+        if (!t || wp_t(t)->prio != w->recheck)
+            wp_cap_recheck(pool, w->recheck);
+        w->recheck = -1;
+    }
     /* No task waiting: held completions go to the owner before any spin. */
     if (!t && w->holding)
         wp_release_held(w);
@@ -181,16 +317,35 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
         w->spin = limit / 2 > WP_SPIN_MIN ? limit / 2 : WP_SPIN_MIN;
         if (wp_all_taken(pool))
             return NULL;
+        /* A reserved worker keeping to its class sleeps on the class's park
+         * until it may lend itself; any other, on the pool's. */
+        int home = atomic_load_explicit(&w->home, memory_order_acquire); /* see wp_take */
+        bool keep = home && !wp_lending(w);
+        struct wp_park *park = keep ? &pool->lanes[home].home : &pool->park;
         /* Register, then re-check: a publish after the prepare will see us
-         * (see park.h). */
-        wp_park_prepare(&pool->park, &w->node);
-        t = wp_take(w);
-        if (t || wp_all_taken(pool)) {
-            wp_park_cancel(&pool->park, &w->node);
+         * (see park.h). The choice of park is checked again too: the worker
+         * may have been reserved meanwhile (wp_reserve_workers's wake of the
+         * pool's park came before our registration), or its lend time may
+         * have come; then it registers on the right one. */
+        wp_park_prepare(park, &w->node);
+        bool moved = atomic_load_explicit(&w->home, memory_order_acquire) != home || /* see above */
+                     (keep && wp_lending(w));
+        t = moved ? NULL : wp_take(w);
+        if (moved || t || wp_all_taken(pool)) {
+            /* A notifier may have taken our node meanwhile: its wake was for
+             * work someone must do, and a home park's forward (inside the
+             * cancel) may reach nobody. */
+            if (wp_park_cancel(park, &w->node))
+                wp_pass_on(pool);
+            if (moved)
+                continue;
             return t;
         }
         uint64_t parked = wp_clock_ns();
-        wp_park_wait(&pool->park, &w->node);
+        if (keep)
+            wp_park_wait_for(park, &w->node, w->lend_at > parked ? w->lend_at - parked : 0);
+        else
+            wp_park_wait(park, &w->node);
         if (wp_clock_ns() - parked < WP_SPIN_REACH_NS)
             w->spin = wp_spin_doubled(limit);
         woken = true;
@@ -200,8 +355,8 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
      * before publishing, whose wakeups found nothing, or a batch that woke
      * only one worker): pass the wakeup on so that no task waits while a
      * worker sleeps. */
-    if (woken && wp_park_waiters(&pool->park) && wp_backlog(pool))
-        wp_park_notify(&pool->park, 1);
+    if (woken)
+        wp_pass_on(pool);
     return t;
 }
 
@@ -209,9 +364,15 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
 {
     struct wpool *pool = w->pool;
     struct wp_wstats *st = &w->st;
+    int lane = wp_t(t)->prio;
+    struct wp_class *c = &pool->lanes[lane];
     /* Relaxed: the task is ours (taken from its cell); clearing the slot lets
      * a late wpool_cancel see "not queued" instead of a stale position. */
     atomic_store_explicit(&wp_t(t)->slot, 0, memory_order_relaxed);
+    /* seq_cst: the class's backlog fell, then its `refused` is read in
+     * wp_room_made (the backpressure Dekker, room.c). */
+    if (WP_UNLIKELY(c->limited))
+        atomic_fetch_sub_explicit(&c->waiting, 1, memory_order_seq_cst);
     if (pool->limited) {
         /* Idle first, so that a submitter never sees both counts high.
          * seq_cst: in one order with wp_admit's loads and CAS, and before
@@ -219,21 +380,22 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_sub_explicit(&pool->idle, 1, memory_order_seq_cst);
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
-    wp_room_made(pool, wp_t(t)->prio, 1); /* its slot is free */
+    wp_room_made(pool, lane, 1); /* its slot is free */
     /* Coalescing: held completions wait at most coalesce_ns plus one task. */
     if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
         wp_release_held(w);
     uint64_t deadline = wp_t(t)->deadline;
     /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
      * covers tasks still queued when it looked, which the join makes final. */
-    bool pending = false;
+    bool pending = false, deferred = false;
+    enum wp_outcome outcome = WP_RAN;
     if (atomic_load_explicit(&pool->cancel_queued, memory_order_relaxed) ||
         (wp_t(t)->token && wp_token_is_cancelled(t))) {
         wp_task_finish(t, -ECANCELED);
-        wp_stats_count(st, WP_CANCELLED);
+        outcome = WP_CANCELLED;
     } else if (deadline && wp_clock_ns() >= deadline) {
         wp_task_finish(t, -ETIMEDOUT);
-        wp_stats_count(st, WP_TIMED_OUT);
+        outcome = WP_TIMED_OUT;
     } else {
         /* A task taken at once after the last one starts when that one ended:
          * one clock read per task in a busy pool. */
@@ -241,13 +403,15 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         if (pool->timing)
             start = !waited && w->last_end ? w->last_end : wp_ticks();
         wp_stats_running(st, 1);
+        if (WP_UNLIKELY(lane))
+            atomic_store_explicit(&w->lane, lane, memory_order_relaxed); /* a gauge */
         wp_defer_start(t);
         int rc = wp_t(t)->work(t);
         wp_stats_running(st, 0);
-        if (WP_LIKELY(rc != WPOOL_PENDING)) {
+        if (WP_UNLIKELY(lane))
+            atomic_store_explicit(&w->lane, -1, memory_order_relaxed);
+        if (WP_LIKELY(rc != WPOOL_PENDING))
             wp_task_finish(t, rc);
-            wp_stats_count(st, WP_RAN);
-        }
         if (pool->timing) {
             uint64_t stamp = wp_t(t)->stamp;
             end = wp_ticks();
@@ -258,11 +422,32 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
             uint64_t from = start > epoch ? start : epoch;
             wp_stats_record(st, epoch, start > stamp ? start - stamp : 0,
                             end > start ? end - start : 0, end > from ? end - from : 0);
+            if (WP_UNLIKELY(c->hist)) {
+                wp_hist_add_shared(&c->hist->wait, start > stamp ? start - stamp : 0);
+                wp_hist_add_shared(&c->hist->run, end > start ? end - start : 0);
+            }
             w->last_end = end;
         }
         /* Deferred: a completer posts it, or it was completed as it ran. */
-        if (WP_UNLIKELY(rc == WPOOL_PENDING))
+        deferred = rc == WPOOL_PENDING;
+        if (WP_UNLIKELY(deferred))
             pending = wp_defer_hold(pool, t, end);
+        /* Acquire: after wp_reserve_workers's write of lend_at (pairs with
+         * its release store of home). */
+        if (WP_UNLIKELY(lane > WPOOL_CLASS_HIGH) &&
+            atomic_load_explicit(&w->home, memory_order_acquire) == lane)
+            w->lend_at = wp_clock_ns() + c->lend_ns; /* its class kept it busy until now */
+    }
+    /* A deferred task is counted by its completer (defer.c). */
+    if (WP_LIKELY(!deferred)) {
+        wp_stats_count(st, outcome);
+        wp_stat_add(&w->lane_count[lane][outcome], 1);
+    }
+    /* The cap's place is free; whether a worker must be woken for it is
+     * decided at the next take (wp_next_task). */
+    if (WP_UNLIKELY(c->cap)) {
+        wp_cap_release(c);
+        w->recheck = lane;
     }
     /* Pending: not ours any more (its completer may have posted it, and its
      * callback freed it, already): nothing below may touch it. */
@@ -346,7 +531,7 @@ static void *wp_worker_main(void *arg)
     /* The queues are finished. Other workers may have gone to sleep while the
      * last task was still being published (not finished yet, nothing to take);
      * nothing else would wake them, and close would wait for them forever. */
-    wp_park_notify_all(&pool->park);
+    wp_wake_all_workers(pool);
     if (pool->on_stop)
         pool->on_stop(pool->hook_arg, w->index);
     wp_self = NULL;
@@ -378,6 +563,12 @@ int wp_start_workers(struct wpool *pool)
         w->pool = pool;
         w->index = i;
         w->spin = WP_SPIN_MAX;
+        w->recheck = -1;
+        /* The round robin starts on the heaviest lane, its share whole. */
+        w->rr_credit =
+            pool->lanes[atomic_load_explicit(&pool->order, memory_order_relaxed) & 15].weight;
+        atomic_init(&w->lane, -1);
+        atomic_init(&w->home, 0);
         if (pool->pin) {
             const cpu_set_t *cpus = wp_topology_core(&pool->topo, i);
             rc = pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), cpus);

@@ -25,6 +25,11 @@
  * Every thread may put its records on one of two strands the pool has: two
  * tasks of a strand must never run at once, and one thread's tasks of a
  * strand must start in the order it submitted them.
+ * Records may also be put in a work class: the two priorities, one class
+ * capped at one worker (a task of it checks that no other one runs), one
+ * with a max_queue of 4 (and a reserved worker when there are two or
+ * more). Threads read the classes' statistics and backpressure and move
+ * the limited class's drain registration.
  * A violation prints the decoded call sequence of every thread and aborts, so
  * libFuzzer reports it as a crash.
  *
@@ -105,6 +110,7 @@ struct rec {
     int tok_slot;   /* -1: none */
     bool in_group;  /* its submissions join the thread's group */
     int strand;     /* -1: none; else its strand in g_strands */
+    int cls;        /* its work class (0: the default) */
     uint64_t sseq;  /* the submission's number in its thread (strand order) */
     bool sub_group; /* the submission in flight joined it */
     int cb_flags;
@@ -197,6 +203,12 @@ static struct fstrand {
     atomic_ullong last[MAX_THR]; /* per thread: the last submission number started */
 } g_strands[NSTRAND];
 static _Thread_local uint64_t t_sseq; /* a harness thread's submission counter */
+
+/* The pool's classes: 0 and 1 (the priorities), CAPPED (one worker at a
+ * time: its tasks check it) and LIMITED (max_queue 4, a reserved worker
+ * when there are two or more). */
+enum { FCLASSES = 4, CAPPED = 2, LIMITED = 3 };
+static atomic_int g_capped_inside;
 
 static void defer_put(struct wpool_task *t)
 {
@@ -387,7 +399,11 @@ static int rec_work(struct wpool_task *t)
                  rname(r), (unsigned long long)r->sseq, prev, r->strand);
         atomic_store(&fs->last[r->owner->id], r->sseq);
     }
+    if (r->cls == CAPPED && atomic_fetch_add(&g_capped_inside, 1) != 0)
+        fail("%s started while another task of the capped class ran", rname(r));
     int ret = rec_kind_work(r, t);
+    if (r->cls == CAPPED)
+        atomic_fetch_sub(&g_capped_inside, 1);
     if (fs)
         atomic_fetch_sub(&fs->inside, 1);
     return ret;
@@ -832,6 +848,8 @@ enum op {
     OP_GROUP2, /* more weight */
     OP_COMPLETE,
     OP_STRAND,
+    OP_CLASS,
+    OP_CLASS_INFO,
     OP_COUNT
 };
 
@@ -1454,6 +1472,7 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
             r->tok_slot = -1;
             r->in_group = false;
             r->strand = -1;
+            r->cls = 0;
             r->kind = (b >> 4) % K_KINDS;
             r->spin_us = 1 + b % 16;
             if (th->id != 0) /* init reset the port to the default one: take it back */
@@ -1740,6 +1759,48 @@ static void run_op(struct thr *th, uint8_t op, uint8_t a, uint8_t b)
     case OP_COMPLETE:
         op_complete(th, r, a, b);
         break;
+    case OP_CLASS: {
+        int cls = b % FCLASSES;
+        rc = wpool_task_set_class(&r->task, cls);
+        logf_(th, "set_class(%s, %d) -> %s", rname(r), cls, ename(rc));
+        expect_set("wpool_task_set_class", r, rc, false);
+        if (rc == 0)
+            r->cls = cls;
+        break;
+    }
+    case OP_CLASS_INFO: {
+        int cls = a % FCLASSES;
+        if (b % 3 == 0) {
+            struct wpool_class_statistics cs;
+            rc = wpool_class_stats(G.pool, cls, &cs);
+            logf_(th, "class_stats(%d) -> %s", cls, ename(rc));
+            EXPECT("wpool_class_stats", rc, OK_ZERO);
+            if (rc == 0 && (cs.running > G.opts.threads || (cls == CAPPED && cs.running > 1)))
+                fail("wpool_class_stats(%d): %u running", cls, cs.running);
+        } else if (b % 3 == 1) {
+            rc = wpool_class_needs_drain(G.pool, cls);
+            logf_(th, "class_needs_drain(%d) -> %d", cls, rc);
+            if (rc != 0 && rc != 1)
+                fail("wpool_class_needs_drain(%d) returned %d", cls, rc);
+        } else {
+            const char *pname;
+            wpool_port_t *p = own_port_choice(th, b >> 2, &pname);
+            wpool_drain_fn fn = (b >> 1) & 1 ? drain_fn : NULL;
+            int ps = port_state(th, p);
+            rc = wpool_class_on_drain(G.pool, cls, p, fn, th);
+            logf_(th, "class_on_drain(%d, %s, %s) -> %s", cls, pname,
+                  fn ? "register" : "unregister", ename(rc));
+            if (cls != LIMITED)
+                EXPECT("wpool_class_on_drain(no max_queue)", rc, 0, -ENOTSUP);
+            else if (ps == XS_DEAD)
+                EXPECT("wpool_class_on_drain(destroyed port)", rc, 0, -EINVAL);
+            else if (ps == XS_CLOSING && fn)
+                EXPECT("wpool_class_on_drain(port being destroyed)", rc, 0, -ESHUTDOWN);
+            else
+                EXPECT("wpool_class_on_drain", rc, OK_ZERO, -EBUSY);
+        }
+        break;
+    }
     case OP_STRAND: {
         int which = b % 3 - 1; /* -1: none */
         rc = wpool_task_set_strand(&r->task, which >= 0 ? &g_strands[which].s : NULL);
@@ -1942,6 +2003,12 @@ static void finish_port(struct thr *th, wpool_port_t *p, int ps, const char *nam
         EXPECT("wpool_on_drain(destroyed port, unregister)", rc, 0, -EINVAL);
     else
         EXPECT("wpool_on_drain(own port, unregister)", rc, OK_ZERO, -EBUSY);
+    rc = wpool_class_on_drain(G.pool, LIMITED, p, NULL, th);
+    logf_(th, "class_on_drain(%d, %s port, unregister) -> %s", LIMITED, name, ename(rc));
+    if (ps == XS_DEAD)
+        EXPECT("wpool_class_on_drain(destroyed port, unregister)", rc, 0, -EINVAL);
+    else
+        EXPECT("wpool_class_on_drain(own port, unregister)", rc, OK_ZERO, -EBUSY);
     rc = wpool_port_settle(p, -1);
     logf_(th, "port_drain(%s, -1) -> %s", name, rc >= 0 ? "ok" : ename(rc));
     EXPECT("wpool_port_settle(-1)", rc, OK_COUNT);
@@ -2144,6 +2211,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     rc = wpool_strand_init(&g_strands[0].s, G.pool);
     EXPECT("wpool_strand_init (twice)", rc, 0, -EBUSY);
+    struct wpool_class_options co = WPOOL_CLASS_OPTIONS_INIT;
+    co.max_workers = 1;
+    co.weight = 2;
+    rc = wpool_class_create(G.pool, &co);
+    if (rc != CAPPED)
+        fail("wpool_class_create (capped) returned %d, not %d", rc, CAPPED);
+    co = (struct wpool_class_options)WPOOL_CLASS_OPTIONS_INIT;
+    co.max_queue = 4;
+    co.reserved_workers = o->threads > 1;
+    co.lend_after_us = (b3 >> 2) & 1 ? 100 : 0;
+    rc = wpool_class_create(G.pool, &co);
+    if (rc != LIMITED)
+        fail("wpool_class_create (limited) returned %d, not %d", rc, LIMITED);
+    atomic_store(&g_capped_inside, 0);
     D.n = D.taken = 0;
     D.stop = false;
     if (pthread_create(&D.tid, NULL, completer_main, NULL) != 0)

@@ -8,6 +8,7 @@
 #   overflow.pml   a lane's ring and overflow list: order, exactly once (overflow.c)
 #   defer.pml      deferred completion: worker and completers, destroy's wait (defer.c)
 #   strand.pml     strands: order, no overlap, release, cancel, close (strand.c)
+#   classcap.pml   work classes: the cap, reserved workers' wakes (worker.c, submit.c)
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).
@@ -146,6 +147,37 @@ checks=(
   "strand-norelease|strand.pml|-DNO_RELEASE|-DSAFETY|-m200000|assertion violated .*busy"
   "strand-noretry|strand.pml|-DNO_RETRY|-DSAFETY|-m200000|assertion violated .*cancel_missed"
   "strand-slotgap|strand.pml|-DSLOT_GAP -DNW=1|-DSAFETY|-m200000|assertion violated .*cancel_missed"
+  # classcap.pml: a class capped at 1 (2 tasks) and an uncapped one (1
+  # task), each with its own submitter; two general workers, or (RESERVED)
+  # one reserved for the capped class, with its home park, and one general;
+  # wp_next_task as worker.c has it. The cap is never exceeded, no task
+  # waits with a free place while a worker that could take it sleeps, each
+  # task runs once. A worker whose re-check found a task and whose node
+  # was claimed calls wp_pass_on after its cancel; without it
+  # (CANCEL_SAME_PARK: the cancel's own pass-on, on the home park only) a
+  # reserved worker loses the wake: with a cap of 2 and no lending (LEND=2),
+  # and when its lend time comes just before its re-check. NO_CHAIN (no
+  # wp_pass_on after a wait) strands a task with a
+  # reserved worker: its G wake is spent on a home task, the home task's
+  # wake on H. LEND=1 (lending may stop without a home task) strands one
+  # too. Broken: no check after a failed take's release (NO_FAIL_NOTIFY) or
+  # after a run's (NO_RUN_NOTIFY), a check-then-store claim
+  # (CHECK_THEN_INC), a home-class submit with no fallback to G
+  # (HOME_ONLY), a lending reserved worker's re-check taking only from its
+  # class (RECHECK_HOME_ONLY).
+  "classcap|classcap.pml||-DSAFETY|-m200000|pass"
+  "classcap-reserved|classcap.pml|-DRESERVED|-DSAFETY|-m200000|pass"
+  "classcap-capb|classcap.pml|-DCAPB=1|-DSAFETY|-m200000|pass"
+  "classcap-reserved-cap2|classcap.pml|-DRESERVED -DCAPA=2 -DLEND=2|-DSAFETY|-m200000|pass"
+  "classcap-samepark|classcap.pml|-DRESERVED -DCANCEL_SAME_PARK|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-samepark-cap2|classcap.pml|-DRESERVED -DCAPA=2 -DLEND=2 -DCANCEL_SAME_PARK|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-nochain|classcap.pml|-DRESERVED -DNO_CHAIN|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-lendany|classcap.pml|-DRESERVED -DLEND=1|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-nofailnotify|classcap.pml|-DNO_FAIL_NOTIFY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-norunnotify|classcap.pml|-DNO_RUN_NOTIFY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-checktheninc|classcap.pml|-DCHECK_THEN_INC|-DSAFETY|-m200000|assertion violated \(inside\["
+  "classcap-homeonly|classcap.pml|-DRESERVED -DHOME_ONLY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-recheckhomeonly|classcap.pml|-DRESERVED -DRECHECK_HOME_ONLY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
 )
 
 run_check() { # index spec

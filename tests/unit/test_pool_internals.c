@@ -79,7 +79,7 @@ static void test_close_with_stalled_producer(void **state)
     /* The first half of wpool_submit, then a stall. */
     struct wpool_task t = {0};
     wpool_task_init(&t, work_mark, done_nop);
-    struct wp_queue *q = &pool->queues[0];
+    struct wp_queue *q = &wp_lane(pool, 0)[0];
     uint64_t pos;
     assert_int_equal(wp_queue_reserve(q, &pos), 0);
     wp_t(&t)->state = wp_state_word(WP_TASK_INFLIGHT, 0);

@@ -227,7 +227,7 @@ static void *submitter_main(void *arg)
 static void wait_settled(struct wpool *pool, atomic_int *accepted, int want)
 {
     while (atomic_load(accepted) < want ||
-           wp_park_waiters(&pool->space[WPOOL_PRIORITY_NORMAL]) < NSUB)
+           wp_park_waiters(&pool->lanes[WPOOL_PRIORITY_NORMAL].space) < NSUB)
         sched_yield();
 }
 
@@ -398,7 +398,7 @@ static void test_deadline_while_room_seen(void **state)
     assert_int_equal(wpool_submit(pool, &jobs[2].task), 0);
     assert_int_equal(wpool_submit(pool, &jobs[3].task), -EAGAIN);
 
-    struct wp_queue *q = &pool->queues[0];
+    struct wp_queue *q = &wp_lane(pool, 0)[0];
     uint64_t tail = atomic_load(&q->tail), moved = tail + 1;
     assert_int_equal(wp_queue_size(q), 2);
     assert_true(atomic_compare_exchange_strong(&q->tail, &tail, moved));
