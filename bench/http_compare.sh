@@ -16,6 +16,11 @@
 #   than one loop: 1 loop + a pool of 2; 2 loops sharing a pool of 2; 2
 #   processes inline; 2 processes each with a pool of 1 (--processes, a
 #   supervisor with SO_REUSEPORT children); uv_queue_work with 2 loops.
+#   HTTP_CONFIGS=classes: the probe sends GET /quick?text=probe instead (one
+#   hash, a few us, that needs a worker) to uv_queue_work (it queues behind
+#   the /hash flood), to wpool with /quick in a class with one reserved
+#   worker (the server's default), and to wpool with /quick in the default
+#   class (--quick-reserved 0).
 # Needs wrk (Debian package 'wrk'); .ci/install-deps installs it.
 set -euo pipefail
 build=${1:-build}
@@ -41,7 +46,11 @@ to_us() { # wrk prints 1.23ms / 456.00us / 1.20s
 }
 
 # Configurations: "label|server arguments" (labels without spaces).
-if [ "${HTTP_CONFIGS:-}" = cluster ]; then
+probe_path=/ping
+if [ "${HTTP_CONFIGS:-}" = classes ]; then
+    configs=("uv|--mode uv" "wpool-class|--mode wpool" "wpool-noclass|--mode wpool --quick-reserved 0")
+    probe_path="/quick?text=probe"
+elif [ "${HTTP_CONFIGS:-}" = cluster ]; then
     configs=("1loop+pool2|--mode wpool --threads 2" "2loops+pool2|--mode wpool --loops 2 --threads 2"
         "2procs-inline|--mode inline --processes 2" "2procs+pool1|--mode wpool --processes 2 --threads 1"
         "uv-2loops|--mode uv --loops 2 --threads 2")
@@ -68,7 +77,7 @@ run_mode() { # label run -> "rps p50_us p99_us ping_p50_us ping_p99_us"
     # The probe starts a little after wrk and stops a little before it, so
     # that it only sees the loaded server.
     (sleep 0.5 && "$probe" "$port" "$ping_rate" "$(awk -v s="$secs" 'BEGIN {print s - 1}')" \
-        >"$out.ping" 2>&1) &
+        "$probe_path" >"$out.ping" 2>&1) &
     local probe_pid=$!
     wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$port/hash?text=hello+wpool" \
         >"$out.wrk" 2>&1 || true
@@ -109,7 +118,7 @@ done
 
 echo "HTTP GET /hash: $(cat "$tmp/rounds") SHA-256 rounds per request, wrk -t1" \
     "-c$conns -d${secs}s, median of $runs runs, $(nproc) CPUs;" \
-    "GET /ping at $ping_rate/s on its own connection meanwhile (from the intended send time)"
+    "GET $probe_path at $ping_rate/s on its own connection meanwhile (from the intended send time)"
 printf '%-14s %12s %10s %10s %10s %12s %12s\n' mode "requests/s" "p50 ms" "p99 ms" "rps/first" \
     "ping p50 ms" "ping p99 ms"
 base=$(awk '{print $1}' "$tmp/${modes[0]}.results" | median)

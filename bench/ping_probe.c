@@ -7,7 +7,8 @@
  * stalls delays the requests queued behind the stall, and each of those
  * counts the wait (no coordinated omission).
  *
- * usage: wpool-ping-probe PORT [RATE=200] [SECONDS=5]
+ * usage: wpool-ping-probe PORT [RATE=200] [SECONDS=5] [PATH=/ping]
+ * (PATH: e.g. /quick?text=probe, a cheap request that needs a worker)
  * prints: ping n=N rate=R p50_us=.. p99_us=.. p999_us=.. max_us=.. errors=E
  */
 #include <arpa/inet.h>
@@ -77,7 +78,7 @@ static int read_response(int fd)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [RATE] [SECONDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT [RATE] [SECONDS] [PATH]\n", argv[0]);
         return 2;
     }
     int port = atoi(argv[1]);
@@ -92,7 +93,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "ping_probe: cannot connect to port %d: %s\n", port, strerror(errno));
         return 1;
     }
-    static const char req[] = "GET /ping HTTP/1.1\r\nHost: probe\r\n\r\n";
+    char req[512];
+    int reqlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: probe\r\n\r\n",
+                          argc > 4 ? argv[4] : "/ping");
+    if (reqlen <= 0 || (size_t)reqlen >= sizeof(req)) {
+        fprintf(stderr, "ping_probe: path too long\n");
+        return 2;
+    }
     uint64_t period = (uint64_t)(1e9 / rate), start = now_ns() + 1000000u;
     size_t done = 0, errors = 0;
     for (size_t i = 0; i < n; i++) {
@@ -100,8 +107,7 @@ int main(int argc, char **argv)
         struct timespec at = {(time_t)(intended / 1000000000u), (long)(intended % 1000000000u)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
             ;
-        if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1) ||
-            read_response(fd) != 0) {
+        if (write(fd, req, (size_t)reqlen) != (ssize_t)reqlen || read_response(fd) != 0) {
             errors++;
             close(fd);
             if ((fd = connect_to(port)) < 0)

@@ -38,7 +38,7 @@ done
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$root" -Dbuildtype=release >/dev/null
 fi
-targets=(bench/wpool-bench bench/wpool-bench-queue bench/wpool-bench-strand)
+targets=(bench/wpool-bench bench/wpool-bench-queue bench/wpool-bench-strand bench/wpool-bench-class)
 # wpool-bench-alloc is not built in a sanitizer build; its rows are left out.
 if meson introspect --targets "$build" 2>/dev/null | grep -q '"wpool-bench-alloc"'; then
     targets+=(bench/wpool-bench-alloc)

@@ -10,6 +10,11 @@
  *
  * GET /ping answers "pong" at once on the loop (no CPU work): a probe of
  * how responsive the loop stays while /hash keeps the CPUs busy.
+ * GET /quick?text=... hashes once (a few microseconds) on the pool: a
+ * cheap request that needs a worker. In wpool mode it runs in a work class
+ * with one reserved worker (--quick-reserved N; 0: the default class), so a
+ * flood of /hash requests does not make it wait; with uv_queue_work it
+ * queues behind them.
  * Bad requests get 400 (404 for another path, 431 for a header over 8 KiB),
  * never a crash. bench/http_compare.sh drives the three modes with wrk;
  * examples/http_hash_test.py checks answers and error handling.
@@ -23,7 +28,7 @@
  *                  fork, and restarts any that dies; SIGTERM stops them all
  *
  * Run: build/examples/wpool-http-hash --mode wpool [--port 8080] [--rounds N]
- *      [--threads N] [--loops N | --processes N]
+ *      [--threads N] [--quick-reserved N] [--loops N | --processes N]
  *      (port 0: pick a free one; the first line printed says it)
  */
 #ifndef _GNU_SOURCE
@@ -63,6 +68,7 @@ struct request {
     struct conn *conn;
     char text[MAX_TEXT];
     size_t text_len;
+    unsigned long n; /* hash rounds: `rounds` for /hash, 1 for /quick */
     char hex[65];
     uv_write_t write;
     char out[512];
@@ -95,6 +101,8 @@ struct conn {
 static enum mode mode = MODE_WPOOL;
 static unsigned long rounds;
 static wpool_t *pool;
+static unsigned quick_reserved = 1; /* workers reserved for /quick (wpool mode) */
+static int quick_class = WPOOL_CLASS_NORMAL;
 static struct server *servers; /* nloops of them; servers[0] runs on main */
 static int nloops = 1;
 static uv_signal_t sigterm, sigint; /* on servers[0]'s loop */
@@ -200,7 +208,7 @@ static void finish_hash(struct conn *c) /* on the loop thread, hash in c->req.he
 static int wpool_hash(struct wpool_task *task) /* on a wpool worker */
 {
     struct request *r = (struct request *)task;
-    hash_text(r->text, r->text_len, rounds, r->hex);
+    hash_text(r->text, r->text_len, r->n, r->hex);
     return 0;
 }
 
@@ -218,7 +226,7 @@ static void on_pool_readable(uv_poll_t *w, int status, int events)
 static void uv_hash(uv_work_t *work) /* on a libuv threadpool thread */
 {
     struct request *r = work->data;
-    hash_text(r->text, r->text_len, rounds, r->hex);
+    hash_text(r->text, r->text_len, r->n, r->hex);
 }
 
 static void uv_hashed(uv_work_t *work, int status) /* on the loop */
@@ -226,18 +234,20 @@ static void uv_hashed(uv_work_t *work, int status) /* on the loop */
     finish_hash(((struct request *)work->data)->conn);
 }
 
-static void start_hash(struct conn *c)
+static void start_hash(struct conn *c, bool quick)
 {
     struct request *r = &c->req;
     r->conn = c;
+    r->n = quick ? 1 : rounds;
     c->busy = true;
     if (mode == MODE_INLINE) {
-        hash_text(r->text, r->text_len, rounds, r->hex);
+        hash_text(r->text, r->text_len, r->n, r->hex);
         finish_hash(c);
     } else if (mode == MODE_UV) {
         r->work.data = r;
         uv_queue_work(&c->srv->loop, &r->work, uv_hash, uv_hashed);
     } else {
+        wpool_task_set_class(&r->task, quick ? quick_class : WPOOL_CLASS_NORMAL);
         int rc = wpool_submit(pool, &r->task);
         if (rc) { /* -EAGAIN: the queue is full; say so instead of waiting */
             c->busy = false;
@@ -281,10 +291,12 @@ static long url_decode(const char *s, const char *end, char *out)
     return (long)n;
 }
 
-#define ROUTE_PING 1 /* parse_request_line: GET /ping */
+#define ROUTE_PING  1 /* parse_request_line: GET /ping */
+#define ROUTE_QUICK 2 /* GET /quick?text=... (text decoded into r) */
 
 /* Parses the request line in [line, eol). Returns the HTTP status to send:
- * 0 (a valid /hash request, text decoded into r), ROUTE_PING, 400 or 404. */
+ * 0 (a valid /hash request, text decoded into r), ROUTE_PING, ROUTE_QUICK,
+ * 400 or 404. */
 static int parse_request_line(const char *line, const char *eol, struct request *r)
 {
     if (eol - line < 4 || memcmp(line, "GET ", 4) != 0)
@@ -297,7 +309,10 @@ static int parse_request_line(const char *line, const char *eol, struct request 
     const char *path_end = q ? q : sp;
     if (path_end - target == 5 && memcmp(target, "/ping", 5) == 0)
         return ROUTE_PING;
-    if (path_end - target != 5 || memcmp(target, "/hash", 5) != 0)
+    int route = 0;
+    if (path_end - target == 6 && memcmp(target, "/quick", 6) == 0)
+        route = ROUTE_QUICK;
+    else if (path_end - target != 5 || memcmp(target, "/hash", 5) != 0)
         return 404;
     for (const char *p = q ? q + 1 : sp; p < sp;) { /* find text= among a=b&c=d */
         const char *amp = memchr(p, '&', (size_t)(sp - p));
@@ -307,7 +322,7 @@ static int parse_request_line(const char *line, const char *eol, struct request 
             if (n < 0)
                 return 400;
             r->text_len = (size_t)n;
-            return 0;
+            return route;
         }
         p = param_end + 1;
     }
@@ -334,11 +349,11 @@ static void try_process(struct conn *c)
     if (status == ROUTE_PING)
         respond(c, 200, "OK", "pong\n");
     else if (status == 404)
-        respond(c, 404, "Not Found", "try /hash?text=... or /ping\n");
-    else if (status)
+        respond(c, 404, "Not Found", "try /hash?text=..., /quick?text=... or /ping\n");
+    else if (status && status != ROUTE_QUICK)
         respond(c, 400, "Bad Request", "expected GET /hash?text=...\n");
     else
-        start_hash(c);
+        start_hash(c, status == ROUTE_QUICK);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -444,7 +459,7 @@ static unsigned long calibrate(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: wpool-http-hash [--mode inline|uv|wpool] [--port N] [--rounds N] "
-                    "[--threads N] [--loops N | --processes N]\n");
+                    "[--threads N] [--quick-reserved N] [--loops N | --processes N]\n");
     exit(2);
 }
 
@@ -573,6 +588,18 @@ int serve_with_pool(int fd0, unsigned threads)
         fprintf(stderr, "wpool_create: %s\n", wpool_strerror(rc));
         return 1;
     }
+    /* /quick's class: its reserved workers keep to it while /hash floods
+     * the others (a one-worker pool has none to spare). */
+    if (quick_reserved && wpool_threads(pool) > quick_reserved) {
+        struct wpool_class_options co = WPOOL_CLASS_OPTIONS_INIT;
+        co.reserved_workers = quick_reserved;
+        quick_class = wpool_class_create(pool, &co);
+        if (quick_class < 0) {
+            fprintf(stderr, "wpool_class_create: %s\n", wpool_strerror(quick_class));
+            wpool_destroy(pool);
+            return 1;
+        }
+    }
     char nthreads[16];
     snprintf(nthreads, sizeof(nthreads), "%u", wpool_threads(pool));
     setenv("UV_THREADPOOL_SIZE", nthreads, 1); /* before libuv's pool starts */
@@ -602,6 +629,8 @@ int main(int argc, char **argv)
             rounds = strtoul(v, NULL, 10);
         else if (!strcmp(argv[i], "--threads"))
             threads = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--quick-reserved") && atoi(v) >= 0)
+            quick_reserved = (unsigned)atoi(v);
         else if (!strcmp(argv[i], "--loops") && atoi(v) >= 1)
             nloops = atoi(v);
         else if (!strcmp(argv[i], "--processes") && atoi(v) >= 1)

@@ -103,6 +103,16 @@ def check_mode(exe, mode, extra=()):
             expect(got == code, f"{mode}: {data[:40]!r} -> {got}, want {code}")
         got = raw(port, b"GET /ping HTTP/1.1\r\n\r\n")
         expect(got == 200, f"{mode}: GET /ping -> {got}, want 200")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for t in ["quick", "q ünï &"]:  # one round of the hash, on the pool
+            conn.request("GET", "/quick?text=" + urllib.parse.quote(t))
+            r = conn.getresponse()
+            body = r.read().decode()
+            want = hashlib.sha256(t.encode()).hexdigest() + "\n"
+            expect(r.status == 200 and body == want, f"{mode}: /quick {t!r} -> {r.status} {body!r}")
+        conn.close()
+        got = raw(port, b"GET /quick HTTP/1.1\r\n\r\n")
+        expect(got == 400, f"{mode}: GET /quick without text -> {got}, want 400")
         results = []
         client(port, ["still alive"], results)  # no crash after all that
         expect(results and results[0][1] == 200 and results[0][2] == want_hash("still alive"),
@@ -176,6 +186,7 @@ def main():
         check_mode(exe, mode)
     for mode in ("uv", "wpool"):
         check_mode(exe, mode, ("--loops", "2"))
+    check_mode(exe, "wpool", ("--quick-reserved", "0", "--threads", "2"))
     check_cluster(exe)
     print("http-hash:", "all checks passed" if not failures else f"{len(failures)} failures")
     return 1 if failures else 0
