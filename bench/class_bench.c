@@ -24,7 +24,8 @@
  * rotated; medians of the rounds with min..max.
  *
  * usage: wpool-bench-class [--rounds R] [--seconds S] [--threads T]
- *            [--bulk-us US] [--lat-us US] [--period-us US] [--quick]
+ *            [--bulk-us US] [--lat-us US] [--period-us US] [--lend-us US] [--quick]
+ * (--lend-us: the latency class's lend_after_us, default 1000)
  * Targets: classes p99 <= 2x idle p99; bulk alone with the class >= 0.95x
  * bulk alone on a plain pool. Never fails on a number; exits non-zero if a
  * task is lost, fails, or completes twice.
@@ -70,6 +71,7 @@ struct lat_job {
 
 /* Options. */
 static unsigned int threads = 2, rounds = 5, bulk_us = 1000, lat_us = 20, period_us = 500;
+static unsigned int lend_us = WPOOL_DEFAULT_LEND_AFTER_US; /* the class's lend_after_us */
 static double seconds = 2.0;
 
 /* Calibration: spin iterations per microsecond. */
@@ -255,6 +257,7 @@ static void run_mode(enum mode m, double out[NMET])
         struct wpool_class_options co;
         wpool_class_options_init(&co);
         co.reserved_workers = 1;
+        co.lend_after_us = lend_us;
         int rc = wpool_class_create(a, &co);
         if (rc < 0)
             die("wpool_class_create", rc);
@@ -396,19 +399,22 @@ int main(int argc, char **argv)
             lat_us = parse_uint(argv[++i]);
         else if (!strcmp(a, "--period-us") && more)
             period_us = parse_uint(argv[++i]);
+        else if (!strcmp(a, "--lend-us") && more)
+            lend_us = parse_uint(argv[++i]);
         else if (!strcmp(a, "--quick")) {
             rounds = 1;
             seconds = 0.5;
         } else {
             fprintf(stderr,
                     "usage: %s [--rounds R] [--seconds S] [--threads T] [--bulk-us US] "
-                    "[--lat-us US] [--period-us US] [--quick]\n",
+                    "[--lat-us US] [--period-us US] [--lend-us US] [--quick]\n",
                     argv[0]);
             return 2;
         }
     }
     if (rounds < 1 || rounds > MAX_ROUNDS || !(seconds >= 0.01 && seconds <= 3600) || threads < 2 ||
-        threads > WPOOL_MAX_THREADS || bulk_us < 1 || lat_us < 1 || period_us < 1) {
+        threads > WPOOL_MAX_THREADS || bulk_us < 1 || lat_us < 1 || period_us < 1 ||
+        lend_us > 10000000) {
         fprintf(stderr,
                 "rounds 1..%d, seconds 0.01..3600, threads 2..%u (one worker is "
                 "reserved, one is not), bulk-us, lat-us, period-us >= 1\n",
@@ -449,9 +455,9 @@ int main(int argc, char **argv)
            sysconf(_SC_NPROCESSORS_ONLN), allowed, threads, threads - 1, iters_per_us);
     printf("bulk: %u us tasks, %u in flight; latency: %u us tasks every %u us "
            "(%.0f measured per mode); %.2f s per mode after %llu ms warm-up; "
-           "median of %u rounds (min..max)\n",
+           "median of %u rounds (min..max); the class's lend_after_us %u\n",
            bulk_us, nbulk, lat_us, period_us, seconds * 1e6 / period_us, seconds,
-           WARMUP_NS / 1000000, rounds);
+           WARMUP_NS / 1000000, rounds, lend_us);
     if (allowed > 0 && (unsigned int)allowed < threads + 1)
         printf("note: fewer CPUs than workers + owner: the owner's sends and dispatches "
                "compete with the workers\n");
