@@ -81,6 +81,7 @@ void wp_classes_init(struct wpool *pool)
         /* Its reserved workers' nodes live in pool->workers: late wakes. */
         wp_park_init(&c->home, true);
         atomic_init(&c->running, 0);
+        atomic_init(&c->turned, 0);
         atomic_init(&c->waiting, 0);
         atomic_init(&c->refusals, 0);
         atomic_init(&c->withdrawn, 0);

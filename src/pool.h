@@ -78,8 +78,11 @@ struct wp_class {
     uint64_t lend_ns;      /* a reserved worker lends itself after this idle */
     bool limited;          /* max_queue of its own */
     int64_t max_queue;
-    /* Workers running its tasks (capped classes: claimed before a take). */
+    /* Workers running its tasks (capped classes: claimed before a take),
+     * and whether a claim was turned away at the cap since a place was last
+     * given back after an empty take (worker.c). */
     WP_ALIGNED _Atomic int running;
+    _Atomic int turned;
     /* Limited: accepted tasks not yet taken or cancelled. */
     WP_ALIGNED _Atomic int64_t waiting;
     _Atomic uint64_t refusals;  /* submits refused by its max_queue */

@@ -257,8 +257,8 @@ static int wp_drain_release_port(struct wp_drain *d, struct wpool_port *port, in
 {
     pthread_mutex_lock(&d->lock);
     if (d->port == port) {
-        if (d->fn)
-            rc = -EBUSY;  /* registered */
+        if (d->fn || d->posted)
+            rc = -EBUSY;  /* registered, or its notification is on its way there */
         else if (rc == 0) /* nothing in flight, the drain's record included */
             d->port = d->pool->default_port;
     }

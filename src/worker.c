@@ -106,13 +106,24 @@ static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
  * lowers `running`, then reads the backlog and the parks' waiters). */
 static bool wp_cap_claim(struct wp_class *c)
 {
-    int r = atomic_load_explicit(&c->running, memory_order_seq_cst);
-    while (r < (int)c->cap)
-        /* seq_cst: see above. */
-        if (atomic_compare_exchange_weak_explicit(&c->running, &r, r + 1, memory_order_seq_cst,
-                                                  memory_order_seq_cst))
-            return true;
-    return false;
+    for (;;) {
+        int r = atomic_load_explicit(&c->running, memory_order_seq_cst);
+        while (r < (int)c->cap)
+            /* seq_cst: see above. */
+            if (atomic_compare_exchange_weak_explicit(&c->running, &r, r + 1, memory_order_seq_cst,
+                                                      memory_order_seq_cst))
+                return true;
+        /* Turned away: say so, then look at `running` again. A holder that
+         * gives its place back without running a task lowers `running`,
+         * then exchanges `turned` (wp_take_class): either it sees our flag
+         * and wakes a worker, or we see the place it freed and claim again
+         * (the Dekker pair; without the second look a wake is lost: Spin,
+         * classcap-turnednoreload). seq_cst, all four. */
+        if (!atomic_load_explicit(&c->turned, memory_order_seq_cst))
+            atomic_store_explicit(&c->turned, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->running, memory_order_seq_cst) >= (int)c->cap)
+            return false;
+    }
 }
 
 /* Gives a claimed place back; then, if the class has tasks, a worker that
@@ -138,9 +149,16 @@ static struct wpool_task *wp_take_class(struct wp_worker *w, int lane)
     if (!wp_cap_claim(c))
         return NULL;
     struct wpool_task *t = wp_take_lane(w, lane);
+    /* Nothing to take: the place goes back. A worker turned away meanwhile
+     * may sleep on the class's tasks; if none was, nobody needs a wake (a
+     * wake for every empty take would chain workers through each other
+     * while a submitter is stalled between reserving a cell and publishing
+     * it: the lane counts a task no pop can take yet). seq_cst: the
+     * decrement, then the exchange (the Dekker of wp_cap_claim). */
     if (!t) {
         wp_cap_release(c);
-        wp_cap_recheck(w->pool, lane);
+        if (atomic_exchange_explicit(&c->turned, 0, memory_order_seq_cst))
+            wp_cap_recheck(w->pool, lane);
     }
     return t;
 }
@@ -403,13 +421,11 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         if (pool->timing)
             start = !waited && w->last_end ? w->last_end : wp_ticks();
         wp_stats_running(st, 1);
-        if (WP_UNLIKELY(lane))
-            atomic_store_explicit(&w->lane, lane, memory_order_relaxed); /* a gauge */
+        atomic_store_explicit(&w->lane, lane, memory_order_relaxed); /* a gauge, as running */
         wp_defer_start(t);
         int rc = wp_t(t)->work(t);
         wp_stats_running(st, 0);
-        if (WP_UNLIKELY(lane))
-            atomic_store_explicit(&w->lane, -1, memory_order_relaxed);
+        atomic_store_explicit(&w->lane, -1, memory_order_relaxed);
         if (WP_LIKELY(rc != WPOOL_PENDING))
             wp_task_finish(t, rc);
         if (pool->timing) {

@@ -164,7 +164,11 @@ checks=(
   # after a run's (NO_RUN_NOTIFY), a check-then-store claim
   # (CHECK_THEN_INC), a home-class submit with no fallback to G
   # (HOME_ONLY), a lending reserved worker's re-check taking only from its
-  # class (RECHECK_HOME_ONLY).
+  # class (RECHECK_HOME_ONLY). A failed take's check runs only if a claim
+  # was turned away (turned, exchanged after the release); a claim turned
+  # away sets turned, then loads running again: without that second load
+  # (TURNED_NO_RELOAD) a release between its load and its store skips the
+  # check; the exchange before the release (TURNED_LATE) loses it too.
   "classcap|classcap.pml||-DSAFETY|-m200000|pass"
   "classcap-reserved|classcap.pml|-DRESERVED|-DSAFETY|-m200000|pass"
   "classcap-capb|classcap.pml|-DCAPB=1|-DSAFETY|-m200000|pass"
@@ -174,6 +178,8 @@ checks=(
   "classcap-nochain|classcap.pml|-DRESERVED -DNO_CHAIN|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
   "classcap-lendany|classcap.pml|-DRESERVED -DLEND=1|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
   "classcap-nofailnotify|classcap.pml|-DNO_FAIL_NOTIFY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-turnednoreload|classcap.pml|-DTURNED_NO_RELOAD|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
+  "classcap-turnedlate|classcap.pml|-DTURNED_LATE|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
   "classcap-norunnotify|classcap.pml|-DNO_RUN_NOTIFY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"
   "classcap-checktheninc|classcap.pml|-DCHECK_THEN_INC|-DSAFETY|-m200000|assertion violated \(inside\["
   "classcap-homeonly|classcap.pml|-DRESERVED -DHOME_ONLY|-DSAFETY|-m200000|assertion violated +!\(lost_wakeup\)"

@@ -13,11 +13,17 @@
  * Workers sleep on the general park G; the reserved one on H while it keeps
  * to its class.
  *
- *   take(L)    wp_take_class: capped L: wp_cap_claim (load running; at the
- *              cap: skip L; else CAS r -> r + 1, a failed CAS loads again:
- *              with the retry, one atomic "if running < cap: running++");
- *              pop (queued[L] > 0: queued[L]--); none: release
- *              (running[L]--), then the check. Uncapped L: the pop alone.
+ *   take(L)    wp_take_class: capped L: wp_cap_claim (load running; below
+ *              the cap: CAS r -> r + 1, a failed CAS loads again: with the
+ *              retry, one atomic "if running < cap: running++"; at the cap:
+ *              turned[L] (load; 0: store 1), then load running again: below
+ *              the cap, claim again, else skip L); pop (queued[L] > 0:
+ *              queued[L]--); none: release (running[L]--), then exchange
+ *              turned[L] with 0 and, if it was 1, the check. Uncapped L: the
+ *              pop alone. (The turned flag spares the check, and its wakes,
+ *              while no claim was turned away: a producer stalled between a
+ *              ring cell's reserve and publish left a lane that counts tasks
+ *              but pops none, and each failed take woke a worker.)
  *   check      wp_cap_recheck: queued[L] > 0 -> wake_for(L)
  *   wake_for   wp_wake_for: L with reserved workers: notify(H, 1), and
  *              notify(G, 1) if that signalled nobody; else notify(G, 1)
@@ -94,7 +100,13 @@
  *   RUN_CHECK_NOW  the check after a run right after the release, instead
  *              of after the next take (the first description of the design)
  * Broken variants, each must fail:
- *   NO_FAIL_NOTIFY     no check after a failed take's release
+ *   NO_FAIL_NOTIFY     no check after a failed take's release (and no
+ *                      exchange of turned)
+ *   TURNED_NO_RELOAD   a claim turned away sets turned after its last load
+ *                      of running and does not load it again: a release
+ *                      between the two finds turned 0 and skips the check
+ *   TURNED_LATE        the failed take exchanges turned before its release
+ *                      (running--)
  *   NO_RUN_NOTIFY      no check after a run's release
  *   CHECK_THEN_INC     the claim loads running, then stores r + 1 (no CAS)
  *   HOME_ONLY          a submit to the home class notifies only H (no
@@ -145,6 +157,7 @@
 /* ---- the classes ---------------------------------------------------------- */
 byte queued[2];           /* tasks waiting in the lane */
 byte running[2];          /* running[L] (capped classes) */
+bool turned[2];           /* turned[L]: a claim found L at its cap */
 byte inside[2];           /* ghost: workers holding a claim on L */
 byte runs;                /* ghost: tasks run */
 byte submitted;           /* ghost: tasks published */
@@ -290,25 +303,56 @@ inline take(L) {
         :: r < CAP(L) ->
             atomic { running[L] = r + 1; inside[L]++; r = 0;     /* store */
                 assert(inside[L] <= CAP(L)); got = true }
-        :: else -> r = 0
+        :: else ->                           /* at the cap */
+            r = turned[L];
+            if
+            :: r == 0 -> turned[L] = true
+            :: else
+            fi;
+            r = 0
         fi;
 #else
-        if                                   /* wp_cap_claim */
+        do                                   /* wp_cap_claim */
         :: atomic { running[L] < CAP(L) -> running[L]++; inside[L]++;
-                assert(inside[L] <= CAP(L)); got = true }
-        :: else                              /* at the cap: skip L */
-        fi;
+                assert(inside[L] <= CAP(L)); got = true }; break
+        :: atomic { running[L] >= CAP(L) -> r = turned[L] }  /* at the cap; */
+            if                               /* load turned: 0 -> store 1 */
+            :: r == 0 -> turned[L] = true
+            :: else
+            fi;
+            r = 0;
+#ifdef TURNED_NO_RELOAD
+            break                            /* skip L */
+#else
+            if                               /* load running again */
+            :: running[L] >= CAP(L) -> break /* skip L */
+            :: else                          /* a place was given back: retry */
+            fi
+#endif
+        od;
 #endif
         if
         :: got ->
             if
             :: atomic { queued[L] > 0 -> queued[L]-- }           /* pop */
             :: else ->
+#if defined(NO_FAIL_NOTIFY)
+                atomic { running[L]--; inside[L]--; got = false }    /* release */
+#elif defined(TURNED_LATE)
+                atomic { r = turned[L]; turned[L] = false };         /* exchange */
                 atomic { running[L]--; inside[L]--; got = false };   /* release */
-#ifndef NO_FAIL_NOTIFY
-                after_dec(L);                /* wp_cap_recheck */
+                if
+                :: r -> r = 0; after_dec(L)  /* wp_cap_recheck */
+                :: else
+                fi
+#else
+                atomic { running[L]--; inside[L]--; got = false };   /* release */
+                atomic { r = turned[L]; turned[L] = false };         /* exchange */
+                if
+                :: r -> r = 0; after_dec(L)  /* wp_cap_recheck */
+                :: else
+                fi
 #endif
-                skip
             fi
         :: else
         fi
