@@ -287,6 +287,12 @@ int wp_drain_close_port(struct wpool *pool, struct wpool_port *port);
 void wp_place_released(struct wpool *pool, struct wpool_task *t);
 
 /* ---- class.c */
+/* A capped class's places (the caller's worker.c takes): claim one (false
+ * at the cap, noted in `turned`), give one back, and after a give-back wake
+ * a worker if the lane has tasks. */
+bool wp_cap_claim(struct wp_class *c);
+void wp_cap_release(struct wp_class *c);
+void wp_cap_recheck(struct wpool *pool, int lane);
 /* Lane has tasks queued (a snapshot; seq_cst loads). */
 bool wp_lane_backlog(struct wpool *pool, int lane);
 /* Sets up every lane's locks and counters (wpool_create, first), then the

@@ -100,46 +100,6 @@ static struct wpool_task *wp_take_lane(struct wp_worker *w, int lane)
     return t;
 }
 
-/* A capped class: claims a place among the workers running its tasks.
- * seq_cst: the Dekker with a worker that found the class at its cap and
- * parks (it registers, then re-reads `running` in its re-check; a release
- * lowers `running`, then reads the backlog and the parks' waiters). */
-static bool wp_cap_claim(struct wp_class *c)
-{
-    for (;;) {
-        int r = atomic_load_explicit(&c->running, memory_order_seq_cst);
-        while (r < (int)c->cap)
-            /* seq_cst: see above. */
-            if (atomic_compare_exchange_weak_explicit(&c->running, &r, r + 1, memory_order_seq_cst,
-                                                      memory_order_seq_cst))
-                return true;
-        /* Turned away: say so, then look at `running` again. A holder that
-         * gives its place back without running a task lowers `running`,
-         * then exchanges `turned` (wp_take_class): either it sees our flag
-         * and wakes a worker, or we see the place it freed and claim again
-         * (the Dekker pair; without the second look a wake is lost: Spin,
-         * classcap-turnednoreload). seq_cst, all four. */
-        if (!atomic_load_explicit(&c->turned, memory_order_seq_cst))
-            atomic_store_explicit(&c->turned, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&c->running, memory_order_seq_cst) >= (int)c->cap)
-            return false;
-    }
-}
-
-/* Gives a claimed place back; then, if the class has tasks, a worker that
- * found it at its cap may be asleep: wake one (wp_cap_recheck). seq_cst:
- * the Dekker above. */
-static void wp_cap_release(struct wp_class *c)
-{
-    atomic_fetch_sub_explicit(&c->running, 1, memory_order_seq_cst);
-}
-
-static void wp_cap_recheck(struct wpool *pool, int lane)
-{
-    if (wp_lane_backlog(pool, lane))
-        wp_wake_for(pool, lane);
-}
-
 /* Takes a task of class `lane`, within its cap. */
 static struct wpool_task *wp_take_class(struct wp_worker *w, int lane)
 {
