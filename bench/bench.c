@@ -17,7 +17,7 @@
  *   payload      like w1, the owner mallocs a 256 B..4 KiB payload per task
  *                and the worker frees it
  *   mem          (wpool-bench-alloc only) mallocs per task, heap per queued task
- * Peers: wpool wpool-pin wpool-port wpool-notiming wpool-coalesce plain libuv glib, plus
+ * Peers: wpool wpool-pin wpool-port wpool-notiming wpool-at-once plain libuv glib, plus
  * threads (w2) and floor (w3). wpool-port (w1, w4) sends completions to a port
  * the owner created instead of the default one.
  *
@@ -59,7 +59,7 @@ static const struct peer *const all_peers[] = {
     &peer_wpool_port,
 #ifdef BENCH_HAVE_TIMING
     &peer_wpool_notiming,
-    &peer_wpool_coalesce,
+    &peer_wpool_at_once,
 #endif
 #ifdef BENCH_HAVE_UV
     &peer_uv,
@@ -805,7 +805,7 @@ static bool supported(const char *w, const struct peer *p, const char *pname)
     if (p == &peer_wpool_notiming)
         return strcmp(w, "w1") == 0;
 #endif
-    if (p == &peer_wpool_coalesce)
+    if (p == &peer_wpool_at_once)
         return strcmp(w, "w1") == 0 || strcmp(w, "w2") == 0 || strcmp(w, "w3") == 0 ||
                strcmp(w, "w4") == 0;
     return true;

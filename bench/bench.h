@@ -77,7 +77,7 @@ extern const struct peer peer_wpool_pin;
 extern const struct peer peer_wpool_rr;
 extern const struct peer peer_wpool_port;
 extern const struct peer peer_wpool_notiming;
-extern const struct peer peer_wpool_coalesce;
+extern const struct peer peer_wpool_at_once;
 extern const struct peer peer_plain;
 #ifdef BENCH_HAVE_UV
 extern const struct peer peer_uv;

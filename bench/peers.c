@@ -69,19 +69,22 @@ static void wp_done(struct wpool_task *task, int status)
     bench_complete((struct btask *)task);
 }
 
-/* The coalesce_us of peer wpool-coalesce (WPOOL_BENCH_COALESCE_US overrides). */
-#define WP_COALESCE_US 1000
-
 static int wp_placement = WPOOL_FIRST_FREE; /* peer wpool-rr: ROUND_ROBIN */
 
-static int wp_create_opts(unsigned int threads, int pin, int timing, unsigned int coalesce_us)
+/* coalesce_us: -1 keeps the default (WPOOL_BENCH_COALESCE_US overrides it,
+ * for sweeps by hand; bench/run.sh never sets it). */
+static int wp_create_opts(unsigned int threads, int pin, int timing, int coalesce_us)
 {
     struct wpool_options o;
     wpool_options_init(&o);
     o.threads = threads;
     o.pin = pin;
     o.placement = wp_placement;
-    o.coalesce_us = coalesce_us;
+    const char *env = getenv("WPOOL_BENCH_COALESCE_US");
+    if (coalesce_us >= 0)
+        o.coalesce_us = (unsigned int)coalesce_us;
+    else if (env)
+        o.coalesce_us = (unsigned int)strtoul(env, NULL, 10);
 #ifdef BENCH_HAVE_TIMING
     o.timing = timing;
 #else
@@ -108,17 +111,17 @@ static void wp_prepare(struct btask *t)
 
 static int wp_create(unsigned int threads)
 {
-    return wp_create_opts(threads, 0, 1, 0);
+    return wp_create_opts(threads, 0, 1, -1);
 }
 
 static int wp_create_pin(unsigned int threads)
 {
-    return wp_create_opts(threads, 1, 1, 0);
+    return wp_create_opts(threads, 1, 1, -1);
 }
 
 static int wp_create_port(unsigned int threads)
 {
-    int rc = wp_create_opts(threads, 0, 1, 0);
+    int rc = wp_create_opts(threads, 0, 1, -1);
     if (rc)
         return rc;
     loop_close();
@@ -132,21 +135,21 @@ static int wp_create_port(unsigned int threads)
 static int wp_create_rr(unsigned int threads)
 {
     wp_placement = WPOOL_ROUND_ROBIN;
-    int rc = wp_create_opts(threads, 0, 1, 0);
+    int rc = wp_create_opts(threads, 0, 1, -1);
     wp_placement = WPOOL_FIRST_FREE;
     return rc;
 }
 
 static int wp_create_notiming(unsigned int threads)
 {
-    return wp_create_opts(threads, 0, 0, 0);
+    return wp_create_opts(threads, 0, 0, -1);
 }
 
-static int wp_create_coalesce(unsigned int threads)
+/* Peer wpool-at-once: completion coalescing off, every completion after an
+ * idle loop signalled at once (the default before 0.3). */
+static int wp_create_at_once(unsigned int threads)
 {
-    const char *env = getenv("WPOOL_BENCH_COALESCE_US");
-    return wp_create_opts(threads, 0, 1,
-                          env ? (unsigned int)strtoul(env, NULL, 10) : WP_COALESCE_US);
+    return wp_create_opts(threads, 0, 1, 0);
 }
 
 static int wp_submit(struct btask *t)
@@ -207,8 +210,6 @@ static void wp_destroy(void)
         name, WP_NOTE note, sizeof(struct wpool_task), create, wp_prepare, wp_submit, wp_submit,   \
             WP_BATCH, wp_poll, wp_destroy                                                          \
     }
-#define WP_STR2(x) #x
-#define WP_STR(x)  WP_STR2(x)
 
 const struct peer peer_wpool = WP_PEER("wpool", "", wp_create);
 const struct peer peer_wpool_pin = WP_PEER("wpool-pin", ", pin = 1", wp_create_pin);
@@ -216,8 +217,8 @@ const struct peer peer_wpool_rr = WP_PEER("wpool-rr", ", placement = ROUND_ROBIN
 const struct peer peer_wpool_port = WP_PEER("wpool-port", ", own port", wp_create_port);
 const struct peer peer_wpool_notiming =
     WP_PEER("wpool-notiming", ", timing = 0", wp_create_notiming);
-const struct peer peer_wpool_coalesce =
-    WP_PEER("wpool-coalesce", ", coalesce_us = " WP_STR(WP_COALESCE_US), wp_create_coalesce);
+const struct peer peer_wpool_at_once =
+    WP_PEER("wpool-at-once", ", coalesce_us = 0", wp_create_at_once);
 
 /* ---- plain mutex + condvar pool ---- */
 

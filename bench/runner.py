@@ -321,10 +321,9 @@ def report(results, meta):
                  "wpool/best peer = %.2fx")
     ratio_target("W2 efficiency >= 0.95 of plain threads", med("w2", WPOOL, "efficiency"),
                  med("w2", "threads", "efficiency"), 0.95, "wpool/threads = %.3f")
-    if med("w2", "wpool-coalesce", "efficiency") is not None:
-        ratio_target("  the same with the opt-in coalesce_us", med("w2", "wpool-coalesce",
-                                                                   "efficiency"),
-                     med("w2", "threads", "efficiency"), 0.95, "wpool-coalesce/threads = %.3f")
+    if med("w2", "wpool-at-once", "efficiency") is not None:
+        ratio_target("  the same with coalesce_us = 0", med("w2", "wpool-at-once", "efficiency"),
+                     med("w2", "threads", "efficiency"), 0.95, "wpool-at-once/threads = %.3f")
     p50, floor = med("w3", WPOOL, "p50_us"), med("w3", "floor", "p50_us")
     if p50 is not None and floor:
         target("W3 p50 <= 1.2x futex + eventfd floor", p50 <= 1.2 * floor,
@@ -361,7 +360,7 @@ def report(results, meta):
                 label, fmt(a), fmt(b), b / a))
     # wpool against one of its variants, W1 to W4.
     for peer, what, base, other, ratio in (
-            ("wpool-coalesce", "coalesce", "default", "coalesce_us", "coalesced/default"),
+            ("wpool-at-once", "coalesce", "default", "coalesce_us = 0", "at once/default"),
             ("wpool-rr", "placement", "FIRST_FREE", "ROUND_ROBIN", "rr/ff")):
         for g, key, label in (("w1", "mtasks_per_s", "W1 Mtasks/s"),
                               ("w2", "efficiency", "W2 effic."), ("w3", "p50_us", "W3 p50 us"),
@@ -373,7 +372,7 @@ def report(results, meta):
     return "".join(out)
 
 
-PEER_ORDER = ["wpool", "wpool-rr", "wpool-pin", "wpool-notiming", "wpool-coalesce", "libuv",
+PEER_ORDER = ["wpool", "wpool-rr", "wpool-pin", "wpool-notiming", "wpool-at-once", "libuv",
               "glib", "plain", "floor"]
 
 

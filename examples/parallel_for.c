@@ -10,9 +10,10 @@
  * plain loop, and counts how often its loop woke up. Each member has its own
  * (here empty) completion callback, and a completion that finds the loop
  * idle wakes it: with chunks of under a millisecond that is a wakeup for
- * nearly every member. The coalesce_us option lets a worker that has more
- * chunks to run hold the signal, and the second run shows the loop then
- * wakes only a dozen or so times for the whole range.
+ * nearly every member when completions are signalled at once (the first
+ * run, coalesce_us = 0). By default (the second run) the pool holds the
+ * signal while the workers have more chunks to run, for up to
+ * WPOOL_DEFAULT_COALESCE_US, and the loop wakes far fewer times.
  *
  * Build: meson compile -C build && ./build/examples/wpool-parallel-for
  */
@@ -161,7 +162,6 @@ static int run(unsigned int coalesce_us)
 
 int main(void)
 {
-    /* Default options, then workers holding the completion signal up to
-     * 2 ms while they have more chunks to run. */
-    return run(0) || run(2000);
+    /* Every completion signalled at once, then the default coalescing. */
+    return run(0) || run(WPOOL_DEFAULT_COALESCE_US);
 }

@@ -40,8 +40,9 @@ extern "C" {
 /* Default and largest number of slots in one task queue (powers of two). */
 #define WPOOL_DEFAULT_QUEUE_CAPACITY 4096u
 #define WPOOL_MAX_QUEUE_CAPACITY     (1u << 24)
-/* Largest coalesce_us option: one second. */
-#define WPOOL_MAX_COALESCE_US 1000000u
+/* Default and largest coalesce_us option: 500 microseconds, one second. */
+#define WPOOL_DEFAULT_COALESCE_US 500u
+#define WPOOL_MAX_COALESCE_US     1000000u
 
 /* max_queue and drain_low_water: no limit beyond the queues' capacity. */
 #define WPOOL_UNLIMITED 0xffffffffu
@@ -140,19 +141,17 @@ struct wpool_options {
     wpool_worker_fn on_worker_stop;
     void *hook_arg;
     /* Completion coalescing on the pool's own port (wpool_fd), in
-     * microseconds, at most WPOOL_MAX_COALESCE_US. 0 (default): the first
-     * completion after the owner went idle makes wpool_fd readable at once.
-     * N: a worker that finishes a task and finds another one waiting may hold
-     * that signal back and run on, so that the owner's loop wakes once for a
-     * run of completions instead of once for every few; it signals as soon
-     * as it finds no task, or before it starts a task once N us have passed
-     * since it began holding. A completion is thus signalled at most N us
-     * plus the run time of one task late (the task the worker was running
-     * when the N us passed). Completions are still posted at once: a
-     * dispatch in the meantime runs them, and the signal that follows it may
+     * microseconds, at most WPOOL_MAX_COALESCE_US; WPOOL_DEFAULT_COALESCE_US
+     * (500) by default. 0: the first completion after the owner went idle
+     * makes wpool_fd readable at once. N: while the workers have more tasks
+     * to run, that signal is held back for up to N us (by the pool's ticker
+     * thread, whatever the tasks do), so that the owner's loop wakes once for
+     * a run of completions instead of once for every few; a worker that finds
+     * no task signals at once. Completions are still posted at once: a
+     * dispatch in the meantime runs them, and the signal that follows may
      * then find nothing to run (one spurious wakeup of the loop, as after
      * wpool_port_settle). Ports made with wpool_port_create are signalled at
-     * once. See docs/design.md. */
+     * once. See wpool(7), COMPLETION COALESCING. */
     unsigned int coalesce_us;
     /* 0 (default): unbounded. A task that finds its lane's ring full waits
      * in an overflow list, linked through its own record (no allocation),
@@ -165,11 +164,11 @@ struct wpool_options {
 
 /* Default options: one worker per allowed core, 4096-slot queues, FIRST_FREE,
  * unpinned, no limit beyond capacity, timing on, inherited nice and stack, no
- * hooks, no completion coalescing. */
+ * hooks, completion coalescing of WPOOL_DEFAULT_COALESCE_US. */
 #define WPOOL_OPTIONS_INIT                                                                         \
     {                                                                                              \
         0u, WPOOL_DEFAULT_QUEUE_CAPACITY, WPOOL_FIRST_FREE, 0, WPOOL_UNLIMITED, WPOOL_UNLIMITED,   \
-            1, 0, 0u, NULL, NULL, NULL, 0u, 0u,                                                    \
+            1, 0, 0u, NULL, NULL, NULL, WPOOL_DEFAULT_COALESCE_US, 0u,                             \
         {                                                                                          \
             0                                                                                      \
         }                                                                                          \

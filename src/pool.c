@@ -24,6 +24,7 @@ void wpool_options_init(struct wpool_options *opts)
     opts->max_queue = WPOOL_UNLIMITED;
     opts->drain_low_water = WPOOL_UNLIMITED;
     opts->timing = 1;
+    opts->coalesce_us = WPOOL_DEFAULT_COALESCE_US;
 }
 
 static int wp_check_options(const struct wpool_options *o)
@@ -233,6 +234,9 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
     wp_strands_init(pool);
     rc = wp_pool_alloc(pool, opts);
     atomic_init(&pool->idle, (int64_t)pool->nthreads);
+    /* The ticker first: a worker may hand it a held signal at once. */
+    if (rc == 0 && pool->coalesce_ns)
+        rc = wp_ticker_start(&pool->ticker, pool->default_port, pool->coalesce_ns);
     if (rc == 0)
         rc = wp_start_workers(pool);
     if (rc) {
@@ -240,6 +244,7 @@ int wpool_create(wpool_t **poolp, const struct wpool_options *opts)
             wp_close_queues(pool, true);
             wp_join_workers(pool, 0);
         }
+        wp_ticker_stop(&pool->ticker);
         wp_pool_free(pool);
         return rc;
     }
@@ -290,8 +295,13 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
             rc = wp_join_workers(pool, deadline);
             pthread_mutex_lock(&pool->lock);
             pool->joining = false;
-            if (rc == 0)
+            if (rc == 0) {
                 pool->life = WP_CLOSED;
+                /* Every task ran: a signal still held goes now (a
+                 * safeguard: each worker's last look arms any hold). */
+                if (pool->coalesce_ns)
+                    wp_port_arm_held(pool->default_port);
+            }
             pthread_cond_broadcast(&pool->life_changed);
             if (rc)
                 break;
@@ -403,6 +413,7 @@ int wpool_destroy(wpool_t *pool)
     while (wp_pending_now(pool))
         pthread_cond_wait(&pool->life_changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
+    wp_ticker_stop(&pool->ticker); /* no worker holds any more */
     wp_deliver_leftovers(pool);
     wp_pool_free(pool);
     return 0;

@@ -15,6 +15,7 @@
 #include "queue.h"
 #include "stats.h"
 #include "strand.h"
+#include "ticker.h"
 #include "topology.h"
 #include "wpool.h"
 
@@ -109,7 +110,6 @@ struct wp_worker {
     bool started;                 /* thread created and not joined */
     bool holding;                 /* coalescing: completions pushed, not yet signalled */
     struct wp_post_guard guard;   /* the port it is posting to (port.h) */
-    uint64_t holding_since;       /* wp_clock_ns when it began holding */
     /* This worker's node on pool->park, a late-wake park: it outlives every
      * wait, so a notifier's late futex wake names live memory (park.h). */
     struct wp_park_node node;
@@ -161,8 +161,9 @@ struct wpool {
     bool pin;
     bool limited; /* max_queue set */
     bool timing;
-    uint64_t coalesce_ns; /* the coalesce_us option; 0: signal completions at once */
-    int64_t max_queue;    /* limited: waiting - idle must stay below it */
+    uint64_t coalesce_ns;    /* the coalesce_us option; 0: signal completions at once */
+    struct wp_ticker ticker; /* coalescing: arms a held signal (ticker.h) */
+    int64_t max_queue;       /* limited: waiting - idle must stay below it */
     unsigned int generation;
     int nice;
     size_t stack_size;

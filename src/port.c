@@ -55,19 +55,52 @@ void wp_port_signal(struct wpool_port *port)
      * the line with RMWs; the CAS makes exactly one producer write per ARMED
      * epoch. seq_cst (load and CAS): after the poster's seq_cst CAS on head,
      * Dekker with the owner, which clears `pending` and then re-reads head
-     * (wp_port_go_idle). */
+     * (wp_port_go_idle). A failed CAS reloads: HELD may have become QUIET or
+     * ARMED meanwhile (the owner's clear, the ticker's arm). */
+    int state = atomic_load_explicit(&port->pending, memory_order_seq_cst);
+    while (state != WP_PORT_ARMED) {
+        if (atomic_compare_exchange_strong_explicit(&port->pending, &state, WP_PORT_ARMED,
+                                                    memory_order_seq_cst, memory_order_seq_cst)) {
+            uint64_t one = 1;
+            /* Cannot fail: the owner reads the counter back as it clears
+             * epochs, so it stays far below its 2^64 - 2 limit. Nothing after
+             * this write depends on it having happened: the owner copes with
+             * it landing late (see wp_port_go_idle). */
+            ssize_t rc = write(port->efd, &one, sizeof(one));
+            (void)rc;
+            return;
+        }
+    }
+}
+
+bool wp_port_hold(struct wpool_port *port)
+{
     int quiet = WP_PORT_QUIET;
-    if (atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET &&
-        atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_ARMED,
+    /* seq_cst: after the holder's push CAS and its load of pending; in one
+     * order with the owner's clear (exchange) and the ticker's load of
+     * pending after it announced its sleep (ticker.c, Dekker). */
+    return atomic_compare_exchange_strong_explicit(&port->pending, &quiet, WP_PORT_HELD,
+                                                   memory_order_seq_cst, memory_order_relaxed);
+}
+
+void wp_port_arm_held(struct wpool_port *port)
+{
+    int held = WP_PORT_HELD;
+    /* seq_cst: as wp_port_signal's CAS (one write per ARMED epoch); a lost
+     * CAS means the owner cleared the hold or someone armed it. */
+    if (atomic_compare_exchange_strong_explicit(&port->pending, &held, WP_PORT_ARMED,
                                                 memory_order_seq_cst, memory_order_relaxed)) {
         uint64_t one = 1;
-        /* Cannot fail: the owner reads the counter back as it clears epochs,
-         * so it stays far below its 2^64 - 2 limit. Nothing after this write
-         * depends on it having happened: the owner copes with it landing late
-         * (see wp_port_go_idle). */
-        ssize_t rc = write(port->efd, &one, sizeof(one));
+        ssize_t rc = write(port->efd, &one, sizeof(one)); /* as in wp_port_signal */
         (void)rc;
     }
+}
+
+bool wp_port_held(struct wpool_port *port)
+{
+    /* seq_cst: the ticker's check after announcing its sleep (Dekker with
+     * wp_port_hold then the kick, ticker.c); a dry worker's check is a hint. */
+    return atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_HELD;
 }
 
 static void wp_port_push_task(struct wpool_port *port, struct wpool_task *task)
@@ -118,9 +151,9 @@ bool wp_port_push(struct wpool_port *port, struct wpool_task *task)
     /* No `posting`: the caller's later signal keeps the port alive by other
      * means (the default port outlives the workers). */
     wp_port_push_task(port, task);
-    /* The signal's own first test (seq_cst, after the push CAS): an armed
-     * port covers this push and every earlier one. */
-    return atomic_load_explicit(&port->pending, memory_order_seq_cst) != WP_PORT_ARMED;
+    /* The signal's own first test (seq_cst, after the push CAS): an armed or
+     * held port covers this push and every earlier one. */
+    return atomic_load_explicit(&port->pending, memory_order_seq_cst) == WP_PORT_QUIET;
 }
 
 /* Waits until the worker behind guard is not posting to port. Its post is a
@@ -284,9 +317,13 @@ static void wp_port_collect(struct wpool_port *port)
 static void wp_port_go_idle(struct wpool_port *port)
 {
     bool cleared = false;
-    if (atomic_load_explicit(&port->pending, memory_order_relaxed) == WP_PORT_ARMED) {
-        atomic_exchange_explicit(&port->pending, WP_PORT_QUIET, memory_order_seq_cst);
-        port->owed++;
+    /* HELD is cleared as well: nothing was written for it, and the re-check
+     * below signals what it covered at once (the ticker then finds QUIET). */
+    if (atomic_load_explicit(&port->pending, memory_order_relaxed) != WP_PORT_QUIET) {
+        /* seq_cst: the Dekker with wp_port_signal and wp_port_hold (below). */
+        if (atomic_exchange_explicit(&port->pending, WP_PORT_QUIET, memory_order_seq_cst) ==
+            WP_PORT_ARMED)
+            port->owed++;
         cleared = true;
     }
     if (port->owed > 0) {

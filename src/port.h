@@ -7,11 +7,14 @@
  * `next`). The owner takes the whole stack with one exchange, reverses it into
  * a private FIFO (`ready`) and runs callbacks from there.
  *
- * Coalescing: `pending` is QUIET or ARMED. A producer writes the eventfd only
- * when it moves QUIET -> ARMED, so a burst of completions costs one write and
- * one wakeup. The owner, having run everything, clears ARMED, re-checks head
- * (Dekker: producer pushes then loads pending; owner clears pending then loads
- * head; all seq_cst) and re-arms if a completion slipped in. Each cleared epoch
+ * Coalescing: `pending` is QUIET, ARMED or HELD. A producer writes the eventfd
+ * only when it moves QUIET (or HELD) -> ARMED, so a burst of completions costs
+ * one write and one wakeup. HELD (the default port only): a worker handed its
+ * held signal to the pool's ticker (ticker.c), which arms it within the
+ * coalescing window unless a worker that runs dry arms it first. The owner,
+ * having run everything, clears ARMED (or HELD), re-checks head (Dekker:
+ * producer pushes then loads pending; owner clears pending then loads head;
+ * all seq_cst) and re-arms if a completion slipped in. Each cleared epoch
  * owes exactly one write; the owner reads the counter while any is owed, so a
  * write that lands late costs one spurious wakeup, never a spin.
  *
@@ -58,6 +61,7 @@
 enum wp_port_signal_state {
     WP_PORT_QUIET = 0, /* the owner knows of everything posted */
     WP_PORT_ARMED = 1, /* a producer wrote (or is about to write) the eventfd */
+    WP_PORT_HELD = 2,  /* a signal is owed; the ticker (or a dry worker) arms it */
 };
 
 struct wpool_port {
@@ -108,16 +112,28 @@ void wp_port_free(struct wpool_port *port);
  * worker passes its guard, any other thread NULL. */
 void wp_port_post(struct wpool_port *port, struct wpool_task *task, struct wp_post_guard *guard);
 /* wp_port_post in two halves, for a worker that coalesces completions on the
- * default port: push the task now, signal later (at the latest before the
- * worker looks for work in vain or exits). wp_port_push returns whether a
- * signal is owed: false when the port is armed, which covers this push and
- * every earlier one (the owner has yet to clear the epoch and re-checks head
- * after the clear, the Dekker argument of wp_port_signal). Everything pushed
+ * default port: push the task now, and signal later, or hand the signal to
+ * the ticker (wp_port_hold) before running another task. wp_port_push
+ * returns whether a signal is owed: false when the port is armed or held,
+ * which covers this push and every earlier one (an armed or held state is
+ * left only by an eventfd write, or by the owner's clear, after which it
+ * re-checks head: the Dekker argument of wp_port_signal). Everything pushed
  * before a signal is covered by it, exactly as if each post had been slow to
  * signal; the port must outlive the signal, which only the default port,
- * freed after the workers are joined, is sure to. */
+ * freed after the workers and the ticker are joined, is sure to. */
 bool wp_port_push(struct wpool_port *port, struct wpool_task *task);
+/* Arms the port (QUIET or HELD -> ARMED) and writes the eventfd, unless it is
+ * armed already. */
 void wp_port_signal(struct wpool_port *port);
+/* A held signal's hand-over: QUIET -> HELD. True when it made the port HELD
+ * (the caller must then make sure the ticker runs); false when the port was
+ * armed or held already (covered). */
+bool wp_port_hold(struct wpool_port *port);
+/* The port is HELD (a snapshot). */
+bool wp_port_held(struct wpool_port *port);
+/* Arms a HELD port (HELD -> ARMED, then the eventfd write); does nothing to
+ * a QUIET or ARMED one (a hold cleared by the owner needs no signal). */
+void wp_port_arm_held(struct wpool_port *port);
 /* Waits (blocking) until no thread is still inside wp_port_post or
  * wp_port_refund. The owner's call, once nothing is in flight to the port. */
 void wp_port_quiesce(struct wpool_port *port);

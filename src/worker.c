@@ -256,12 +256,27 @@ static void wp_pass_on(struct wpool *pool)
     }
 }
 
-/* Coalescing: signals the completions this worker pushed to the default
- * port without signalling (wp_port_push). */
-static void wp_release_held(struct wp_worker *w)
+/* Coalescing, at a worker's look for its next task. It found none: what it
+ * held, and a hold handed to the ticker, go to the owner at once (the pool
+ * runs dry: no delay). It found one: before running it, the held signal goes
+ * to the ticker, which arms it within the window whatever the task does
+ * (ticker.h); a hold whose window has passed is armed here, in case the
+ * ticker is still waiting for a CPU. */
+static void wp_coalesce_turn(struct wp_worker *w, bool found)
 {
+    struct wpool_port *port = w->pool->default_port;
+    bool held = w->holding;
     w->holding = false;
-    wp_port_signal(w->pool->default_port);
+    if (!found) {
+        if (held)
+            wp_port_signal(port);
+        else
+            wp_port_arm_held(port);
+    } else if (held && wp_port_hold(port)) {
+        wp_ticker_kick(&w->pool->ticker);
+    } else if (wp_ticker_due(&w->pool->ticker)) {
+        wp_port_arm_held(port);
+    }
 }
 
 /* Next task, or NULL once the pool is closed and finished. *waited tells
@@ -279,9 +294,10 @@ static struct wpool_task *wp_next_task(struct wp_worker *w, bool *waited)
             wp_cap_recheck(pool, w->recheck);
         w->recheck = -1;
     }
-    /* No task waiting: held completions go to the owner before any spin. */
-    if (!t && w->holding)
-        wp_release_held(w);
+    /* Held completions go to the owner before any spin, or to the ticker
+     * before the next task runs. */
+    if (pool->coalesce_ns)
+        wp_coalesce_turn(w, t != NULL);
     for (; !t;) {
         unsigned int limit = w->spin;
         for (unsigned int i = 0; !t && i < limit; i++) {
@@ -359,9 +375,6 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         atomic_fetch_sub_explicit(&pool->waiting, 1, memory_order_seq_cst);
     }
     wp_room_made(pool, lane, 1); /* its slot is free */
-    /* Coalescing: held completions wait at most coalesce_ns plus one task. */
-    if (w->holding && wp_clock_ns() - w->holding_since >= pool->coalesce_ns)
-        wp_release_held(w);
     uint64_t deadline = wp_t(t)->deadline;
     /* Relaxed: a task taken just as destroy starts may run; destroy's cancel
      * covers tasks still queued when it looked, which the join makes final. */
@@ -435,14 +448,9 @@ static void wp_run(struct wp_worker *w, struct wpool_task *t, bool waited)
         /* Relaxed: the task is ours (taken from its cell, which acquired it). */
         struct wpool_port *port = atomic_load_explicit(&wp_t(t)->port, memory_order_relaxed);
         if (pool->coalesce_ns && port == pool->default_port) {
-            /* Only an idle port's signal is held (an armed one discharges
-             * what we held); wp_next_task or the next wp_run releases it. */
-            if (!wp_port_push(port, t))
-                w->holding = false;
-            else if (!w->holding) {
-                w->holding = true;
-                w->holding_since = wp_clock_ns();
-            }
+            /* Only an idle port's signal is held (an armed or held one
+             * covers what we held); wp_next_task passes it on. */
+            w->holding = wp_port_push(port, t);
         } else {
             wp_port_post(port, t, &w->guard);
         }

@@ -6,6 +6,7 @@
 #include "../common/fastcheck.h"
 #include "../common/jobs.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -175,6 +176,124 @@ START_TEST(test_coalesce_stream_exactly_once)
 }
 END_TEST
 
+/* A task that waits for the callback of an earlier task (through a flag the
+ * callback raises; bounded at 5 s so that a failure is a status, not a
+ * hang): the pattern a held signal must not deadlock. Its worker held that
+ * callback's signal when it took this task; the ticker arms it. */
+struct callback_waiter {
+    struct wpool_task task;
+    atomic_int *callback_ran;
+    int status;
+    int done_calls;
+};
+
+static int wait_for_callback(struct wpool_task *t)
+{
+    struct callback_waiter *w = (struct callback_waiter *)t;
+    uint64_t end = wpool_now_ns() + 5ull * 1000000000u;
+    while (!atomic_load(w->callback_ran) && wpool_now_ns() < end)
+        sched_yield();
+    return atomic_load(w->callback_ran) ? 0 : -ETIMEDOUT;
+}
+
+static void callback_waiter_done(struct wpool_task *t, int status)
+{
+    struct callback_waiter *w = (struct callback_waiter *)t;
+    w->status = status;
+    w->done_calls++;
+}
+
+static atomic_int g_first_ran;
+
+static void first_done(struct wpool_task *t, int status)
+{
+    job_done(t, status);
+    atomic_store(&g_first_ran, 1);
+}
+
+/* One worker: a blocker, then a task, then one that waits for that task's
+ * callback, queued behind it. The worker holds the first task's signal when
+ * it takes the waiter; the owner, blocked in poll, must still be woken.
+ * _i = 0: the default options; 1: the largest window (one second). */
+START_TEST(test_coalesce_task_waits_for_callback)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 1;
+    if (_i)
+        o.coalesce_us = WPOOL_MAX_COALESCE_US;
+    ck_assert_uint_ne(o.coalesce_us, 0); /* coalescing is on by default */
+    wpool_t *pool = make_pool_opts(&o);
+    struct gate g;
+    gate_init(&g);
+    atomic_int started = 0;
+    struct job blocker, first;
+    hold_worker(pool, &blocker, 1, &g, &started);
+    atomic_store(&g_first_ran, 0);
+    job_init(&first, 2);
+    ck_assert_int_eq(wpool_task_init(&first.task, job_work, first_done), 0);
+    struct callback_waiter waiter = {.callback_ran = &g_first_ran};
+    ck_assert_int_eq(wpool_task_init(&waiter.task, wait_for_callback, callback_waiter_done), 0);
+    ck_assert_int_eq(wpool_submit(pool, &first.task), 0);
+    ck_assert_int_eq(wpool_submit(pool, &waiter.task), 0);
+    gate_open(&g);
+    /* The owner's loop: sleeps until the fd is readable, then dispatches. */
+    while (waiter.done_calls == 0) {
+        ck_assert(fd_readable(wpool_fd(pool), -1));
+        ck_assert_int_ge(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 0);
+    }
+    ck_assert_int_eq(waiter.status, 0); /* not -ETIMEDOUT: the callback ran */
+    ck_assert_int_eq(first.done_calls, 1);
+    ck_assert_int_eq(blocker.done_calls, 1);
+    /* The ticker is likely in a window's wait (up to a second): destroy
+     * wakes it rather than waiting it out. */
+    uint64_t t0 = wpool_now_ns();
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    ck_assert_uint_lt(wpool_now_ns() - t0, 500000000u);
+    gate_fini(&g);
+}
+END_TEST
+
+/* A worker that runs dry arms a signal another worker handed to the ticker at
+ * once, long before the window ends. Worker Y takes a task and, behind it in
+ * one batch, a long one: it holds the first completion's signal and hands it
+ * over as it starts the long one. Worker X, released from its blocker then,
+ * finds nothing to run: the fd must be readable well within the one-second
+ * window. */
+START_TEST(test_coalesce_dry_worker_arms_held)
+{
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 2;
+    o.placement = policy(_i);
+    o.coalesce_us = WPOOL_MAX_COALESCE_US;
+    wpool_t *pool = make_pool_opts(&o);
+    struct gate gx, gy;
+    gate_init(&gx);
+    gate_init(&gy);
+    atomic_int started = 0;
+    struct job blocker, quick, slow;
+    hold_worker(pool, &blocker, 1, &gx, &started);
+    job_init(&quick, 2);
+    job_init(&slow, 3);
+    slow.gate = &gy;
+    slow.started = &started;
+    struct wpool_task *batch[] = {&quick.task, &slow.task};
+    ck_assert_int_eq(wpool_submit_batch(pool, batch, 2), 2);
+    ck_assert(wait_at_least(&started, 2, 10000)); /* Y is in the slow task */
+    uint64_t opened = wpool_now_ns();
+    gate_open(&gx);
+    ck_assert_msg(fd_readable(wpool_fd(pool), 500), "not readable within 500 ms of a 1 s window");
+    uint64_t took = wpool_now_ns() - opened;
+    ck_assert_int_eq(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 2); /* blocker and quick */
+    ck_assert_uint_lt(took, 500000000u);
+    gate_open(&gy);
+    ck_assert_int_eq(drain_all(pool), 1);
+    ck_assert_int_eq(blocker.done_calls + quick.done_calls + slow.done_calls, 3);
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    gate_fini(&gx);
+    gate_fini(&gy);
+}
+END_TEST
+
 static Suite *coalesce_suite(void)
 {
     Suite *s = suite_create("coalesce");
@@ -184,6 +303,8 @@ static Suite *coalesce_suite(void)
     tcase_add_loop_test(tc, test_coalesce_window_expires, 0, 2);
     tcase_add_loop_test(tc, test_coalesce_only_default_port, 0, 2);
     tcase_add_loop_test(tc, test_coalesce_stream_exactly_once, 0, 2);
+    tcase_add_loop_test(tc, test_coalesce_task_waits_for_callback, 0, 2);
+    tcase_add_loop_test(tc, test_coalesce_dry_worker_arms_held, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,7 +12,7 @@ int main(void)
     int ok = o.queue_capacity == WPOOL_DEFAULT_QUEUE_CAPACITY && o.threads == 0 &&
              o.placement == WPOOL_FIRST_FREE && o.max_queue == WPOOL_UNLIMITED &&
              o.drain_low_water == WPOOL_UNLIMITED && o.timing == 1 && o.pin == 0 &&
-             o.coalesce_us == 0;
+             o.coalesce_us == WPOOL_DEFAULT_COALESCE_US;
     (void)t;
     return ok ? 0 : 1;
 }

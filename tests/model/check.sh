@@ -54,11 +54,25 @@ checks=(
   "port-cycles|port.pml|-DNP=2 -DK=2|-DNP|-l -m100000|pass"
   "port-broken|port.pml|-DBROKEN|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
   "port-nogiveback|port.pml|-DNO_GIVEBACK|-DSAFETY|-m100000|assertion violated \(\(efd\+writing\)==\(owed\+pending\)\)"
-  # The coalesce_us option: workers hold the signal across completions and
-  # release it at the latest when they find no task; without that release
-  # the owner sleeps on posted completions.
-  "port-coalesce|port.pml|-DNP=2 -DK=2 -DCOALESCE|-DSAFETY|-m100000|pass"
+  # The coalesce_us option (ticker.h): a worker whose push found the port
+  # QUIET holds its signal until it looks for its next task. Finding none,
+  # it signals (and arms a HELD port); finding one, it hands the hold over
+  # (QUIET -> HELD, then kicks the ticker) and runs it, and the task may
+  # block until that held completion's callback ran. Two producers (2 and 1
+  # completions, no dispatch without readiness: 2 x 2 is 259 million states)
+  # and one producer with 3. Each broken variant loses a wakeup: no release
+  # on running dry (NO_RELEASE), the hold kept across the task, the design
+  # before the ticker (NO_TICKER), a hand-over with no kick (NO_KICK), a
+  # ticker that looks at pending only before announcing its sleep
+  # (TICKER_NO_RECHECK), a stop that wakes the ticker but leaves asleep set
+  # (STOP_WAKE_ONLY: the join hangs).
+  "port-coalesce|port.pml|-DNP=2 -DK=2 -DKLAST=1 -DFREE=0 -DCOALESCE|-DSAFETY|-m100000|pass"
+  "port-coalesce-1p3t|port.pml|-DNP=1 -DK=3 -DCOALESCE|-DSAFETY|-m100000|pass"
   "port-norelease|port.pml|-DCOALESCE -DNO_RELEASE|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
+  "port-noticker|port.pml|-DCOALESCE -DNO_TICKER|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
+  "port-nokick|port.pml|-DCOALESCE -DNO_KICK|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
+  "port-tickernorecheck|port.pml|-DCOALESCE -DTICKER_NO_RECHECK -DNP=1 -DK=2|-DSAFETY|-m100000|assertion violated \(\(head==0\)&&\(ready==0\)\)"
+  "port-stopwake|port.pml|-DCOALESCE -DSTOP_WAKE_ONLY|-DSAFETY|-m100000|invalid end state"
   # port_life.pml: wpool_port_destroy (CLOSING with the count in one RMW,
   # the count - completed check, the wait for posters, close, DEAD) racing
   # submitters (counted with one CAS, refunded when refused after it) and

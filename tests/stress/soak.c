@@ -854,8 +854,8 @@ START_TEST(test_soak)
         o.timing = (int)((x >> 5) & 1);
         if ((x >> 6) % 3 == 0)
             o.max_queue = (unsigned)((x >> 8) % 48);
-        if ((x >> 14) % 3 == 0) /* completion coalescing, 1 us to 2 ms */
-            o.coalesce_us = 1 + (unsigned)((x >> 16) % 2000);
+        if ((x >> 14) % 3 == 0) /* completion coalescing off, or 1 us to 2 ms */
+            o.coalesce_us = (x >> 16) % 4 == 0 ? 0 : 1 + (unsigned)((x >> 18) % 2000);
         REQUIRE(wpool_create(&rd.pool, &o) == 0, "create");
         for (int k = 0; k < STRANDS; k++) {
             memset(&rd.strands[k], 0, sizeof(rd.strands[k]));

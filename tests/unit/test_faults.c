@@ -337,6 +337,13 @@ static void options(struct wpool_options *o, unsigned int threads, int dispatch,
     o->pin = pin;
 }
 
+/* Threads a pool starts besides its workers, before them: the ticker of
+ * completion coalescing (on by default). */
+static int ticker_threads(const struct wpool_options *o)
+{
+    return o->coalesce_us ? 1 : 0;
+}
+
 /* Any pointer create must not overwrite on failure. */
 static int g_sentinel;
 #define SENTINEL_POOL ((wpool_t *)&g_sentinel)
@@ -354,14 +361,17 @@ static void test_thread_create_fails_at_each_worker(void **state)
         for (int pin = 0; pin < 2; pin++) {
             struct wpool_options o;
             options(&o, THREADS, dispatch, pin);
-            for (int k = 1; k <= THREADS; k++) {
+            /* Every thread the pool starts, the ticker first (coalescing on
+             * by default); once with coalescing off, without it. */
+            o.coalesce_us = pin ? 0 : o.coalesce_us;
+            for (int k = 1; k <= THREADS + ticker_threads(&o); k++) {
                 struct snap s;
                 snap_take(&s);
                 wpool_t *pool = SENTINEL_POOL;
                 fault_arm(&f_thread, k, EAGAIN);
                 int rc = wpool_create(&pool, &o);
                 long left = fault_disarm(&f_thread);
-                print_message("dispatch %d pin %d: worker %d of %d fails: %d\n", dispatch, pin, k,
+                print_message("dispatch %d pin %d: thread %d of %d fails: %d\n", dispatch, pin, k,
                               THREADS, rc);
                 assert_int_equal(left, 0); /* the k-th create was reached and failed */
                 assert_int_equal(rc, -EAGAIN);
@@ -394,7 +404,7 @@ static void test_affinity_fails_at_each_worker(void **state)
         assert_int_equal(left, 0);
         assert_true(rc < 0);
         assert_ptr_equal(pool, SENTINEL_POOL);
-        assert_int_equal(atomic_load(&g_created) - s.created, k - 1);
+        assert_int_equal(atomic_load(&g_created) - s.created, k - 1 + ticker_threads(&o));
         snap_check_clean(&s);
     }
     check_pool_works(&o);
@@ -420,7 +430,7 @@ static void test_worker_nice_fails(void **state)
             assert_int_equal(left, 0);
             assert_int_equal(rc, -errs[e]);
             assert_ptr_equal(pool, SENTINEL_POOL);
-            assert_int_equal(atomic_load(&g_created) - s.created, THREADS);
+            assert_int_equal(atomic_load(&g_created) - s.created, THREADS + ticker_threads(&o));
             snap_check_clean(&s);
         }
         check_pool_works(&o);

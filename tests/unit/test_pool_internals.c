@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <setjmp.h>
@@ -178,6 +179,37 @@ static void *refund_when_asleep(void *arg)
     return NULL;
 }
 
+/* The owner's go-idle clears a HELD default port (a held completion signal
+ * handed to the ticker) without counting an eventfd write: none was made for
+ * HELD. A debt counted there would later swallow the write of a real epoch,
+ * a lost wakeup. Then the next completion still makes the fd readable. */
+static void test_idle_clears_held(void **state)
+{
+    (void)state;
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 1;
+    o.coalesce_us = WPOOL_MAX_COALESCE_US; /* the ticker, never kicked, stays asleep */
+    wpool_t *pool;
+    assert_int_equal(wpool_create(&pool, &o), 0);
+    struct wpool_port *port = wpool_default_port(pool);
+    struct pollfd pfd = {.fd = wpool_fd(pool), .events = POLLIN};
+    for (int round = 0; round < 3; round++) {
+        assert_true(wp_port_hold(port)); /* QUIET -> HELD, as a worker's hand-over */
+        assert_int_equal(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 0); /* goes idle */
+        assert_int_equal(atomic_load(&port->pending), WP_PORT_QUIET);
+        assert_int_equal(port->owed, 0);
+        assert_int_equal(poll(&pfd, 1, 0), 0);
+        struct wpool_task t = {0};
+        assert_int_equal(wpool_task_init(&t, work_mark, done_nop), 0);
+        assert_int_equal(wpool_submit(pool, &t), 0);
+        assert_int_equal(poll(&pfd, 1, 10000), 1); /* the worker ran dry: at once */
+        assert_int_equal(wpool_dispatch(pool, WPOOL_DISPATCH_ALL), 1);
+        assert_int_equal(port->owed, 0);
+        assert_int_equal(poll(&pfd, 1, 0), 0);
+    }
+    assert_int_equal(wpool_destroy(pool), 0);
+}
+
 static void test_settle_wakes_on_refund(void **state)
 {
     (void)state;
@@ -205,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_close_with_stalled_producer),
         cmocka_unit_test(test_high_lane_rings),
         cmocka_unit_test(test_settle_wakes_on_refund),
+        cmocka_unit_test(test_idle_clears_held),
     };
     return cmocka_run_group_tests_name("pool-internals", tests, NULL, NULL);
 }
