@@ -556,6 +556,13 @@ static int serve(int fd0, const char *nthreads_out)
     uv_signal_start_oneshot(&sigterm, on_signal, SIGTERM);
     uv_signal_init(&servers[0].loop, &sigint);
     uv_signal_start_oneshot(&sigint, on_signal, SIGINT);
+    /* A cluster child starts with both blocked (http_supervisor.c): one sent
+     * while it started up is delivered now, to the loop's handler. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     for (int i = 1; i < nloops; i++)
         pthread_create(&servers[i].thread, NULL, server_thread, &servers[i]);
     static const char *names[] = {"inline", "uv", "wpool"};

@@ -37,14 +37,19 @@ static pid_t spawn(int slot, int supervisor_fd, unsigned threads)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    /* The child: default signal handling again, its own socket and pool. */
+    /* The child: default signal handling again, its own socket and pool.
+     * SIGTERM and SIGINT stay blocked until its loop watches them (serve()
+     * unblocks them): one that came while the child starts up would
+     * otherwise kill it instead of stopping it cleanly. */
     close(supervisor_fd);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_SETMASK, &stop, NULL);
     int fd = bind_reuseport(port);
     if (fd < 0) {
         fprintf(stderr, "child %d: bind: %s\n", slot, strerror(errno));
