@@ -23,7 +23,8 @@ function wpoolThreads() { // the pool's workers are named wpool-<i>
       throw err;
     }
   };
-  return fs.readdirSync('/proc/self/task').filter((t) => name(t).startsWith('wpool-')).length;
+  // (not the pool's ticker thread, wpool-ticker)
+  return fs.readdirSync('/proc/self/task').filter((t) => /^wpool-\d+$/.test(name(t).trim())).length;
 }
 
 const workerCode = `
