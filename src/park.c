@@ -15,6 +15,13 @@ int wp_futex_wait(_Atomic uint32_t *addr, uint32_t expected)
     return rc == 0 ? 0 : -errno;
 }
 
+int wp_futex_wait_ns(_Atomic uint32_t *addr, uint32_t expected, uint64_t ns)
+{
+    struct timespec left = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    long rc = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, &left, NULL, 0);
+    return rc == 0 ? 0 : -errno;
+}
+
 int wp_futex_wake(_Atomic uint32_t *addr, int n)
 {
     long rc = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
@@ -106,8 +113,7 @@ int wp_park_wait_for(struct wp_park *p, struct wp_park_node *node, uint64_t time
         uint64_t t = wp_clock_ns();
         if (t >= end)
             break;
-        struct timespec left = {(time_t)((end - t) / 1000000000u), (long)((end - t) % 1000000000u)};
-        syscall(SYS_futex, &node->signaled, FUTEX_WAIT_PRIVATE, 0, &left, NULL, 0);
+        wp_futex_wait_ns(&node->signaled, 0, end - t);
     }
     /* Timed out, unless a notifier took the node meanwhile. */
     pthread_mutex_lock(&p->lock);

@@ -87,6 +87,8 @@ uint32_t wp_park_waiters(struct wp_park *p);
 
 /* Thin futex(2) wrappers, private flavour. */
 int wp_futex_wait(_Atomic uint32_t *addr, uint32_t expected);
+/* The same, for at most ns nanoseconds (-ETIMEDOUT then). */
+int wp_futex_wait_ns(_Atomic uint32_t *addr, uint32_t expected, uint64_t ns);
 int wp_futex_wake(_Atomic uint32_t *addr, int n);
 
 #endif

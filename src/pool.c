@@ -295,13 +295,8 @@ int wpool_shutdown(wpool_t *pool, int mode, int timeout_ms)
             rc = wp_join_workers(pool, deadline);
             pthread_mutex_lock(&pool->lock);
             pool->joining = false;
-            if (rc == 0) {
+            if (rc == 0)
                 pool->life = WP_CLOSED;
-                /* Every task ran: a signal still held goes now (a
-                 * safeguard: each worker's last look arms any hold). */
-                if (pool->coalesce_ns)
-                    wp_port_arm_held(pool->default_port);
-            }
             pthread_cond_broadcast(&pool->life_changed);
             if (rc)
                 break;

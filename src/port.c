@@ -49,6 +49,17 @@ void wp_port_free(struct wpool_port *port)
     wp_free(port);
 }
 
+/* The write an ARMED epoch owes, by the thread that armed it. Cannot fail:
+ * the owner reads the counter back as it clears epochs, so it stays far
+ * below its 2^64 - 2 limit. Nothing after it depends on it having happened:
+ * the owner copes with it landing late (see wp_port_go_idle). */
+static void wp_port_write_armed(struct wpool_port *port)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(port->efd, &one, sizeof(one));
+    (void)rc;
+}
+
 void wp_port_signal(struct wpool_port *port)
 {
     /* Cheap test first so that a busy stream of completions does not bounce
@@ -61,13 +72,7 @@ void wp_port_signal(struct wpool_port *port)
     while (state != WP_PORT_ARMED) {
         if (atomic_compare_exchange_strong_explicit(&port->pending, &state, WP_PORT_ARMED,
                                                     memory_order_seq_cst, memory_order_seq_cst)) {
-            uint64_t one = 1;
-            /* Cannot fail: the owner reads the counter back as it clears
-             * epochs, so it stays far below its 2^64 - 2 limit. Nothing after
-             * this write depends on it having happened: the owner copes with
-             * it landing late (see wp_port_go_idle). */
-            ssize_t rc = write(port->efd, &one, sizeof(one));
-            (void)rc;
+            wp_port_write_armed(port);
             return;
         }
     }
@@ -89,11 +94,8 @@ void wp_port_arm_held(struct wpool_port *port)
     /* seq_cst: as wp_port_signal's CAS (one write per ARMED epoch); a lost
      * CAS means the owner cleared the hold or someone armed it. */
     if (atomic_compare_exchange_strong_explicit(&port->pending, &held, WP_PORT_ARMED,
-                                                memory_order_seq_cst, memory_order_relaxed)) {
-        uint64_t one = 1;
-        ssize_t rc = write(port->efd, &one, sizeof(one)); /* as in wp_port_signal */
-        (void)rc;
-    }
+                                                memory_order_seq_cst, memory_order_relaxed))
+        wp_port_write_armed(port);
 }
 
 bool wp_port_held(struct wpool_port *port)

@@ -6,11 +6,7 @@
 #include "park.h"
 #include "port.h"
 
-#include <errno.h>
-#include <linux/futex.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 static bool wp_ticker_stopping(struct wp_ticker *tk)
 {
@@ -38,11 +34,8 @@ static void wp_ticker_wait_held(struct wp_ticker *tk)
 static void wp_ticker_wait_window(struct wp_ticker *tk)
 {
     uint64_t end = wp_clock_ns() + tk->window_ns;
-    for (uint64_t now = wp_clock_ns(); now < end && !wp_ticker_stopping(tk); now = wp_clock_ns()) {
-        struct timespec left = {(time_t)((end - now) / 1000000000u),
-                                (long)((end - now) % 1000000000u)};
-        syscall(SYS_futex, &tk->stop, FUTEX_WAIT_PRIVATE, 0, &left, NULL, 0);
-    }
+    for (uint64_t now = wp_clock_ns(); now < end && !wp_ticker_stopping(tk); now = wp_clock_ns())
+        wp_futex_wait_ns(&tk->stop, 0, end - now);
 }
 
 static void *wp_ticker_main(void *arg)
