@@ -49,6 +49,22 @@ ninja -C "$build" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; echo 
 
 meson test -C "$build" --list 2>/dev/null | sed -n 's|.* / ||p' >"$work/tests.txt"
 
+# Each mutant's tests run with their timeouts (meson's, and Check's per test
+# case) cut to a tenth: a mutant that hangs is killed by a timeout and need
+# not take the test's full allowance. So that such a kill means something,
+# every test a mutant names must first pass on the unmutated tree under the
+# same cut.
+cut=${MUTANT_TIMEOUT_MULTIPLIER:-0.1}
+named=$(for m in "${mutants[@]}"; do sed -n 's/^# tests: *//p' "$m" | head -1; done |
+    tr ' ' '\n' | sed '/^$/d' | sort -u | while read -r t; do grep -qx "$t" "$work/tests.txt" && echo "$t"; done)
+# shellcheck disable=SC2086
+if ! CK_TIMEOUT_MULTIPLIER=$cut meson test -C "$build" --no-rebuild --timeout-multiplier "$cut" \
+    $named >"$work/baseline.log" 2>&1; then
+    grep -E '^ *[0-9]+/[0-9]+ ' "$work/baseline.log" | grep -vE ' OK '
+    echo "mutants: the unmutated tree fails its mutants' tests with timeouts cut to $cut"
+    exit 1
+fi
+
 killed=0
 survived=0
 stale=0
@@ -82,10 +98,8 @@ for m in "${mutants[@]}"; do
         tail -10 "$work/$name.build.log"
         stale=$((stale + 1))
     else
-        # A short timeout multiplier: a mutant that hangs is killed by its
-        # timeout, and need not take the test's full allowance.
         # shellcheck disable=SC2086
-        CK_TIMEOUT_MULTIPLIER=0.25 meson test -C "$build" --no-rebuild --timeout-multiplier 0.25 $tests \
+        CK_TIMEOUT_MULTIPLIER=$cut meson test -C "$build" --no-rebuild --timeout-multiplier "$cut" $tests \
             >"$work/$name.test.log" 2>&1
         rc=$?
         took=$(($(date +%s) - start))
