@@ -48,6 +48,18 @@ fi
 ninja -C "$build" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 1; }
 
 meson test -C "$build" --list 2>/dev/null | sed -n 's|.* / ||p' >"$work/tests.txt"
+# What each test needs built, as "NAME FILE..." (paths relative to the build):
+# a mutant rebuilds only its tests' programs, not every program of the tree.
+python3 - "$build" >"$work/targets.txt" <<'PY' || { echo "mutants: meson introspect failed"; exit 1; }
+import json, os, subprocess, sys
+build = sys.argv[1]
+def intro(what):
+    return json.loads(subprocess.check_output(["meson", "introspect", what, build]))
+files = {t["id"]: t["filename"] for t in intro("--targets")}
+for t in intro("--tests"):
+    deps = [os.path.relpath(f, build) for d in t.get("depends", []) for f in files.get(d, [])]
+    print(t["name"], *deps)
+PY
 
 # Each mutant's tests run with their timeouts (meson's, and Check's per test
 # case) cut to a tenth: a mutant that hangs is killed by a timeout and need
@@ -93,14 +105,18 @@ for m in "${mutants[@]}"; do
         continue
     fi
     start=$(date +%s)
-    if ! ninja -C "$build" >"$work/$name.build.log" 2>&1; then
+    need=$(for t in $tests; do awk -v t="$t" '$1 == t { $1 = ""; print }' "$work/targets.txt"; done)
+    # shellcheck disable=SC2086 # a list of targets
+    if ! ninja -C "$build" $need >"$work/$name.build.log" 2>&1; then
         echo "STALE    $name: the mutant does not compile"
         tail -10 "$work/$name.build.log"
         stale=$((stale + 1))
     else
+        # The first failure kills the mutant: the rest of its tests are not
+        # waited for (--maxfail 1).
         # shellcheck disable=SC2086
-        CK_TIMEOUT_MULTIPLIER=$cut meson test -C "$build" --no-rebuild --timeout-multiplier "$cut" $tests \
-            >"$work/$name.test.log" 2>&1
+        CK_TIMEOUT_MULTIPLIER=$cut meson test -C "$build" --no-rebuild --timeout-multiplier "$cut" \
+            --maxfail 1 $tests >"$work/$name.test.log" 2>&1
         rc=$?
         took=$(($(date +%s) - start))
         if [ $rc -ne 0 ]; then
