@@ -12,9 +12,9 @@
 # Search cost: pan hashes with -DSFH (a faster hash function; the search is
 # as exhaustive). A broken variant may name pan's -DT_REVERSE (transitions
 # tried in reverse order) or -DP_REVERSE (processes) where that reaches its
-# counterexample without
-# first exploring most of the state space; classcap.pml's verifier takes
-# longer to compile at -O2 than its smaller searches take to run at -O0.
+# counterexample without first exploring most of the state space;
+# classcap.pml's verifier takes longer to compile at -O2 than its smaller
+# searches take to run at -O0.
 # Each correct model must verify with no error; each deliberately broken
 # variant must produce the expected counterexample, which shows that the
 # properties can fail (the check is not vacuous).

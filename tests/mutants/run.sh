@@ -47,9 +47,9 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; echo "mutants: the unmutated tree does not build"; exit 1; }
 
-meson test -C "$build" --list 2>/dev/null | sed -n 's|.* / ||p' >"$work/tests.txt"
-# What each test needs built, as "NAME FILE..." (paths relative to the build):
-# a mutant rebuilds only its tests' programs, not every program of the tree.
+# Each test and what it needs built, as "NAME FILE..." (paths relative to the
+# build): a mutant rebuilds only its tests' programs, not every program of
+# the tree.
 python3 - "$build" >"$work/targets.txt" <<'PY' || { echo "mutants: meson introspect failed"; exit 1; }
 import json, os, subprocess, sys
 build = sys.argv[1]
@@ -60,6 +60,7 @@ for t in intro("--tests"):
     deps = [os.path.relpath(f, build) for d in t.get("depends", []) for f in files.get(d, [])]
     print(t["name"], *deps)
 PY
+cut -d' ' -f1 "$work/targets.txt" >"$work/tests.txt"
 
 # Each mutant's tests run with their timeouts (meson's, and Check's per test
 # case) cut to a tenth: a mutant that hangs is killed by a timeout and need
