@@ -28,6 +28,7 @@ int wp_port_new(struct wpool *pool, bool is_default, struct wpool_port **portp)
     atomic_init(&port->head, NULL);
     atomic_init(&port->pending, WP_PORT_QUIET);
     port->owed = 0;
+    port->own_sent = 0;
     atomic_init(&port->posting, 0);
     atomic_init(&port->in_dispatch, 0);
     atomic_init(&port->completed, 0);
@@ -249,7 +250,7 @@ int wp_port_close(struct wpool_port *port)
      * wp_port_quiesce. Every later count is refused. */
     uint64_t gate = atomic_fetch_or_explicit(&port->gate, WP_PORT_CLOSING, memory_order_acquire);
     int64_t done = atomic_load_explicit(&port->completed, memory_order_relaxed);
-    return wp_port_sent(gate) == done ? 0 : -EBUSY;
+    return wp_port_sent(port, gate) == done ? 0 : -EBUSY;
 }
 
 void wp_port_bury(struct wpool_port *port)

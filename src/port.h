@@ -19,8 +19,10 @@
  * write that lands late costs one spurious wakeup, never a spin.
  *
  * Counting: `gate` counts the tasks ever sent to the port in its low bits
- * (one RMW per submit, the same word that refuses a closing port); minus
- * `completed`, the owner's own count, that is what is in flight. The
+ * (one RMW per submit, the same word that refuses a closing port), except
+ * those counted with wp_port_count on the owner's own thread, which go to
+ * `own_sent` (a plain add); their sum minus `completed`, the owner's count
+ * of what it ran, is what is in flight. Only the owner reads it. The
  * default port, never closed, counts a task once its queue has accepted it
  * (before it is published); other ports count it first, as below.
  *
@@ -78,6 +80,10 @@ struct wpool_port {
     struct wpool_task *ready_tail;
     _Atomic int in_dispatch; /* nesting depth of dispatch on the owner */
     int64_t owed;            /* eventfd writes of cleared epochs not yet read */
+    /* Tasks the owner itself sent to the port (wp_port_count on the owner):
+     * its own word, a plain add, no locked instruction per submit. The rest
+     * of the count is in `gate`; only the owner reads the sum. */
+    int64_t own_sent;
     /* Completions past wp_port_complete. Written only by the consumer (the
      * owner, or wpool_destroy once nobody else can dispatch), so a plain
      * store: no locked instruction per completion, and no line shared with
@@ -85,7 +91,6 @@ struct wpool_port {
     _Atomic int64_t completed;
     int efd;
     bool is_default;
-    pthread_t owner;
     struct wpool *pool;
     struct wpool_port *next; /* pool's list of ports, under the pool lock */
     /* Tasks ever sent to the port | CLOSING | DEAD (see the top of this
@@ -94,6 +99,9 @@ struct wpool_port {
      * -EINVAL. Submitters' line. */
     WP_ALIGNED
     _Atomic uint64_t gate;
+    /* Written once, at creation. On the submitters' line: every count reads
+     * it (wp_port_count), and the owner's line changes with each callback. */
+    pthread_t owner;
     /* Nesting depth of wpool_port_settle on the owner (its only writer); a
      * refund wakes the owner only while it is not 0. */
     _Atomic int settling;
@@ -158,16 +166,23 @@ bool wp_port_closed(const struct wpool_port *port);
 int wp_port_run(struct wpool_port *port, unsigned int max);
 /* Counts a task sent to a port that cannot be closing: the default port's,
  * once its queue has accepted it (before it is published), or the drain
- * notification's, registered and so not destroyed (see room.c). */
+ * notification's, registered and so not destroyed (see room.c). On the
+ * owner, in own_sent: program order puts it before anything the owner does
+ * with the task, and only the owner reads the count. */
 static inline void wp_port_count(struct wpool_port *port)
 {
+    if (pthread_equal(port->owner, pthread_self())) {
+        port->own_sent++;
+        return;
+    }
     /* Relaxed: published to the owner with the task through the port. */
     atomic_fetch_add_explicit(&port->gate, 1, memory_order_relaxed);
 }
-/* The count of tasks ever sent to a port, from its gate word. */
-static inline int64_t wp_port_sent(uint64_t gate)
+/* The count of tasks ever sent to a port, from its gate word and the
+ * owner's own count. On the owner. */
+static inline int64_t wp_port_sent(const struct wpool_port *port, uint64_t gate)
 {
-    return (int64_t)(gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD));
+    return (int64_t)(gate & ~(WP_PORT_CLOSING | WP_PORT_DEAD)) + port->own_sent;
 }
 /* Tasks sent to the port and not yet past wp_port_complete (which runs just
  * before the callback). The consumer's view: call it on the owner. */
@@ -178,7 +193,7 @@ static inline int64_t wp_port_inflight(struct wpool_port *port)
      * completion we ran was counted before it was published and reached us
      * through head's acquire exchange, so the count as read here covers it:
      * the difference never falls below what is in flight. */
-    return wp_port_sent(atomic_load_explicit(&port->gate, memory_order_seq_cst)) -
+    return wp_port_sent(port, atomic_load_explicit(&port->gate, memory_order_seq_cst)) -
            atomic_load_explicit(&port->completed, memory_order_relaxed);
 }
 /* Anything posted and not yet run? */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* api suite: a destroyed port's handle stays safe to pass; a refused submit
- * does not wake the port's owner. Black-box: only the public header. */
+ * does not wake the port's owner; the owner's submits and other threads'
+ * are both counted for a settle. Black-box: only the public header. */
 #include <wpool.h>
 
 #include <check.h>
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,77 @@ START_TEST(test_refusal_leaves_fd_quiet)
 }
 END_TEST
 
+/* ---- the owner and other threads submit to the default port at once ----- */
+
+struct sender {
+    wpool_t *pool;
+    struct job *jobs;
+    int n, refused;
+    pthread_barrier_t *start;
+};
+
+static void *sender_main(void *arg)
+{
+    struct sender *s = arg;
+    pthread_barrier_wait(s->start);
+    for (int i = 0; i < s->n; i++)
+        if (wpool_submit(s->pool, &s->jobs[i].task) != 0)
+            s->refused++;
+    return NULL;
+}
+
+/* The default port counts the owner's own submits in a word only the owner
+ * reads, and other threads' in the shared gate word; a settle must see the
+ * sum. Both kinds of submit run at once, then the settle must run every
+ * callback exactly once (bug: a settle that misses either count returns
+ * early or never). */
+START_TEST(test_owner_and_others_submit_to_default_port)
+{
+    enum { SENDERS = 2, N = 2000, ROUNDS = 5 };
+    wpool_t *pool = make_pool(2, policy(_i), 1024);
+    struct job *jobs = calloc((size_t)(SENDERS + 1) * N, sizeof(*jobs));
+    ck_assert_ptr_nonnull(jobs);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < (SENDERS + 1) * N; i++) {
+            job_init(&jobs[i], i);
+            jobs[i].spin_us = i % 7 == 0 ? 20 : 0;
+        }
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, SENDERS + 1);
+        struct sender s[SENDERS];
+        pthread_t th[SENDERS];
+        for (int k = 0; k < SENDERS; k++) {
+            s[k] = (struct sender){pool, &jobs[(k + 1) * N], N, 0, &start};
+            pthread_create(&th[k], NULL, sender_main, &s[k]);
+        }
+        pthread_barrier_wait(&start);
+        int ran = 0;
+        for (int i = 0; i < N; i++) {
+            ck_assert_int_eq(wpool_submit(pool, &jobs[i].task), 0);
+            if (i % 64 == 63) { /* some callbacks run while the others still send */
+                int r = wpool_dispatch(pool, 16);
+                ck_assert_int_ge(r, 0);
+                ran += r;
+            }
+        }
+        for (int k = 0; k < SENDERS; k++) {
+            pthread_join(th[k], NULL);
+            ck_assert_int_eq(s[k].refused, 0);
+        }
+        pthread_barrier_destroy(&start);
+        int settled = wpool_port_settle(wpool_default_port(pool), -1);
+        ck_assert_int_eq(ran + settled, (SENDERS + 1) * N);
+        for (int i = 0; i < (SENDERS + 1) * N; i++) {
+            ck_assert_int_eq(jobs[i].done_calls, 1);
+            ck_assert_int_eq(jobs[i].status, i);
+        }
+        ck_assert_int_eq(wpool_port_settle(wpool_default_port(pool), 0), 0);
+    }
+    ck_assert_int_eq(wpool_destroy(pool), 0);
+    free(jobs);
+}
+END_TEST
+
 static Suite *ports_suite(void)
 {
     Suite *s = suite_create("ports");
@@ -102,6 +175,7 @@ static Suite *ports_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_destroyed_port_handle, 0, 2);
     tcase_add_loop_test(tc, test_refusal_leaves_fd_quiet, 0, 2);
+    tcase_add_loop_test(tc, test_owner_and_others_submit_to_default_port, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
