@@ -5,14 +5,17 @@
 #include <check.h>
 #include "../common/fastcheck.h"
 #include "../common/jobs.h"
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,6 +218,57 @@ static void first_done(struct wpool_task *t, int status)
  * callback, queued behind it. The worker holds the first task's signal when
  * it takes the waiter; the owner, blocked in poll, must still be woken.
  * _i = 0: the default options; 1: the largest window (one second). */
+/* The system call a thread of this process is in (-1: running, or gone). */
+static long thread_syscall(const char *tid)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", tid);
+    FILE *f = fopen(path, "r");
+    long nr = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &nr) != 1)
+            nr = -1;
+        fclose(f);
+    }
+    return nr;
+}
+
+/* Whether a thread named wpool-ticker sleeps in a futex wait. A joined
+ * ticker of an earlier pool may linger in /proc, but not in a system call. */
+static bool ticker_asleep(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    bool asleep = false;
+    for (struct dirent *e; !asleep && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof(comm), f))
+            comm[0] = 0;
+        fclose(f);
+        asleep = strcmp(comm, "wpool-ticker\n") == 0 && thread_syscall(e->d_name) == SYS_futex;
+    }
+    closedir(d);
+    return asleep;
+}
+
+/* Until the new pool's ticker sleeps waiting for a hold (bounded). Before it
+ * gets there its own check would find a hand-over, and a hand-over that
+ * forgot to wake it would go unnoticed. */
+static void wait_ticker_asleep(void)
+{
+    uint64_t end = wpool_now_ns() + 10000000000u;
+    while (!ticker_asleep()) {
+        ck_assert_msg(wpool_now_ns() < end, "the ticker never went to sleep");
+        sched_yield();
+    }
+}
+
 START_TEST(test_coalesce_task_waits_for_callback)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;
@@ -223,6 +277,7 @@ START_TEST(test_coalesce_task_waits_for_callback)
         o.coalesce_us = WPOOL_MAX_COALESCE_US;
     ck_assert_uint_ne(o.coalesce_us, 0); /* coalescing is on by default */
     wpool_t *pool = make_pool_opts(&o);
+    wait_ticker_asleep(); /* so that only the hand-over's kick can wake it */
     struct gate g;
     gate_init(&g);
     atomic_int started = 0;
