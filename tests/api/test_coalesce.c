@@ -214,25 +214,6 @@ static void first_done(struct wpool_task *t, int status)
     atomic_store(&g_first_ran, 1);
 }
 
-/* One worker: a blocker, then a task, then one that waits for that task's
- * callback, queued behind it. The worker holds the first task's signal when
- * it takes the waiter; the owner, blocked in poll, must still be woken.
- * _i = 0: the default options; 1: the largest window (one second). */
-/* The system call a thread of this process is in (-1: running, or gone). */
-static long thread_syscall(const char *tid)
-{
-    char path[300];
-    snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", tid);
-    FILE *f = fopen(path, "r");
-    long nr = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &nr) != 1)
-            nr = -1;
-        fclose(f);
-    }
-    return nr;
-}
-
 /* Whether a thread named wpool-ticker sleeps in a futex wait. A joined
  * ticker of an earlier pool may linger in /proc, but not in a system call. */
 static bool ticker_asleep(void)
@@ -251,7 +232,8 @@ static bool ticker_asleep(void)
         if (!fgets(comm, sizeof(comm), f))
             comm[0] = 0;
         fclose(f);
-        asleep = strcmp(comm, "wpool-ticker\n") == 0 && thread_syscall(e->d_name) == SYS_futex;
+        asleep = strcmp(comm, "wpool-ticker\n") == 0 &&
+                 thread_syscall((pid_t)atoi(e->d_name)) == SYS_futex;
     }
     closedir(d);
     return asleep;
@@ -269,6 +251,10 @@ static void wait_ticker_asleep(void)
     }
 }
 
+/* One worker: a blocker, then a task, then one that waits for that task's
+ * callback, queued behind it. The worker holds the first task's signal when
+ * it takes the waiter; the owner, blocked in poll, must still be woken.
+ * _i = 0: the default options; 1: the largest window (one second). */
 START_TEST(test_coalesce_task_waits_for_callback)
 {
     struct wpool_options o = WPOOL_OPTIONS_INIT;

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 /* A latch that blocks until opened: used to hold a worker inside a task
  * deterministically (no sleeps). */
@@ -54,6 +56,22 @@ static inline uint64_t rng_next(uint64_t *s)
     x ^= x >> 27;
     *s = x;
     return x * UINT64_C(2685821657736338717);
+}
+
+/* The system call a thread of this process is in, from /proc (-1: running,
+ * unknown, or gone). */
+static inline long thread_syscall(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "r");
+    long nr = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &nr) != 1)
+            nr = -1;
+        fclose(f);
+    }
+    return nr;
 }
 
 #endif

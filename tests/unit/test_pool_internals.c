@@ -55,6 +55,7 @@ static void on_futex(int cmd, uintptr_t addr)
         atomic_fetch_add(&g_worker_wakes, 1);
 }
 #include "../common/futex_hook.h"
+#include "../common/helpers.h"
 
 static void *closer(void *arg)
 {
@@ -152,21 +153,6 @@ struct refunder {
     wpool_port_t *port;
     pid_t owner_tid;
 };
-
-/* The system call the thread is in, from /proc (-1: running, or unknown). */
-static long thread_syscall(pid_t tid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-    FILE *f = fopen(path, "r");
-    long nr = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &nr) != 1)
-            nr = -1;
-        fclose(f);
-    }
-    return nr;
-}
 
 static void *refund_when_asleep(void *arg)
 {
