@@ -5,6 +5,8 @@
 #ifndef WP_TEST_CORES_H
 #define WP_TEST_CORES_H
 
+#include "helpers.h"
+
 #include <sched.h>
 #include <stdio.h>
 
@@ -14,14 +16,7 @@ static long wp_sysfs_num(int cpu, const char *what)
 {
     char path[128];
     snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, what);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
+    return file_long(path);
 }
 
 /* Fills cores[i] with the allowed CPUs of the i-th core that has any;

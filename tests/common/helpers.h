@@ -58,20 +58,27 @@ static inline uint64_t rng_next(uint64_t *s)
     return x * UINT64_C(2685821657736338717);
 }
 
+/* The number a file (in /proc or /sys) starts with, or -1 if it cannot be
+ * read or does not start with one. */
+static inline long file_long(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
 /* The system call a thread of this process is in, from /proc (-1: running,
  * unknown, or gone). */
 static inline long thread_syscall(pid_t tid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-    FILE *f = fopen(path, "r");
-    long nr = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &nr) != 1)
-            nr = -1;
-        fclose(f);
-    }
-    return nr;
+    return file_long(path);
 }
 
 #endif
