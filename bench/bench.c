@@ -340,6 +340,15 @@ static void put_num(const char *key, double v)
     put(", \"%s\": %.6g", key, v);
 }
 
+/* CPU time of the whole process (every thread: the owner, the producers and
+ * the pool's own) per task, from a CLOCK_PROCESS_CPUTIME_ID reading taken
+ * at the start of the timed part. On a machine with fewer cores than
+ * runnable threads (W4 on 2 cores) throughput is close to cores / this. */
+static void put_cpu_per_task(uint64_t cpu0, uint64_t tasks)
+{
+    put_num("cpu_ns_per_task", (double)(cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / (double)tasks);
+}
+
 static void put_sysc(struct sysc *s, uint64_t tasks)
 {
     if (!s->ok) {
@@ -379,12 +388,14 @@ static void run_w1(const struct args *a, bool batch, enum bench_work work)
         sysc_start(&s);
     }
     uint64_t before = bench_alloc_calls ? bench_alloc_calls() : 0;
+    uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t0 = bench_now_ns();
     stream(a->n, work, batch);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     uint64_t allocs = bench_alloc_calls ? bench_alloc_calls() - before : 0;
     put_num("wall_s", secs);
     put_num("mtasks_per_s", (double)a->n / secs / 1e6);
+    put_cpu_per_task(cpu0, a->n);
     if (a->syscalls)
         put_sysc(&s, a->n);
     if (bench_alloc_calls)
@@ -422,6 +433,7 @@ static void run_w2(const struct args *a)
      * busy moment during the inline timing does not move the ceiling. */
     double ref_ns = a->task_ns > 0 ? a->task_ns : task_ns;
     double secs;
+    uint64_t cpu0;
     if (!peer) { /* plain threads, the work split by hand: the ceiling */
         pthread_barrier_t bar;
         pthread_barrier_init(&bar, NULL, nthreads + 1);
@@ -432,6 +444,7 @@ static void run_w2(const struct args *a)
             sp[i].n = a->n / nthreads + (i < a->n % nthreads);
             pthread_create(&th[i], NULL, split_thread, &sp[i]);
         }
+        cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
         pthread_barrier_wait(&bar);
         uint64_t t0 = bench_now_ns();
         for (unsigned int i = 0; i < nthreads; i++)
@@ -442,6 +455,7 @@ static void run_w2(const struct args *a)
         for (size_t i = 0; i < WINDOW; i++)
             free_push(&r[i]);
         warm_up();
+        cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
         uint64_t t0 = bench_now_ns();
         stream(a->n, WORK_SPIN, false);
         secs = (double)(bench_now_ns() - t0) / 1e9;
@@ -450,6 +464,7 @@ static void run_w2(const struct args *a)
     put_num("wall_s", secs);
     put_num("task_us", task_ns / 1e3);
     put_num("efficiency", ideal / secs);
+    put_cpu_per_task(cpu0, a->n);
 }
 
 static uint64_t w3_done_ns;
@@ -667,10 +682,12 @@ static void run_w4(const struct args *a)
         sysc_open(&s);
         sysc_start(&s);
     }
+    uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
     uint64_t t0 = bench_now_ns();
     atomic_store(&w4_go, 1);
     wait_completed(target);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
+    put_cpu_per_task(cpu0, total);
     for (unsigned int i = 0; i < a->producers; i++)
         pthread_join(producers[i].th, NULL);
     put_num("wall_s", secs);

@@ -28,12 +28,12 @@ SIZES = {
 
 # workload -> (metric key, label, higher is better)
 METRICS = {
-    "w1": [("mtasks_per_s", "Mtasks/s", True)],
+    "w1": [("mtasks_per_s", "Mtasks/s", True), ("cpu_ns_per_task", "CPU ns/task", False)],
     "w1batch": [("mtasks_per_s", "Mtasks/s", True)],
-    "w2": [("efficiency", "efficiency", True)],
+    "w2": [("efficiency", "efficiency", True), ("cpu_ns_per_task", "CPU ns/task", False)],
     "w3": [("p50_us", "p50 us", False), ("p99_us", "p99 us", False),
            ("p999_us", "p99.9 us", False)],
-    "w4": [("mtasks_per_s", "Mtasks/s", True)],
+    "w4": [("mtasks_per_s", "Mtasks/s", True), ("cpu_ns_per_task", "CPU ns/task", False)],
     "idle": [("pool_cpu_pct", "pool CPU %", False)],
     "payload-glibc": [("mtasks_per_s", "Mtasks/s", True)],
     "payload-jemalloc": [("mtasks_per_s", "Mtasks/s", True)],
