@@ -3,9 +3,10 @@
 # Before/after comparison of two builds of wpool (e.g. the parent commit and
 # yours), on the workloads a change to the hot path must show: W1 and W4 with
 # completions on the default port (peer wpool) and on a port of the owner's
-# own (peer wpool-port), and the HTTP example (examples/http_hash.c, wpool
-# mode) at 16 and 64 connections, with its default ~1 ms request and a
-# ~34 us one.
+# own (peer wpool-port), W2 (5 us tasks; each side's efficiency also as a
+# fraction of the bare threads' in the same round, the target's measure),
+# and the HTTP example (examples/http_hash.c, wpool mode) at 16 and 64
+# connections, with its default ~1 ms request and a ~34 us one.
 #
 # The rounds are interleaved (old, new, old, new, ...) and each round's
 # new/old ratio is taken within the round: on a shared, noisy VM two runs a
@@ -30,6 +31,10 @@ for b in "$old" "$new"; do
 done
 
 mtasks() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["mtasks_per_s"])'; }
+# W2's efficiency (ideal / wall) of a build's peer; the spin loop as bench/run.sh
+# calibrates it on this machine kind (5 us).
+w2() { "$1/bench/wpool-bench" w2 "$2" --threads 2 --n 200000 --spin-iters "${W2_SPIN_ITERS:-3052}" \
+    --task-ns 5000 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["efficiency"])'; }
 
 for r in $(seq "$rounds"); do
     for peer in wpool wpool-port; do
@@ -39,6 +44,14 @@ for r in $(seq "$rounds"); do
             echo "$r $side $peer-W1 $("$b/bench/wpool-bench" w1 "$peer" --n 1000000 | mtasks)"
             echo "$r $side $peer-W4 $("$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4 | mtasks)"
         done
+    done
+    threads=$(w2 "$new" threads)
+    for side in old new; do
+        b=$old
+        [ $side = new ] && b=$new
+        e=$(w2 "$b" wpool)
+        echo "$r $side wpool-W2 $e"
+        echo "$r $side wpool-W2-of-threads $(python3 -c "print($e / $threads)")"
     done
 done >"$tmp/rows"
 
@@ -95,6 +108,7 @@ print(f"{'':26s} {'old':>9s} {'new':>9s}  new/old (median of paired rounds)")
 for key, sides in d.items():
     o, n = sides["old"], sides["new"]
     ratios = [n[r] / o[r] for r in o if r in n and o[r]]
-    print(f"{key:26s} {statistics.median(o.values()):9.2f} {statistics.median(n.values()):9.2f}"
-          f"  {statistics.median(ratios):.3f} (n={len(ratios)})")
+    mo, mn = statistics.median(o.values()), statistics.median(n.values())
+    f = ".3f" if max(mo, mn) < 10 else ".2f"
+    print(f"{key:26s} {mo:9{f}} {mn:9{f}}  {statistics.median(ratios):.3f} (n={len(ratios)})")
 EOF
