@@ -224,17 +224,33 @@ START_TEST(test_class_cap_wake)
 }
 END_TEST
 
+/* A hook that records the index of the worker running the job (in arg). */
+static void note_worker(struct job *j)
+{
+    atomic_store((atomic_int *)j->arg, wpool_worker_index());
+}
+
 /* A reserved worker runs its class's task while the unreserved one is held
- * and normal tasks wait (it does not lend itself within lend_after_us). */
+ * and normal tasks wait (it does not lend itself within lend_after_us): the
+ * blocker can only be on the unreserved worker, and after the class's task
+ * ran no normal task starts for a while (a reserved worker lending itself
+ * would start one at once). */
 START_TEST(test_class_reserved)
 {
     wpool_t *pool = make_pool(2, policy(_i), 64);
     int lat = make_class(pool, 0, 1, 1, 10000000); /* lends after 10 s */
     struct gate g;
     gate_init(&g);
-    atomic_int started = 0, nstarted = 0, lstarted = 0;
+    atomic_int started = 0, nstarted = 0, lstarted = 0, where = -1;
     struct job blocker, normal[5], quick;
-    hold_worker(pool, &blocker, 100, &g, &started);
+    job_init(&blocker, 100);
+    blocker.gate = &g;
+    blocker.started = &started;
+    blocker.hook = note_worker;
+    blocker.arg = &where;
+    ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
+    ck_assert(wait_at_least(&where, 0, 10000));
+    ck_assert_int_eq(atomic_load(&where), 0); /* the unreserved worker (the lowest index) */
     for (int i = 0; i < 5; i++) {
         job_init(&normal[i], i);
         normal[i].started = &nstarted;
@@ -246,7 +262,9 @@ START_TEST(test_class_reserved)
     ck_assert_int_eq(wpool_submit(pool, &quick.task), 0);
     ck_assert(wait_at_least(&lstarted, 1, 10000));
     ck_assert(wait_at_least((atomic_int *)&quick.ran, 1, 10000));
-    /* The reserved worker kept to its class: no normal task started. */
+    /* The reserved worker kept to its class: no normal task started, nor
+     * starts in the next 20 ms (the check a lending worker fails). */
+    ck_assert(!wait_at_least(&nstarted, 1, 20));
     ck_assert_int_eq(atomic_load(&nstarted), 0);
     struct wpool_class_statistics cs;
     ck_assert_int_eq(wpool_class_stats(pool, WPOOL_CLASS_NORMAL, &cs), 0);
@@ -262,43 +280,51 @@ END_TEST
 
 /* A class task that arrives while its reserved worker is busy runs on a
  * free unreserved worker (the submit's wake falls back to the pool's park
- * when no reserved worker sleeps). Rounds, so that the first task lands on
- * the reserved worker in some of them. */
-static void note_worker(struct job *j)
-{
-    atomic_store((atomic_int *)j->arg, wpool_worker_index());
-}
-
+ * when no reserved worker sleeps). Each round first puts a held class task
+ * on the reserved worker (the highest index): the first one submitted, or,
+ * when the unreserved worker took that one, a second one, which only the
+ * reserved worker is left to take; then lets the unreserved worker go. No
+ * round depends on which worker wins a race. */
 START_TEST(test_class_reserved_busy)
 {
     wpool_t *pool = make_pool(2, policy(_i), 64);
     int cls = make_class(pool, 0, 1, 1, 10000000);
-    int on_reserved = 0;
-    for (int round = 0; round < 20; round++) {
-        struct gate g;
-        gate_init(&g);
-        atomic_int started = 0;
-        atomic_int where = -1;
-        struct job a, b;
-        job_init(&a, 1);
-        ck_assert_int_eq(wpool_task_set_class(&a.task, cls), 0);
-        a.gate = &g;
-        a.started = &started;
-        a.hook = note_worker;
-        a.arg = &where;
-        ck_assert_int_eq(wpool_submit(pool, &a.task), 0);
-        ck_assert(wait_at_least(&where, 0, 10000)); /* the hook runs after `started` */
-        on_reserved += atomic_load(&where) == 1;    /* the reserved worker: the highest index */
-        job_init(&b, 2);
+    for (int round = 0; round < 10; round++) {
+        struct gate g[2];
+        atomic_int where[2] = {-1, -1}, where_b = -1;
+        struct job held[2], b;
+        int n = 0;
+        do {
+            gate_init(&g[n]);
+            job_init(&held[n], 1 + n);
+            ck_assert_int_eq(wpool_task_set_class(&held[n].task, cls), 0);
+            held[n].gate = &g[n];
+            held[n].hook = note_worker;
+            held[n].arg = &where[n];
+            ck_assert_int_eq(wpool_submit(pool, &held[n].task), 0);
+            ck_assert(wait_at_least(&where[n], 0, 10000)); /* it started, on that worker */
+            n++;
+        } while (n < 2 && atomic_load(&where[n - 1]) != 1);
+        ck_assert_int_eq(atomic_load(&where[n - 1]), 1); /* the reserved worker is held */
+        if (n == 2)
+            gate_open(&g[0]); /* the unreserved worker's task ends: it is free */
+        job_init(&b, 3);
         ck_assert_int_eq(wpool_task_set_class(&b.task, cls), 0);
+        b.hook = note_worker;
+        b.arg = &where_b;
         ck_assert_int_eq(wpool_submit(pool, &b.task), 0);
-        ck_assert(wait_at_least((atomic_int *)&b.ran, 1, 10000)); /* while a is held */
-        ck_assert_int_eq(atomic_load(&a.ran), 0);
-        gate_open(&g);
-        ck_assert_int_eq(drain_all(pool), 2);
-        gate_fini(&g);
+        ck_assert(
+            wait_at_least((atomic_int *)&b.ran, 1, 10000)); /* while the reserved one is held */
+        ck_assert_int_eq(atomic_load(&where_b), 0);
+        ck_assert_int_eq(atomic_load(&held[n - 1].ran), 0);
+        gate_open(&g[n - 1]);
+        ck_assert_int_eq(drain_all(pool), n + 1);
+        ck_assert_int_eq(b.status, 3);
+        for (int i = 0; i < n; i++) {
+            ck_assert_int_eq(held[i].status, 1 + i);
+            gate_fini(&g[i]);
+        }
     }
-    ck_assert_int_gt(on_reserved, 0);
     ck_assert_int_eq(wpool_destroy(pool), 0);
 }
 END_TEST

@@ -116,7 +116,9 @@ static inline int policy(int i)
 /* Waits until *v >= want, yielding; false if that takes longer than
  * limit_ms (a hang becomes a failed assertion with a message, not a stall
  * until the test's timeout). Never a condition for correctness: callers use
- * it only for progress that must come. */
+ * it only for progress that must come, or, negated, as a window in which
+ * something that must never happen would show (a slow machine can make
+ * such a check miss a bug, never fail a correct pool). */
 static inline bool wait_at_least(atomic_int *v, int want, int limit_ms)
 {
     uint64_t end = wpool_now_ns() + (uint64_t)limit_ms * 1000000u;
