@@ -306,8 +306,15 @@ START_TEST(test_class_reserved_busy)
             n++;
         } while (n < 2 && atomic_load(&where[n - 1]) != 1);
         ck_assert_int_eq(atomic_load(&where[n - 1]), 1); /* the reserved worker is held */
-        if (n == 2)
+        if (n == 2) {
             gate_open(&g[0]); /* the unreserved worker's task ends: it is free */
+            ck_assert(wait_at_least((atomic_int *)&held[0].ran, 1, 10000));
+        }
+        /* Pacing only: the unreserved worker's spin runs out and it parks,
+         * so that b's submit must wake it through the fallback to the
+         * pool's park. No outcome depends on it (a worker still spinning
+         * finds b without a wake). */
+        pause_ms(2);
         job_init(&b, 3);
         ck_assert_int_eq(wpool_task_set_class(&b.task, cls), 0);
         b.hook = note_worker;

@@ -17,14 +17,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-static void pause_ms(int ms)
-{
-    /* Pacing only (gives a buggy call the time to show itself): no outcome
-     * below depends on it. */
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits for *flag with a bound; true if it was raised. */
 static bool flag_within(atomic_int *flag, int ms)
 {

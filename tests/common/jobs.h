@@ -130,6 +130,15 @@ static inline bool wait_at_least(atomic_int *v, int want, int limit_ms)
     return true;
 }
 
+/* Pacing only: gives a buggy call the time to show itself (a worker the
+ * time to park, a wrong wake the time to land); no outcome may depend on
+ * it. */
+static inline void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Submits job `id`, which holds its worker at gate g; returns once the
  * worker is inside it (started raised; a failed assertion after 10 s). */
 static inline void hold_worker(wpool_t *pool, struct job *blocker, int id, struct gate *g,
