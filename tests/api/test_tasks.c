@@ -299,7 +299,7 @@ static int cancel_race_round(int dispatch, int n, int lag)
 
 START_TEST(test_cancel_race)
 {
-    enum { N = 20000, ROUNDS = 24 };
+    enum { N = 5000, ROUNDS = 24 };
     int won = 0, ran = 0, round = 0;
     for (; round < ROUNDS && (won == 0 || ran == 0); round++) {
         int c = cancel_race_round(policy(_i), N, round % 2 ? 8 << (round / 2 % 4) : 0);
