@@ -241,11 +241,10 @@ START_TEST(test_class_reserved)
     int lat = make_class(pool, 0, 1, 1, 10000000); /* lends after 10 s */
     struct gate g;
     gate_init(&g);
-    atomic_int started = 0, nstarted = 0, lstarted = 0, where = -1;
+    atomic_int nstarted = 0, lstarted = 0, where = -1;
     struct job blocker, normal[5], quick;
     job_init(&blocker, 100);
     blocker.gate = &g;
-    blocker.started = &started;
     blocker.hook = note_worker;
     blocker.arg = &where;
     ck_assert_int_eq(wpool_submit(pool, &blocker.task), 0);
