@@ -42,6 +42,9 @@ static void *wp_ticker_main(void *arg)
 {
     struct wp_ticker *tk = arg;
     pthread_setname_np(pthread_self(), "wpool-ticker");
+    /* release: this thread's set-up before it (pairs with wp_ticker_start's acquire). */
+    atomic_store_explicit(&tk->running, 1, memory_order_release);
+    wp_futex_wake(&tk->running, 1);
     while (!wp_ticker_stopping(tk)) {
         wp_ticker_wait_held(tk);
         /* Then ticks, one window at a time, while each tick finds a hold:
@@ -62,6 +65,7 @@ int wp_ticker_start(struct wp_ticker *tk, struct wpool_port *port, uint64_t wind
 {
     atomic_init(&tk->asleep, 0);
     atomic_init(&tk->stop, 0);
+    atomic_init(&tk->running, 0);
     atomic_init(&tk->held_since, 0);
     tk->port = port;
     tk->window_ns = window_ns;
@@ -73,6 +77,9 @@ int wp_ticker_start(struct wp_ticker *tk, struct wpool_port *port, uint64_t wind
     int rc = pthread_create(&tk->thread, NULL, wp_ticker_main, tk);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     tk->started = rc == 0;
+    /* acquire: pairs with wp_ticker_main's release; the futex rechecks the word. */
+    while (tk->started && !atomic_load_explicit(&tk->running, memory_order_acquire))
+        wp_futex_wait(&tk->running, 0);
     return -rc;
 }
 

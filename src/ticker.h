@@ -35,6 +35,9 @@ struct wp_ticker {
     /* 1 once wp_ticker_stop began; a futex word the ticker's timed wait
      * sleeps on. */
     _Atomic uint32_t stop;
+    /* 1 once the ticker's thread runs its own code; a futex word
+     * wp_ticker_start waits on. */
+    _Atomic uint32_t running;
     /* wp_clock_ns of the last hand-over (relaxed: a stale value makes a
      * worker arm the port early, which is always allowed). */
     _Atomic uint64_t held_since;
@@ -45,7 +48,10 @@ struct wp_ticker {
 };
 
 /* Starts the ticker of port (the pool's default one) with a window of
- * window_ns. 0 or a negated errno of pthread_create. */
+ * window_ns, and returns once its thread runs (as wp_start_workers waits for
+ * the workers: a fork right after wpool_create then finds no pool thread in
+ * a runtime's thread set-up, such as a sanitizer's allocator; modelled in
+ * tests/model/start.pml). 0 or a negated errno of pthread_create. */
 int wp_ticker_start(struct wp_ticker *tk, struct wpool_port *port, uint64_t window_ns);
 /* After wp_port_hold returned true: makes sure the ticker will arm the port
  * within its window. Any thread. */

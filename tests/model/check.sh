@@ -9,6 +9,7 @@
 #   defer.pml      deferred completion: worker and completers, destroy's wait (defer.c)
 #   strand.pml     strands: order, no overlap, release, cancel, close (strand.c)
 #   classcap.pml   work classes: the cap, reserved workers' wakes (worker.c, submit.c)
+#   start.pml      the ticker's start handshake (ticker.c)
 # Search cost: pan hashes with -DSFH (a faster hash function; the search is
 # as exhaustive). A broken variant may name pan's -DT_REVERSE (transitions
 # tried in reverse order) or -DP_REVERSE (processes) where that reaches its
@@ -204,6 +205,15 @@ checks=(
   "classcap-checktheninc|classcap.pml|-DCHECK_THEN_INC|-DSAFETY -O0|-m200000|assertion violated \(inside\["
   "classcap-homeonly|classcap.pml|-DRESERVED -DHOME_ONLY|-DSAFETY -O0|-m200000|assertion violated +!\(lost_wakeup\)"
   "classcap-recheckhomeonly|classcap.pml|-DRESERVED -DRECHECK_HOME_ONLY|-DSAFETY -O0|-m200000|assertion violated +!\(lost_wakeup\)"
+  # start.pml: wp_ticker_start waits on a futex word the ticker sets once
+  # it runs its own code. The creator returns, and only after the ticker's
+  # set-up; a ticker that wakes before it stores loses the wake (WAKE_FIRST,
+  # also with a spurious return allowed), a creator that does not wait
+  # returns during the set-up (NO_WAIT).
+  "start|start.pml||-DSAFETY -O0|-m10000|pass"
+  "start-nospurious|start.pml|-DSPURIOUS=0|-DSAFETY -O0|-m10000|pass"
+  "start-wakefirst|start.pml|-DWAKE_FIRST|-DSAFETY -O0|-m10000|invalid end state"
+  "start-nowait|start.pml|-DNO_WAIT|-DSAFETY -O0|-m10000|assertion violated +!\(setup\)"
 )
 
 run_check() { # index spec

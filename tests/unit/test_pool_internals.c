@@ -14,6 +14,8 @@
  *
  * A settle asleep on a count that a refused submit then takes back
  * (wp_port_refund) wakes and returns: the refund signals the port.
+ *
+ * The ticker's start returns once its thread runs.
  */
 #include "pool.h"
 #include "port.h"
@@ -196,6 +198,28 @@ static void test_idle_clears_held(void **state)
     assert_int_equal(wpool_destroy(pool), 0);
 }
 
+/* wp_ticker_start returns only once the ticker's thread runs its own code,
+ * checked at once, before anything else could give it the time: a
+ * wpool_create that returned sooner would let a fork copy that thread in the
+ * middle of its runtime set-up (GCC 12 ASan's allocator lock, held in the
+ * child forever). */
+static void test_ticker_start_waits(void **state)
+{
+    (void)state;
+    struct wpool_options o = WPOOL_OPTIONS_INIT;
+    o.threads = 1;
+    o.coalesce_us = 0; /* the pool has no ticker of its own */
+    wpool_t *pool;
+    assert_int_equal(wpool_create(&pool, &o), 0);
+    for (int round = 0; round < 20; round++) {
+        struct wp_ticker tk;
+        assert_int_equal(wp_ticker_start(&tk, wpool_default_port(pool), 1000000), 0);
+        assert_int_equal(atomic_load(&tk.running), 1);
+        wp_ticker_stop(&tk);
+    }
+    assert_int_equal(wpool_destroy(pool), 0);
+}
+
 static void test_settle_wakes_on_refund(void **state)
 {
     (void)state;
@@ -220,10 +244,9 @@ static void test_settle_wakes_on_refund(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_close_with_stalled_producer),
-        cmocka_unit_test(test_high_lane_rings),
-        cmocka_unit_test(test_settle_wakes_on_refund),
-        cmocka_unit_test(test_idle_clears_held),
+        cmocka_unit_test(test_close_with_stalled_producer), cmocka_unit_test(test_high_lane_rings),
+        cmocka_unit_test(test_settle_wakes_on_refund),      cmocka_unit_test(test_idle_clears_held),
+        cmocka_unit_test(test_ticker_start_waits),
     };
     return cmocka_run_group_tests_name("pool-internals", tests, NULL, NULL);
 }
