@@ -4,7 +4,7 @@
  *
  *   wpool-bench WORKLOAD PEER [--n N] [--threads T] [--producers P]
  *               [--spin-iters I] [--seconds S] [--reps R] [--samples FILE]
- *               [--syscalls] [--timeout SECONDS] [--task-ns NS]
+ *               [--syscalls] [--timeout SECONDS] [--task-ns NS] [--shuffle]
  *   wpool-bench calibrate        iterations of bench_spin() for ~5 us
  *   wpool-bench list             "workload peer" pairs this build supports
  *
@@ -16,6 +16,10 @@
  *   idle         one task per ms for S seconds: CPU used by the pool
  *   payload      like w1, the owner mallocs a 256 B..4 KiB payload per task
  *                and the worker frees it
+ *   --shuffle    (w1, w1batch, payload) the records start on the free list in
+ *                a random order instead of address order: their accesses are
+ *                scattered in memory, as when a program allocates them as
+ *                requests come, and the hardware prefetcher cannot follow
  *   mem          (wpool-bench-alloc only) mallocs per task, heap per queued task
  * Peers: wpool wpool-pin wpool-port wpool-notiming wpool-at-once plain libuv glib, plus
  * threads (w2) and floor (w3). wpool-port (w1, w4) sends completions to a port
@@ -374,13 +378,24 @@ struct args {
     const char *samples;
     bool syscalls;
     double task_ns;
+    bool shuffle;
 };
 
 static void run_w1(const struct args *a, bool batch, enum bench_work work)
 {
     struct btask *r = records(WINDOW);
+    /* The free list is a stack: pushing in a random order makes the records
+     * go out in that order (--shuffle); recycling keeps it scattered. */
+    static uint32_t order[WINDOW];
+    for (uint32_t i = 0; i < WINDOW; i++)
+        order[i] = i;
+    for (uint32_t i = WINDOW - 1; a->shuffle && i > 0; i--) {
+        uint32_t j = rng() % (i + 1), x = order[i];
+        order[i] = order[j];
+        order[j] = x;
+    }
     for (size_t i = 0; i < WINDOW; i++)
-        free_push(&r[i]);
+        free_push(&r[order[i]]);
     warm_up();
     struct sysc s;
     if (a->syscalls) {
@@ -396,6 +411,8 @@ static void run_w1(const struct args *a, bool batch, enum bench_work work)
     put_num("wall_s", secs);
     put_num("mtasks_per_s", (double)a->n / secs / 1e6);
     put_cpu_per_task(cpu0, a->n);
+    if (a->shuffle)
+        put(", \"shuffled\": true");
     if (a->syscalls)
         put_sysc(&s, a->n);
     if (bench_alloc_calls)
@@ -851,7 +868,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: wpool-bench WORKLOAD PEER [--n N] [--threads T] [--producers P] "
                     "[--spin-iters I] [--seconds S] [--reps R] [--samples FILE] [--syscalls] "
-                    "[--timeout SECONDS] [--task-ns NS]\n"
+                    "[--timeout SECONDS] [--task-ns NS] [--shuffle]\n"
                     "       wpool-bench calibrate | list\n");
     exit(2);
 }
@@ -889,7 +906,7 @@ int main(int argc, char **argv)
     }
     if (argc < 3)
         usage();
-    struct args a = {argv[1], argv[2], 100000, 4, 2.0, 1000, NULL, false, 0};
+    struct args a = {argv[1], argv[2], 100000, 4, 2.0, 1000, NULL, false, 0, false};
     alarm(600); /* --timeout overrides */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set;
@@ -901,6 +918,10 @@ int main(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--syscalls") == 0) {
             a.syscalls = true;
+            continue;
+        }
+        if (strcmp(o, "--shuffle") == 0) {
+            a.shuffle = true;
             continue;
         }
         if (!v)
