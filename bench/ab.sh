@@ -3,8 +3,11 @@
 # Before/after comparison of two builds of wpool (e.g. the parent commit and
 # yours), on the workloads a change to the hot path must show: W1 and W4 with
 # completions on the default port (peer wpool) and on a port of the owner's
-# own (peer wpool-port), W2 (5 us tasks; each side's efficiency also as a
-# fraction of the bare threads' in the same round, the target's measure),
+# own (peer wpool-port), W1 with its records shuffled (wpool-W1-shuffled:
+# scattered in memory, where the hardware prefetcher cannot hide the owner's
+# misses) and with ROUND_ROBIN (wpool-rr-W1), W2 (5 us tasks; each side's
+# efficiency also as a fraction of the bare threads' in the same round, the
+# target's measure),
 # and the HTTP example (examples/http_hash.c, wpool mode) at 16 and 64
 # connections, with its default ~1 ms request and a ~34 us one.
 #
@@ -44,6 +47,12 @@ for r in $(seq "$rounds"); do
             echo "$r $side $peer-W1 $("$b/bench/wpool-bench" w1 "$peer" --n 1000000 | mtasks)"
             echo "$r $side $peer-W4 $("$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4 | mtasks)"
         done
+    done
+    for side in old new; do
+        b=$old
+        [ $side = new ] && b=$new
+        echo "$r $side wpool-W1-shuffled $("$b/bench/wpool-bench" w1 wpool --n 1000000 --shuffle | mtasks)"
+        echo "$r $side wpool-rr-W1 $("$b/bench/wpool-bench" w1 wpool-rr --n 1000000 | mtasks)"
     done
     threads=$(w2 "$new" threads)
     for side in old new; do
