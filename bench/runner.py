@@ -334,18 +334,13 @@ def report(results, meta):
                "%.1f us vs floor %.1f us = %.2fx" % (p50, floor, p50 / floor))
     else:
         target("W3 p50 <= 1.2x futex + eventfd floor", None, "no data")
-    p99 = med("w3", WPOOL, "p99_us")
-    peer99 = [(med("w3", p, "p99_us"), p) for p in OTHERS if med("w3", p, "p99_us") is not None]
-    if p99 is not None and peer99:
-        b = min(peer99)
-        target("W3 p99 <= best peer's p99", p99 <= b[0],
-               "%.1f us vs %s %.1f us" % (p99, b[1], b[0]))
-    p999 = med("w3", WPOOL, "p999_us")
-    peer999 = [(med("w3", p, "p999_us"), p) for p in OTHERS if med("w3", p, "p999_us") is not None]
-    if p999 is not None and peer999:
-        b = min(peer999)
-        target("W3 p99.9 <= best peer's p99.9", p999 <= b[0],
-               "%.0f us vs %s %.0f us" % (p999, b[1], b[0]))
+    for key, pct in (("p99_us", "p99"), ("p999_us", "p99.9")):
+        mine = med("w3", WPOOL, key)
+        peers = [(med("w3", p, key), p) for p in OTHERS if med("w3", p, key) is not None]
+        if mine is not None and peers:
+            b = min(peers)
+            target("W3 %s <= best peer's %s" % (pct, pct), mine <= b[0],
+                   "%s us vs %s %s us" % (fmt(mine), b[1], fmt(b[0])))
     idle = med("idle", WPOOL, "pool_cpu_pct")
     peer_idle = [(med("idle", p, "pool_cpu_pct"), p) for p in OTHERS
                  if med("idle", p, "pool_cpu_pct") is not None]
