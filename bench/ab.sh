@@ -14,7 +14,9 @@
 # The rounds are interleaved (old, new, old, new, ...) and each round's
 # new/old ratio is taken within the round: on a shared, noisy VM two runs a
 # minute apart can differ by 2x, so compare only within a round. Prints the
-# medians of each side and the median of the paired ratios.
+# medians of each side, the median of the paired ratios and their range; each
+# W1/W4 row also as CPU ns per task over every thread (-cpu-ns: lower is
+# better).
 #
 # usage: bench/ab.sh OLD_BUILD NEW_BUILD [ROUNDS] [HTTP_ROUNDS] [HTTP_SECONDS]
 #   defaults: 21 rounds for W1/W4; 5 HTTP rounds of 5 s (needs wrk; skipped
@@ -33,7 +35,17 @@ for b in "$old" "$new"; do
     [ -x "$b/bench/wpool-bench" ] || { echo "no $b/bench/wpool-bench: build it first"; exit 1; }
 done
 
-mtasks() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["mtasks_per_s"])'; }
+# One W1/W4 run: prints "ROUND SIDE KEY Mtasks/s" and "ROUND SIDE KEY-cpu-ns CPU
+# ns per task" (every thread's CPU: on 2 cores it moves less with the host's
+# state than the wall clock does).
+row() {
+    local r=$1 side=$2 key=$3
+    shift 3
+    "$@" | python3 -c 'import json,sys
+d = json.loads(sys.stdin.readlines()[-1])
+print(sys.argv[1], sys.argv[2], sys.argv[3], d["mtasks_per_s"])
+print(sys.argv[1], sys.argv[2], sys.argv[3] + "-cpu-ns", d["cpu_ns_per_task"])' "$r" "$side" "$key"
+}
 # W2's efficiency (ideal / wall) of a build's peer; the spin loop as bench/run.sh
 # calibrates it on this machine kind (5 us).
 w2() { "$1/bench/wpool-bench" w2 "$2" --threads 2 --n 200000 --spin-iters "${W2_SPIN_ITERS:-3052}" \
@@ -44,15 +56,15 @@ for r in $(seq "$rounds"); do
         for side in old new; do
             b=$old
             [ $side = new ] && b=$new
-            echo "$r $side $peer-W1 $("$b/bench/wpool-bench" w1 "$peer" --n 1000000 | mtasks)"
-            echo "$r $side $peer-W4 $("$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4 | mtasks)"
+            row "$r" $side "$peer-W1" "$b/bench/wpool-bench" w1 "$peer" --n 1000000
+            row "$r" $side "$peer-W4" "$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4
         done
     done
     for side in old new; do
         b=$old
         [ $side = new ] && b=$new
-        echo "$r $side wpool-W1-shuffled $("$b/bench/wpool-bench" w1 wpool --n 1000000 --shuffle | mtasks)"
-        echo "$r $side wpool-rr-W1 $("$b/bench/wpool-bench" w1 wpool-rr --n 1000000 | mtasks)"
+        row "$r" $side wpool-W1-shuffled "$b/bench/wpool-bench" w1 wpool --n 1000000 --shuffle
+        row "$r" $side wpool-rr-W1 "$b/bench/wpool-bench" w1 wpool-rr --n 1000000
     done
     threads=$(w2 "$new" threads)
     for side in old new; do
@@ -113,11 +125,12 @@ d = collections.defaultdict(lambda: collections.defaultdict(dict))
 for line in open(sys.argv[1]):
     r, side, key, v = line.split()
     d[key][side][r] = float(v)
-print(f"{'':26s} {'old':>9s} {'new':>9s}  new/old (median of paired rounds)")
+print(f"{'':26s} {'old':>9s} {'new':>9s}  new/old (median of paired rounds) [their range]")
 for key, sides in d.items():
     o, n = sides["old"], sides["new"]
     ratios = [n[r] / o[r] for r in o if r in n and o[r]]
     mo, mn = statistics.median(o.values()), statistics.median(n.values())
     f = ".3f" if max(mo, mn) < 10 else ".2f"
-    print(f"{key:26s} {mo:9{f}} {mn:9{f}}  {statistics.median(ratios):.3f} (n={len(ratios)})")
+    print(f"{key:26s} {mo:9{f}} {mn:9{f}}  {statistics.median(ratios):.3f} (n={len(ratios)})"
+          f" [{min(ratios):.2f}..{max(ratios):.2f}]")
 EOF
