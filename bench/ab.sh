@@ -35,6 +35,8 @@ for b in "$old" "$new"; do
     [ -x "$b/bench/wpool-bench" ] || { echo "no $b/bench/wpool-bench: build it first"; exit 1; }
 done
 
+build_of() { if [ "$1" = new ]; then echo "$new"; else echo "$old"; fi; }
+
 # One W1/W4 run: prints "ROUND SIDE KEY Mtasks/s" and "ROUND SIDE KEY-cpu-ns CPU
 # ns per task" (every thread's CPU: on 2 cores it moves less with the host's
 # state than the wall clock does).
@@ -54,22 +56,19 @@ w2() { "$1/bench/wpool-bench" w2 "$2" --threads 2 --n 200000 --spin-iters "${W2_
 for r in $(seq "$rounds"); do
     for peer in wpool wpool-port; do
         for side in old new; do
-            b=$old
-            [ $side = new ] && b=$new
+            b=$(build_of "$side")
             row "$r" $side "$peer-W1" "$b/bench/wpool-bench" w1 "$peer" --n 1000000
             row "$r" $side "$peer-W4" "$b/bench/wpool-bench" w4 "$peer" --n 250000 --producers 4
         done
     done
     for side in old new; do
-        b=$old
-        [ $side = new ] && b=$new
+        b=$(build_of "$side")
         row "$r" $side wpool-W1-shuffled "$b/bench/wpool-bench" w1 wpool --n 1000000 --shuffle
         row "$r" $side wpool-rr-W1 "$b/bench/wpool-bench" w1 wpool-rr --n 1000000
     done
     threads=$(w2 "$new" threads)
     for side in old new; do
-        b=$old
-        [ $side = new ] && b=$new
+        b=$(build_of "$side")
         e=$(w2 "$b" wpool)
         echo "$r $side wpool-W2 $e"
         echo "$r $side wpool-W2-of-threads $(python3 -c "print($e / $threads)")"
@@ -106,8 +105,7 @@ if command -v wrk >/dev/null && [ -x "$old/examples/wpool-http-hash" ] &&
             [ -n "$cost" ] && label=http-34us
             for c in 16 64; do
                 for side in old new; do
-                    b=$old
-                    [ $side = new ] && b=$new
+                    b=$(build_of "$side")
                     read -r rps p99 < <(http_run "$b" "$cost" "$c")
                     echo "$r $side $label-c$c-req/s $rps"
                     echo "$r $side $label-c$c-p99ms $p99"
